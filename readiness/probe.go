@@ -40,7 +40,7 @@ var ErrNotReady = errors.New("readiness: not ready")
 type Probe struct {
 	state   atomic.Int32
 	started atomic.Bool // SetReady was called before draining
-	drain atomic.Pointer[<-chan struct{}]
+	drain   atomic.Pointer[<-chan struct{}]
 
 	mu     sync.Mutex
 	checks []check

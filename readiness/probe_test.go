@@ -1,0 +1,179 @@
+package readiness_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/lameduck/lameduck/readiness"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestProbeLifecycle(t *testing.T) {
+	var p readiness.Probe
+	assert.Equal(t, readiness.Starting, p.State())
+	assert.False(t, p.Started())
+	require.ErrorIs(t, p.Check(context.Background()), readiness.ErrNotReady)
+
+	p.SetReady()
+	assert.Equal(t, readiness.Ready, p.State())
+	assert.True(t, p.Started())
+	require.NoError(t, p.Check(context.Background()))
+
+	p.Drain()
+	assert.Equal(t, readiness.Draining, p.State())
+	require.ErrorIs(t, p.Check(context.Background()), readiness.ErrNotReady)
+	assert.True(t, p.Started(), "a process that started stays started while draining")
+}
+
+func TestDrainingLatches(t *testing.T) {
+	tests := []struct {
+		name  string
+		drain func(*readiness.Probe)
+	}{
+		{"Drain", (*readiness.Probe).Drain},
+		{"DrainWhen", func(p *readiness.Probe) {
+			ch := make(chan struct{})
+			p.DrainWhen(ch)
+			close(ch)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p readiness.Probe
+			p.SetReady()
+			tt.drain(&p)
+			require.Equal(t, readiness.Draining, p.State())
+
+			p.SetReady()                     // a late start-up signal
+			p.DrainWhen(make(chan struct{})) // a fresh, open channel
+			p.AddCheck("ok", func(context.Context) error { return nil })
+			assert.Equal(t, readiness.Draining, p.State(), "nothing makes a draining probe ready again")
+			assert.ErrorIs(t, p.Check(context.Background()), readiness.ErrNotReady)
+		})
+	}
+}
+
+func TestDrainWhenBeforeReady(t *testing.T) {
+	var p readiness.Probe
+	ch := make(chan struct{})
+	p.DrainWhen(ch)
+	close(ch)
+	p.SetReady()
+	assert.Equal(t, readiness.Draining, p.State())
+}
+
+func TestChecks(t *testing.T) {
+	var p readiness.Probe
+	p.SetReady()
+	dbDown := errors.New("connection refused")
+	var mu sync.Mutex
+	dbErr := dbDown
+	p.AddCheck("cache", func(context.Context) error { return nil })
+	p.AddCheck("db", func(context.Context) error { mu.Lock(); defer mu.Unlock(); return dbErr })
+
+	err := p.Check(context.Background())
+	require.ErrorIs(t, err, readiness.ErrNotReady)
+	require.ErrorIs(t, err, dbDown)
+	assert.Contains(t, err.Error(), `check "db": connection refused`)
+	assert.NotContains(t, err.Error(), "cache")
+	assert.Equal(t, readiness.Ready, p.State(), "a failing check does not move the state")
+
+	mu.Lock()
+	dbErr = nil
+	mu.Unlock()
+	require.NoError(t, p.Check(context.Background()))
+}
+
+func TestChecksDoNotRunUnlessReady(t *testing.T) {
+	var p readiness.Probe
+	ran := false
+	p.AddCheck("db", func(context.Context) error { ran = true; return nil })
+	require.Error(t, p.Check(context.Background()))
+	p.SetReady()
+	p.Drain()
+	require.Error(t, p.Check(context.Background()))
+	assert.False(t, ran)
+}
+
+func TestHandlers(t *testing.T) {
+	var p readiness.Probe
+	mux := http.NewServeMux()
+	p.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := srv.Client().Get(srv.URL + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, strings.TrimSpace(string(body))
+	}
+	type want struct {
+		code int
+		body string
+	}
+	steps := []struct {
+		name                    string
+		act                     func()
+		readyz, livez, startupz want
+	}{
+		{"starting", func() {}, want{503, "readiness: not ready: starting"}, want{200, "ok"}, want{503, "starting"}},
+		{"ready", p.SetReady, want{200, "ok"}, want{200, "ok"}, want{200, "ok"}},
+		{"draining", p.Drain, want{503, "readiness: not ready: draining"}, want{200, "ok"}, want{200, "ok"}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			st.act()
+			for path, w := range map[string]want{
+				readiness.ReadyzPath: st.readyz, readiness.LivezPath: st.livez, readiness.StartupzPath: st.startupz,
+			} {
+				code, body := get(path)
+				assert.Equal(t, w.code, code, path)
+				assert.Equal(t, w.body, body, path)
+			}
+		})
+	}
+}
+
+func TestStartupzWhenDrainedBeforeStart(t *testing.T) {
+	var p readiness.Probe
+	p.Drain()
+	p.SetReady()
+	rec := httptest.NewRecorder()
+	p.StartupzHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/startupz", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+}
+
+func TestConcurrentUse(t *testing.T) {
+	var p readiness.Probe
+	ch := make(chan struct{})
+	p.DrainWhen(ch)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for range 1000 {
+				if i == 0 {
+					p.SetReady()
+				}
+				_ = p.Check(context.Background())
+			}
+		})
+	}
+	close(ch)
+	wg.Wait()
+	assert.Equal(t, readiness.Draining, p.State())
+}
