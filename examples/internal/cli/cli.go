@@ -1,0 +1,141 @@
+// Package cli parses the command line shared by the lameduck example
+// services (examples/http, examples/grpc): every flag can also come from an
+// environment variable, and a flag given on the command line wins. The
+// services hand the result to the shutdown package (grace period and
+// propagation delay), to the store package (data directory) and to their
+// own strategy switch.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// Defaults of the flags.
+const (
+	DefaultAddr             = ":8080"
+	DefaultAdminAddr        = ":9090"
+	DefaultGracePeriod      = 30 * time.Second
+	DefaultPropagationDelay = 5 * time.Second
+	DefaultDataDir          = "./.data"
+	DefaultStrategy         = Lameduck
+)
+
+// Strategy is how a service handles termination.
+type Strategy string
+
+// The strategies a service can be run with, to compare them under the same
+// load.
+const (
+	// Lameduck runs the lameduck sequence: readiness fails, serving goes on
+	// through the propagation delay, then servers drain, the database
+	// closes and the journal is flushed, within the grace period.
+	Lameduck Strategy = "lameduck"
+	// Shutdown is the common pattern: at SIGTERM or SIGINT call
+	// http.Server.Shutdown (gRPC: GracefulStop) with the grace period as
+	// its timeout, then close the database and flush the journal.
+	Shutdown Strategy = "shutdown"
+	// None handles no signal: SIGTERM kills the process, and the journal
+	// lines still buffered are lost.
+	None Strategy = "none"
+)
+
+// ErrUsage is wrapped by every error [Parse] returns for a bad flag or
+// environment value, and is flag.ErrHelp's sibling for -h.
+var ErrUsage = errors.New("cli: bad usage")
+
+// Config is the parsed command line.
+type Config struct {
+	Addr        string        // -addr, $ADDR: the traffic listener
+	AdminAddr   string        // -admin-addr, $ADMIN_ADDR: probes and /prestop
+	GracePeriod time.Duration // -grace, $SHUTDOWN_GRACE_PERIOD
+	Delay       time.Duration // -delay, $SHUTDOWN_PROPAGATION_DELAY
+	DataDir     string        // -data, $DATA_DIR: database and journal
+	Strategy    Strategy      // -strategy, $STRATEGY
+}
+
+// Parse parses args (without the program name) with environment values
+// from lookupEnv (os.LookupEnv in main) as defaults, so a flag on the
+// command line wins over its variable. The flag package writes usage and
+// its own errors to output; the returned error is for the caller to report. It returns flag.ErrHelp for -h, and an error wrapping [ErrUsage]
+// for a bad flag, a bad environment value, a positional argument, a
+// non-positive grace period, a negative delay or an unknown strategy. Fitting the delay into the grace
+// period is left to the shutdown package, which knows its safety margin.
+func Parse(name string, args []string, lookupEnv func(string) (string, bool), output io.Writer) (Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(output)
+	env := envDefaults{lookup: lookupEnv}
+	var c Config
+	fs.StringVar(&c.Addr, "addr", env.str("ADDR", DefaultAddr), "traffic listen address ($ADDR)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", env.str("ADMIN_ADDR", DefaultAdminAddr), "admin listen address for /readyz /livez /startupz /prestop ($ADMIN_ADDR)")
+	fs.DurationVar(&c.GracePeriod, "grace", env.duration("SHUTDOWN_GRACE_PERIOD", DefaultGracePeriod), "the pod's terminationGracePeriodSeconds ($SHUTDOWN_GRACE_PERIOD)")
+	fs.DurationVar(&c.Delay, "delay", env.duration("SHUTDOWN_PROPAGATION_DELAY", DefaultPropagationDelay), "how long to keep serving after the trigger ($SHUTDOWN_PROPAGATION_DELAY)")
+	fs.StringVar(&c.DataDir, "data", env.str("DATA_DIR", DefaultDataDir), "directory of lameduck.db and journal.log, created if missing ($DATA_DIR)")
+	strategy := env.str("STRATEGY", string(DefaultStrategy))
+	fs.StringVar(&strategy, "strategy", strategy, "termination handling: lameduck, shutdown or none ($STRATEGY)")
+	if env.err != nil {
+		return Config{}, env.err
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, err
+		}
+		return Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	c.Strategy = Strategy(strategy)
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.GracePeriod <= 0 {
+		errs = append(errs, fmt.Errorf("%w: -grace %v must be positive", ErrUsage, c.GracePeriod))
+	}
+	if c.Delay < 0 {
+		errs = append(errs, fmt.Errorf("%w: -delay %v must not be negative", ErrUsage, c.Delay))
+	}
+	switch c.Strategy {
+	case Lameduck, Shutdown, None:
+	default:
+		errs = append(errs, fmt.Errorf("%w: -strategy %q: want lameduck, shutdown or none", ErrUsage, c.Strategy))
+	}
+	return errors.Join(errs...)
+}
+
+// envDefaults reads flag defaults from the environment and keeps the
+// first bad value.
+type envDefaults struct {
+	lookup func(string) (string, bool)
+	err    error
+}
+
+func (e *envDefaults) str(key, def string) string {
+	if v, ok := e.lookup(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func (e *envDefaults) duration(key string, def time.Duration) time.Duration {
+	v, ok := e.lookup(key)
+	if !ok || v == "" {
+		return def
+	}
+	// Whole seconds as well as Go durations, the formats shutdown.FromEnv
+	// accepts for the same variables.
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil && e.err == nil {
+		e.err = fmt.Errorf("%w: $%s=%q: want a Go duration such as \"45s\" or whole seconds such as \"45\"", ErrUsage, key, v)
+	}
+	return d
+}
