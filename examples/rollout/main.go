@@ -1,0 +1,148 @@
+// Command rollout measures what a rolling restart costs the clients of a
+// service, for each shutdown strategy of the example services (none,
+// shutdown, lameduck) and each protocol (HTTP/1.1, h2c, gRPC).
+//
+// It builds examples/http and examples/grpc, starts -copies copies behind
+// a load balancer (HAProxy in mode tcp with active checks of /readyz when
+// it is installed, else a built-in balancer that behaves like kube-proxy),
+// sends open-loop POST load over keep-alive connections that never retry,
+// restarts every copy in turn with the kubelet simulator of
+// shutdown/shutdowntest, and prints one row per scenario: requests sent
+// and failed, p99 latency, time from termination to exit, SIGKILLs, and
+// acknowledged writes missing from the copies' databases and journals.
+//
+// Run it from the examples module:
+//
+//	go -C examples run ./rollout
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// config is the command line.
+type config struct {
+	Rate       float64
+	Duration   time.Duration
+	Warmup     time.Duration
+	Copies     int
+	Conns      int
+	Work       time.Duration
+	Strategies []string
+	Protocols  []protocol
+	LB         string
+	Lag        time.Duration
+	Grace      time.Duration
+	Delay      time.Duration
+	Verbose    bool
+}
+
+func parseFlags(args []string) (config, error) {
+	var cfg config
+	var strategies, protocols string
+	fs := flag.NewFlagSet("rollout", flag.ContinueOnError)
+	fs.Float64Var(&cfg.Rate, "rate", 100, "requests per second (open loop: sent whatever the responses do)")
+	fs.DurationVar(&cfg.Duration, "duration", 3*time.Second, "minimum load time per scenario")
+	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before the first termination and after the last replacement")
+	fs.IntVar(&cfg.Copies, "copies", 3, "copies of the service behind the balancer")
+	fs.IntVar(&cfg.Conns, "conns", 8, "keep-alive connections (gRPC: ClientConns) the load uses")
+	fs.DurationVar(&cfg.Work, "work", 20*time.Millisecond, "time each request works on the server (/work?d=, duration_ms)")
+	fs.StringVar(&strategies, "strategies", "none,shutdown,lameduck", "comma-separated strategies: none, shutdown, lameduck")
+	fs.StringVar(&protocols, "protocols", "http1,h2c,grpc", "comma-separated protocols: http1, h2c, grpc")
+	fs.StringVar(&cfg.LB, "lb", "auto", "load balancer: haproxy, builtin, or auto (haproxy when on PATH)")
+	fs.DurationVar(&cfg.Lag, "lag", 500*time.Millisecond, "built-in balancer: time until it believes a readiness change (endpoint propagation)")
+	fs.DurationVar(&cfg.Grace, "grace", 6*time.Second, "terminationGracePeriodSeconds, for the kubelet and the copies")
+	fs.DurationVar(&cfg.Delay, "delay", 1500*time.Millisecond, "the copies' propagation delay (lameduck: /prestop answers after it)")
+	fs.BoolVar(&cfg.Verbose, "v", false, "show the copies' and the balancer's logs")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	cfg.Strategies = splitList(strategies)
+	for _, p := range splitList(protocols) {
+		cfg.Protocols = append(cfg.Protocols, protocol(p))
+	}
+	return cfg, cfg.validate()
+}
+
+func (c config) validate() error {
+	for _, s := range c.Strategies {
+		if s != "none" && s != "shutdown" && s != "lameduck" {
+			return fmt.Errorf("rollout: unknown strategy %q: use none, shutdown or lameduck", s)
+		}
+	}
+	for _, p := range c.Protocols {
+		if p != http1 && p != h2c && p != grpcP {
+			return fmt.Errorf("rollout: unknown protocol %q: use http1, h2c or grpc", p)
+		}
+	}
+	switch {
+	case len(c.Strategies) == 0 || len(c.Protocols) == 0:
+		return fmt.Errorf("rollout: -strategies and -protocols must name at least one")
+	case c.Rate <= 0 || c.Rate > 10000:
+		return fmt.Errorf("rollout: -rate %g out of range: use 0 < rate <= 10000", c.Rate)
+	case c.Copies < 2 || c.Conns < 1:
+		return fmt.Errorf("rollout: -copies must be at least 2 and -conns at least 1")
+	case c.LB != "auto" && c.LB != "haproxy" && c.LB != "builtin":
+		return fmt.Errorf("rollout: -lb %q: use auto, haproxy or builtin", c.LB)
+	case c.Duration < 0 || c.Warmup < 0 || c.Lag < 0 || c.Work < 0:
+		return fmt.Errorf("rollout: durations must not be negative")
+	}
+	return nil
+}
+
+// bound is the most one scenario may take before it is abandoned.
+func (c config) bound() time.Duration {
+	return c.Duration + 2*c.Warmup + time.Duration(c.Copies+1)*(c.Grace+30*time.Second)
+}
+
+// maxRequests bounds the requests of one scenario.
+func (c config) maxRequests() int {
+	return int(c.Rate*c.bound().Seconds()) + 1
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// run builds the services, runs every scenario and prints the table to
+// out; progress goes to progress.
+func run(ctx context.Context, cfg config, out, progress io.Writer) error {
+	results, err := runAll(ctx, cfg, progress)
+	if len(results) > 0 {
+		fmt.Fprintln(out)
+		if perr := printTable(out, results); perr != nil {
+			return perr
+		}
+		fmt.Fprintln(out)
+		printExamples(out, results)
+	}
+	return err
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lameduck/lameduck/shutdown/shutdowntest"
+)
+
+// balancer is the load balancer in front of the copies.
+type balancer interface {
+	// Addr is the address clients connect to.
+	Addr() string
+	// Name describes the balancer for the report.
+	Name() string
+	// InRotation reports whether new connections may go to copy i.
+	InRotation(ctx context.Context, i int) (bool, error)
+	// Close stops the balancer and waits for it.
+	Close() error
+}
+
+// termination is what happened to one copy during the rolling restart.
+type termination struct {
+	Copy   int
+	Report *shutdowntest.Report
+	// Back is the time from the old copy's exit until its replacement was
+	// ready and in the balancer's rotation.
+	Back time.Duration
+}
+
+// kubeletFor returns the kubelet that terminates copies of a strategy:
+// only lameduck gets a preStop hook (GET /prestop on the admin port);
+// users of the other patterns have none.
+func kubeletFor(strategy string, grace time.Duration, admin string, logf func(string, ...any)) *shutdowntest.Kubelet {
+	k := &shutdowntest.Kubelet{GracePeriod: grace, Logf: logf}
+	if strategy == "lameduck" {
+		k.PreStop = &shutdowntest.HTTPGet{URL: "http://" + admin + "/prestop"}
+	}
+	return k
+}
+
+// rollingRestart terminates each copy in turn, waits for it to exit,
+// starts its replacement from the same spec (same ports, same data
+// directory), and waits until the replacement is ready and in the
+// balancer's rotation before it goes on, like a Deployment with
+// maxSurge 0 and maxUnavailable 1. It updates copies in place, so that
+// the caller can stop whatever runs when it returns, even on error.
+func rollingRestart(ctx context.Context, specs []copySpec, copies []*instance, lb balancer, strategy string, say func(string, ...any)) ([]termination, error) {
+	var out []termination
+	for i, in := range copies {
+		rep := kubeletFor(strategy, specs[i].Grace, in.Admin, nil).Terminate(ctx, in.proc)
+		copies[i] = nil
+		exited := time.Now()
+		next, err := startCopy(ctx, specs[i])
+		if err != nil {
+			return out, err
+		}
+		copies[i] = next
+		if err := waitRotation(ctx, lb, i); err != nil {
+			return out, err
+		}
+		t := termination{Copy: i, Report: rep, Back: time.Since(exited)}
+		out = append(out, t)
+		say("copy %d/%d: %s; replacement in rotation %.1fs later", i+1, len(copies), describe(rep), t.Back.Seconds())
+	}
+	return out, nil
+}
+
+// describe sums up a kubelet report in a few words.
+func describe(r *shutdowntest.Report) string {
+	s := ""
+	if r.PreStopStatus != 0 || r.PreStopErr != nil {
+		s = fmt.Sprintf("preStop %.1fs, ", r.PreStopDuration.Seconds())
+	}
+	s += fmt.Sprintf("SIGTERM at %.1fs, exit %d at %.1fs", r.SignalAfter.Seconds(), r.ExitCode, r.ExitAfter.Seconds())
+	if r.Killed {
+		s += " (SIGKILLed)"
+	}
+	return s
+}
+
+// waitRotation polls lb until copy i is in rotation, for at most 30 s.
+func waitRotation(ctx context.Context, lb balancer, i int) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		ok, err := lb.InRotation(ctx, i)
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("rollout: copy %d not in the balancer's rotation: %w (last error: %v)", i, ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// runAll builds what the scenarios need, picks the balancer and runs
+// every strategy × protocol, saying what happens on progress. It returns
+// the results so far with the first error.
+func runAll(ctx context.Context, cfg config, progress io.Writer) ([]*result, error) {
+	start := time.Now()
+	say := func(format string, args ...any) {
+		fmt.Fprintf(progress, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	dir, err := os.MkdirTemp("", "rollout-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	r := &runner{cfg: cfg, progress: progress}
+	if cfg.Verbose {
+		r.verbose = progress
+	}
+	if r.haproxy, err = pickBalancer(cfg.LB, say); err != nil {
+		return nil, err
+	}
+	say("building the services into %s", dir)
+	if r.bins, err = build(ctx, dir, cfg.Protocols); err != nil {
+		return nil, err
+	}
+	var results []*result
+	n := len(cfg.Strategies) * len(cfg.Protocols)
+	for _, s := range cfg.Strategies {
+		for _, p := range cfg.Protocols {
+			sc := scenario{Strategy: s, Protocol: p}
+			tag := fmt.Sprintf("%d/%d %s %s", len(results)+1, n, s, p)
+			scSay := func(format string, args ...any) { say("%s: %s", tag, fmt.Sprintf(format, args...)) }
+			scDir := filepath.Join(dir, fmt.Sprintf("%s-%s", s, p))
+			res, err := r.run(ctx, sc, scDir, scSay)
+			if err != nil {
+				return results, fmt.Errorf("%s: %w", tag, err)
+			}
+			scSay("%d sent, %d failed, %d acknowledged, %d rows, %d journal lines, %d lost",
+				res.Load.Sent, res.Load.Failures(), res.Load.OK, res.Stored.Rows, res.Stored.Lines, res.Lost())
+			results = append(results, res)
+		}
+	}
+	return results, nil
+}
+
+// pickBalancer returns the haproxy binary to use, or "" for the built-in
+// balancer, and says which.
+func pickBalancer(lb string, say func(string, ...any)) (string, error) {
+	if lb == "builtin" {
+		say("balancer: built-in, kube-proxy-like (-lb=builtin)")
+		return "", nil
+	}
+	bin, err := haproxyPath()
+	switch {
+	case err == nil:
+		say("balancer: %s (%s)", (&haproxy{}).Name(), bin)
+		return bin, nil
+	case lb == "haproxy":
+		return "", fmt.Errorf("rollout: -lb=haproxy: %w (apt-get install haproxy)", err)
+	}
+	say("balancer: haproxy is not on PATH, using the built-in kube-proxy-like balancer instead")
+	return "", nil
+}
+
+// build compiles the services the protocols need, once, into dir, from
+// the examples module that holds this command.
+func build(ctx context.Context, dir string, protocols []protocol) (map[string]string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return nil, fmt.Errorf("rollout: go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if !strings.HasSuffix(mod, filepath.Join("examples", "go.mod")) {
+		return nil, fmt.Errorf("rollout: run me inside the examples module (go -C examples run ./rollout), not in %q", mod)
+	}
+	bins := map[string]string{}
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	for _, p := range protocols {
+		if name := p.service(); bins[name] == "" {
+			bins[name] = filepath.Join(dir, name)
+			args = append(args, "./"+name)
+		}
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = filepath.Dir(mod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("rollout: go %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return bins, nil
+}
