@@ -33,7 +33,6 @@ type Sequence struct {
 	cfg     config
 	log     *slog.Logger
 	signals <-chan os.Signal
-	unwatch func() // stops os/signal delivery
 
 	triggered, draining, done chan struct{}
 	ctx                       context.Context
@@ -67,7 +66,10 @@ type step struct {
 // option that is invalid and how to fix it. Unless [WithSignalSource] is
 // given, New subscribes to the configured signals at once, so that a
 // SIGTERM arriving before [Sequence.Wait] is queued rather than killing the
-// process; Wait unsubscribes when it returns.
+// process. The subscription is never undone, so that a SIGTERM arriving
+// after Wait returned, while main returns (the kubelet's, sent when a
+// /prestop hook returns, may come after a quick drain), does not kill the
+// process with a non-zero status.
 func New(opts ...Option) (*Sequence, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
@@ -83,7 +85,6 @@ func New(opts ...Option) (*Sequence, error) {
 		cfg:       cfg,
 		log:       cfg.logger,
 		signals:   cfg.source,
-		unwatch:   func() {},
 		triggered: make(chan struct{}),
 		draining:  make(chan struct{}),
 		done:      make(chan struct{}),
@@ -92,7 +93,7 @@ func New(opts ...Option) (*Sequence, error) {
 	if cfg.source == nil && len(cfg.signals) > 0 {
 		ch := make(chan os.Signal, 2)
 		signal.Notify(ch, cfg.signals...)
-		s.signals, s.unwatch = ch, func() { signal.Stop(ch) }
+		s.signals = ch
 	}
 	return s, nil
 }
@@ -177,7 +178,6 @@ func (s *Sequence) Wait() error {
 }
 
 func (s *Sequence) run() error {
-	defer s.unwatch()
 	if !s.awaitTrigger() || !s.sleepUntil(s.trig.at.Add(s.trig.delay)) {
 		return ErrForcedExit
 	}

@@ -1,0 +1,74 @@
+package shutdown_test
+
+import (
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/lameduck/lameduck/shutdown"
+)
+
+// wait bounds every blocking wait in these tests: generous, for busy CI.
+const wait = 15 * time.Second
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(childMain(mode))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// newSequence returns a Sequence fed by the returned signal channel, whose
+// exit function fails the test unless opts replace it.
+func newSequence(t *testing.T, opts ...shutdown.Option) (*shutdown.Sequence, chan<- os.Signal) {
+	t.Helper()
+	sigs := make(chan os.Signal, 4)
+	base := []shutdown.Option{
+		shutdown.WithSignalSource(sigs),
+		shutdown.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))),
+		shutdown.WithExit(func(code int) { t.Errorf("unexpected exit(%d)", code) }),
+	}
+	seq, err := shutdown.New(append(base, opts...)...)
+	require.NoError(t, err)
+	return seq, sigs
+}
+
+// waitAsync runs seq.Wait in a goroutine and returns its result channel.
+func waitAsync(seq *shutdown.Sequence) <-chan error {
+	errc := make(chan error, 1)
+	go func() { errc <- seq.Wait() }()
+	return errc
+}
+
+func recvErr(t *testing.T, errc <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(wait):
+		t.Fatal("Wait did not return")
+		return nil
+	}
+}
+
+func requireClosed(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(wait):
+		t.Fatalf("%s was not closed", what)
+	}
+}
+
+func requireOpen(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+		t.Fatalf("%s was closed too early", what)
+	default:
+	}
+}

@@ -1,0 +1,121 @@
+package shutdown_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lameduck/lameduck/shutdown"
+)
+
+func TestPrestopRejectsBadRequests(t *testing.T) {
+	tests := []struct {
+		name, method, auth string
+		code               int
+		body               string
+	}{
+		{"POST", http.MethodPost, "", http.StatusMethodNotAllowed, "/prestop takes GET"},
+		{"PUT", http.MethodPut, "", http.StatusMethodNotAllowed, "/prestop takes GET"},
+		{"no token", http.MethodGet, "", http.StatusUnauthorized, `needs the header "Authorization: Bearer <token>"`},
+		{"not bearer", http.MethodGet, "Basic s3cret", http.StatusUnauthorized, "needs the header"},
+		{"wrong token", http.MethodGet, "Bearer guess", http.StatusForbidden, "token does not match SHUTDOWN_PRESTOP_TOKEN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seq, _ := newSequence(t, shutdown.WithPrestopToken("s3cret"))
+			req := httptest.NewRequest(tt.method, "/prestop", nil)
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			rec := httptest.NewRecorder()
+			seq.PrestopHandler().ServeHTTP(rec, req)
+			assert.Equal(t, tt.code, rec.Code)
+			assert.Contains(t, rec.Body.String(), tt.body)
+			if tt.code == http.StatusMethodNotAllowed {
+				assert.Equal(t, "GET, HEAD", rec.Header().Get("Allow"))
+			}
+			requireOpen(t, seq.Triggered(), "Triggered after a rejected /prestop")
+		})
+	}
+}
+
+func TestPrestopWithToken(t *testing.T) {
+	seq, _ := newSequence(t, shutdown.WithPrestopToken("s3cret"), shutdown.WithPropagationDelay(0))
+	req := httptest.NewRequest(http.MethodHead, "/prestop", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	rec := httptest.NewRecorder()
+	seq.PrestopHandler().ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusOK, rec.Code)
+	requireClosed(t, seq.Triggered(), "Triggered")
+}
+
+// TestPrestopConcurrentCalls: 100 hooks at once start one sequence, and
+// every one returns once the delay is over, not before and not much after.
+func TestPrestopConcurrentCalls(t *testing.T) {
+	seq, _ := newSequence(t, shutdown.WithPropagationDelay(delay))
+	runs := 0
+	seq.Add("once", func(context.Context) error { runs++; return nil })
+	srv := httptest.NewServer(seq.PrestopHandler())
+	defer srv.Close()
+	errc := waitAsync(seq)
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	codes := make([]int, 100)
+	took := make([]time.Duration, 100)
+	for i := range codes {
+		wg.Go(func() {
+			resp, err := srv.Client().Get(srv.URL + "/prestop")
+			if !assert.NoError(t, err) {
+				return
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			assert.Equal(t, "draining\n", string(body))
+			codes[i], took[i] = resp.StatusCode, time.Since(start)
+		})
+	}
+	wg.Wait()
+	require.NoError(t, recvErr(t, errc))
+	tl := seq.Timeline()
+	for i := range codes {
+		assert.Equal(t, http.StatusOK, codes[i])
+		assert.GreaterOrEqual(t, took[i], delay, "a hook returned before the delay was over")
+	}
+	assert.Equal(t, 1, runs)
+	assert.Equal(t, "prestop", tl.Source)
+}
+
+func TestPrestopAfterDelayReturnsAtOnce(t *testing.T) {
+	seq, _ := newSequence(t, shutdown.WithPropagationDelay(delay))
+	seq.Trigger("earlier")
+	time.Sleep(delay) // the only way to be past a real delay
+	start := time.Now()
+	rec := httptest.NewRecorder()
+	seq.PrestopHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/prestop", nil))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Less(t, time.Since(start), delay/2)
+	assert.Equal(t, "earlier", seq.Timeline().Source)
+}
+
+func TestPrestopReturnsWhenClientGoesAway(t *testing.T) {
+	seq, _ := newSequence(t, shutdown.WithGracePeriod(time.Hour), shutdown.WithPropagationDelay(30*time.Minute))
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/prestop", strings.NewReader(""))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		seq.PrestopHandler().ServeHTTP(httptest.NewRecorder(), req)
+	}()
+	requireClosed(t, seq.Triggered(), "Triggered")
+	cancel()
+	requireClosed(t, done, "handler return")
+}
