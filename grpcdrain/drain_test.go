@@ -1,0 +1,152 @@
+package grpcdrain_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/lameduck/lameduck/grpcdrain"
+	"github.com/lameduck/lameduck/grpcdrain/internal/testpb"
+)
+
+// forcedBudget is the drain budget of the cases that must be forced: short,
+// since the drain waits for all of it.
+const forcedBudget = time.Second
+
+// openRPC starts one RPC on cc, returns once its handler runs on svc, and
+// returns a channel that receives the RPC's final error (nil for a
+// response or a clean end of stream).
+type openRPC func(t *testing.T, cc *grpc.ClientConn, svc *service) <-chan error
+
+func TestDrainReturnsByTheDeadline(t *testing.T) {
+	tests := []struct {
+		name           string
+		opts           []grpcdrain.Option
+		chatWatchesCtx bool
+		noInterceptors bool // the server is built without d.ServerOptions()
+		open           openRPC
+		wantForced     bool
+		wantCode       codes.Code // of the RPC's final error
+		minDuration    time.Duration
+	}{
+		{name: "health watch", open: openWatch, wantCode: codes.Unavailable},
+		{name: "health watch without interceptors", noInterceptors: true, open: openWatch, wantForced: true, wantCode: codes.Unavailable},
+		{name: "bidi blocked in Recv", open: openChat, wantForced: true, wantCode: codes.Unavailable},
+		{name: "bidi watching its context", chatWatchesCtx: true, open: openChat, wantCode: codes.OK},
+		{name: "server stream", open: openTicks, wantCode: codes.OK},
+		{name: "server stream after a grace", opts: []grpcdrain.Option{grpcdrain.WithStreamGrace(300 * time.Millisecond)}, open: openTicks, wantCode: codes.OK, minDuration: 300 * time.Millisecond},
+		{name: "server stream without interceptors", noInterceptors: true, open: openTicks, wantForced: true, wantCode: codes.Unavailable},
+		{name: "unary in flight completes", open: openCall(200), wantCode: codes.OK},
+		{name: "unary ignoring its context", open: openCall(-1), wantForced: true, wantCode: codes.Unavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := newService("a")
+			svc.chatWatchesContext = tt.chatWatchesCtx
+			d, err := grpcdrain.New(nil, tt.opts...)
+			require.NoError(t, err)
+			var opts []grpc.ServerOption
+			if !tt.noInterceptors {
+				opts = d.ServerOptions()
+			}
+			s := startServer(t, svc, opts...)
+			d.Attach(s.srv, s.health)
+			rpcErr := tt.open(t, dial(t, s.addr), svc)
+
+			budget := waitBound
+			if tt.wantForced {
+				budget = forcedBudget
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), budget)
+			defer cancel()
+			start := time.Now()
+			err = d.Drain(ctx)
+			took := time.Since(start)
+			close(svc.release)
+
+			if tt.wantForced {
+				require.ErrorIs(t, err, grpcdrain.ErrForced)
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+				// Generous: Drain must return promptly after the deadline,
+				// whatever the handlers do.
+				assert.Less(t, took, budget+5*time.Second)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.GreaterOrEqual(t, took, tt.minDuration)
+			assert.Equal(t, tt.wantCode, status.Code(waitErr(t, rpcErr, "rpc")), "final status of the RPC")
+			waitClosed(t, d.Stopped(), "GracefulStop returned")
+			assert.Zero(t, d.InFlight())
+		})
+	}
+}
+
+func openWatch(t *testing.T, cc *grpc.ClientConn, _ *service) <-chan error {
+	stream, err := healthgrpc.NewHealthClient(cc).Watch(context.Background(), &healthgrpc.HealthCheckRequest{})
+	require.NoError(t, err)
+	first, err := stream.Recv()
+	require.NoError(t, err)
+	require.Equal(t, healthgrpc.HealthCheckResponse_SERVING, first.Status)
+	return drainStream(func() error { _, err := stream.Recv(); return err })
+}
+
+func openChat(t *testing.T, cc *grpc.ClientConn, _ *service) <-chan error {
+	stream, err := testpb.NewTestClient(cc).Chat(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&testpb.ChatMessage{Text: "hello"}))
+	echo, err := stream.Recv()
+	require.NoError(t, err)
+	require.Equal(t, "hello", echo.Text)
+	return drainStream(func() error { _, err := stream.Recv(); return err })
+}
+
+func openTicks(t *testing.T, cc *grpc.ClientConn, _ *service) <-chan error {
+	stream, err := testpb.NewTestClient(cc).Ticks(context.Background(), &testpb.TicksRequest{IntervalMs: 10})
+	require.NoError(t, err)
+	_, err = stream.Recv()
+	require.NoError(t, err)
+	return drainStream(func() error { _, err := stream.Recv(); return err })
+}
+
+// openCall returns an openRPC for a unary call held delayMs by its handler
+// (negative: until the test releases it, ignoring its context).
+func openCall(delayMs int64) openRPC {
+	return func(t *testing.T, cc *grpc.ClientConn, svc *service) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := testpb.NewTestClient(cc).Call(context.Background(), &testpb.CallRequest{DelayMs: delayMs})
+			done <- err
+		}()
+		waitEntered(t, svc, "Call")
+		return done
+	}
+}
+
+// drainStream receives until the stream ends, in a goroutine, and sends
+// its final error: nil for a clean end (io.EOF). It reads at most a
+// bounded number of messages.
+func drainStream(recv func() error) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		for range 1_000_000 {
+			if err := recv(); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				done <- err
+				return
+			}
+		}
+		done <- errors.New("stream did not end")
+	}()
+	return done
+}
