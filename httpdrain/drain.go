@@ -1,0 +1,103 @@
+package httpdrain
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// maxPollInterval bounds the wait between two looks at the server's state
+// during the drain; net/http's Shutdown polls the same way (up to 500ms).
+const maxPollInterval = 50 * time.Millisecond
+
+// Drain is the drain step for the server: it returns nil once every request,
+// connection and registered shutdown function has finished, or, when ctx
+// ends first, closes what is left and returns an error wrapping
+// [ErrForced] and the context's error. It returns promptly at the deadline
+// even if handlers ignore their request context; those handlers keep
+// running until they return, their connections closed.
+//
+// In order, Drain:
+//  1. closes the [Drainer.Draining] channel; from now on responses carry
+//     "Connection: close" even if the trigger channel is still open;
+//  2. with [WithRejectWhileDraining], keeps accepting, answering new requests
+//     503, until the requests in flight have finished;
+//  3. closes idle and never-used connections whose client has not started
+//     a request, and waits for the others to turn their request in: the
+//     server's own Shutdown would close them (see quiet);
+//  4. calls the server's Shutdown: the listeners close, HTTP/2 connections
+//     get a GOAWAY and finish their streams, functions registered with
+//     RegisterOnShutdown start; meanwhile it closes connections that
+//     connect but send nothing, which Shutdown waits ~5s for
+//     (golang/go#22682);
+//  5. waits for handlers still running, hijacked connections to be closed
+//     by their owners (Shutdown ignores them, golang/go#17721) and
+//     functions registered with [Drainer.RegisterOnShutdown] to return.
+//
+// Drain does not return before ctx ends if ctx has no deadline and
+// something never finishes. It may be called more than once, concurrently
+// too: later calls wait for the first and return its result. The server
+// cannot serve again afterwards.
+func (d *Drainer) Drain(ctx context.Context) error {
+	d.drainOnce.Do(func() { d.drainErr = d.drain(ctx) })
+	return d.drainErr
+}
+
+func (d *Drainer) drain(ctx context.Context) error {
+	close(d.draining)
+	if d.cfg.reject {
+		poll(ctx, func() bool { return d.reqs.load() == 0 })
+	}
+	poll(ctx, func() bool { return d.conns.closeQuiet(false) == 0 })
+	err := d.shutdown(ctx)
+	if poll(ctx, d.quiescent) && err == nil {
+		return nil
+	}
+	if ctx.Err() == nil {
+		return fmt.Errorf("httpdrain: shutdown: %w", err)
+	}
+	reqs, hijacked := d.reqs.load(), d.conns.openHijacked()
+	d.srv.Close()
+	d.conns.closeHijacked()
+	return fmt.Errorf("%w (%d requests in flight, %d hijacked connections open): %w",
+		ErrForced, reqs, hijacked, context.Cause(ctx))
+}
+
+// shutdown runs the server's Shutdown and, while it waits, closes the
+// connections that connected but have sent nothing: Shutdown counts them as
+// busy for their first 5 seconds (server.go, closeIdleConns).
+func (d *Drainer) shutdown(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- d.srv.Shutdown(ctx) }()
+	wait := time.Millisecond
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-t.C:
+		}
+		d.conns.closeQuiet(true)
+		wait = min(2*wait, maxPollInterval)
+		t.Reset(wait)
+	}
+}
+
+// poll calls done with a growing pause until it reports true or ctx ends,
+// and reports whether done did.
+func poll(ctx context.Context, done func() bool) bool {
+	wait := time.Millisecond
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for !done() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		wait = min(2*wait, maxPollInterval)
+		t.Reset(wait)
+	}
+	return true
+}
