@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/lameduck/lameduck/examples/internal/service"
+	"github.com/lameduck/lameduck/httpdrain"
+	"github.com/lameduck/lameduck/readiness"
+	"github.com/lameduck/lameduck/shutdown"
+)
+
+// runLameduck is the wiring this example exists to show. At the first
+// SIGTERM, SIGINT or GET /prestop: readiness fails and responses carry
+// "Connection: close" while the server keeps serving through the delay;
+// then the server drains, the database closes and the journal is flushed
+// and synced, in the order the steps are added, within the grace period.
+func runLameduck(svc *service.Service, lookupEnv func(string) (string, bool)) error {
+	seq, err := shutdown.New(
+		shutdown.FromEnv(lookupEnv), // SHUTDOWN_SAFETY_MARGIN, SHUTDOWN_PRESTOP_TOKEN
+		shutdown.WithGracePeriod(svc.Config.GracePeriod),
+		shutdown.WithPropagationDelay(svc.Config.Delay),
+		shutdown.WithLogger(svc.Log),
+	)
+	if err != nil {
+		return errors.Join(err, svc.Abort())
+	}
+	var probe readiness.Probe
+	probe.DrainWhen(seq.Triggered())
+	probe.AddCheck("db", svc.Store.Ping)
+
+	srv := newServer(svc.Store)
+	drain, err := httpdrain.New(srv, seq.Triggered())
+	if err != nil {
+		return errors.Join(err, svc.Abort())
+	}
+	seq.Add("http", drain.Drain)
+	seq.Add("db", svc.Store.CloseDB)
+	seq.Add("journal", svc.Store.CloseJournal)
+
+	svc.ServeAdmin(&probe, seq.PrestopHandler())
+	svc.Go("http", func() error { return srv.Serve(svc.Listener) })
+	go triggerOnFailure(svc, seq)
+	probe.SetReady()
+	svc.Announce()
+	return errors.Join(seq.Wait(), svc.Close())
+}
+
+// triggerOnFailure starts the sequence if a server fails, so the process
+// drains and exits instead of half-serving. It returns when the sequence is
+// done.
+func triggerOnFailure(svc *service.Service, seq *shutdown.Sequence) {
+	select {
+	case <-svc.Failed():
+		seq.Trigger("server failed")
+	case <-seq.Done():
+	}
+}
