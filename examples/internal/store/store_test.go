@@ -165,3 +165,14 @@ func TestCountMissingDatabase(t *testing.T) {
 	_, _, err := store.Count(t.TempDir())
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+func TestCountIgnoresTornLastLine(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir)
+	require.NoError(t, err)
+	closeAll(t, s)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, store.JournalFile), []byte("1\tx\thttp\n2\tx\tht"), 0o644))
+	_, lines, err := store.Count(dir)
+	require.NoError(t, err)
+	assert.Equal(t, 1, lines)
+}
