@@ -16,6 +16,9 @@ const (
 	// DefaultProbeInterval is how often the balancer probes each
 	// backend's /readyz, like a readinessProbe's periodSeconds (scaled down).
 	DefaultProbeInterval = 100 * time.Millisecond
+	// DefaultProbeTimeout bounds one probe, like a readinessProbe's
+	// timeoutSeconds (whose default is 1 s).
+	DefaultProbeTimeout = time.Second
 	// DefaultDialTimeout bounds the dial to a backend for one new connection.
 	DefaultDialTimeout = 2 * time.Second
 )
@@ -186,7 +189,7 @@ func (b *proxyBackend) watch(ctx context.Context, interval, lag time.Duration) {
 		ready bool
 	}
 	var pending []observation
-	client := &http.Client{Timeout: interval}
+	client := &http.Client{Timeout: DefaultProbeTimeout}
 	defer client.CloseIdleConnections()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()

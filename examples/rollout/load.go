@@ -65,6 +65,11 @@ loop:
 			break loop
 		case <-timer.C:
 		}
+		select { // the timer and stop may both be ready: stop wins
+		case <-stop:
+			break loop
+		default:
+		}
 		timer.Reset(time.Until(start.Add(time.Duration(i+1) * interval)))
 		lane := lanes[i%len(lanes)]
 		res.Sent++

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lameduck/lameduck/shutdown/shutdowntest"
+)
+
+func TestPrintTable(t *testing.T) {
+	results := []*result{
+		{
+			scenario: scenario{Strategy: "none", Protocol: http1},
+			Load: &loadResult{Sent: 100, OK: 90, Failed: map[string]int{"EOF": 7, "refused": 3},
+				Latencies: []time.Duration{20 * time.Millisecond}},
+			Terminations: []termination{
+				{Report: &shutdowntest.Report{ExitAfter: 10 * time.Millisecond}},
+				{Report: &shutdowntest.Report{ExitAfter: 6 * time.Second, Killed: true}},
+			},
+			Stored: stored{Rows: 88, Lines: 85},
+		},
+		{
+			scenario:     scenario{Strategy: "lameduck", Protocol: grpcP},
+			Load:         &loadResult{Sent: 50, OK: 50, Latencies: []time.Duration{21 * time.Millisecond}},
+			Terminations: []termination{{Report: &shutdowntest.Report{ExitAfter: 1600 * time.Millisecond}}},
+			Stored:       stored{Rows: 50, Lines: 50},
+		},
+	}
+	var b strings.Builder
+	require.NoError(t, printTable(&b, results))
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	require.Len(t, lines, 3)
+	assert.Equal(t, []string{"none", "HTTP/1.1", "100", "10", "EOF", "7,", "refused", "3", "20.0ms", "0.01s–6.00s", "1/2", "90", "5"},
+		strings.Fields(lines[1]))
+	assert.Equal(t, []string{"lameduck", "gRPC", "50", "0", "-", "21.0ms", "1.60s", "0/1", "50", "0"},
+		strings.Fields(lines[2]))
+}
+
+func TestLost(t *testing.T) {
+	assert.Equal(t, 0, lost(10, stored{Rows: 10, Lines: 10}))
+	assert.Equal(t, 3, lost(10, stored{Rows: 9, Lines: 7}))
+	assert.Equal(t, 0, lost(10, stored{Rows: 12, Lines: 11}), "extra rows (answered, not acknowledged) are not negative losses")
+}
