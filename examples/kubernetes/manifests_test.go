@@ -219,7 +219,7 @@ func checkProbes(t *testing.T, c corev1.Container, env map[string]string, traffi
 	// the pod stays a fallback endpoint into the drain.
 	r := c.ReadinessProbe
 	noticed := time.Duration(orDefault(r.PeriodSeconds, 10)*orDefault(r.FailureThreshold, 3)) * time.Second
-	assert.LessOrEqual(t, noticed, duration(t, env["SHUTDOWN_PROPAGATION_DELAY"]),
+	assert.Less(t, noticed, duration(t, env["SHUTDOWN_PROPAGATION_DELAY"]),
 		"readiness periodSeconds × failureThreshold must fit in the propagation delay")
 }
 
