@@ -1,0 +1,218 @@
+package httpdrain_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lameduck/lameduck/httpdrain"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestNewRejectsBadInput(t *testing.T) {
+	tests := []struct {
+		name string
+		srv  *http.Server
+		opts []httpdrain.Option
+		is   error
+	}{
+		{"nil server", nil, nil, nil},
+		{"zero retry-after", &http.Server{}, []httpdrain.Option{httpdrain.WithRetryAfter(0)}, httpdrain.ErrInvalidOption},
+		{"negative retry-after", &http.Server{}, []httpdrain.Option{httpdrain.WithRetryAfter(-time.Second)}, httpdrain.ErrInvalidOption},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := httpdrain.New(tt.srv, nil, tt.opts...)
+			require.Error(t, err)
+			assert.Nil(t, d)
+			assert.Regexp(t, `^httpdrain: [a-z]`, err.Error())
+			if tt.is != nil {
+				assert.ErrorIs(t, err, tt.is)
+			}
+		})
+	}
+}
+
+func TestNewKeepsConnStateHook(t *testing.T) {
+	states := make(chan http.ConnState, 10)
+	srv := &http.Server{Handler: http.HandlerFunc(echo), ConnState: func(_ net.Conn, s http.ConnState) { states <- s }}
+	_, err := httpdrain.New(srv, nil)
+	require.NoError(t, err)
+	srv.ConnState(nil, http.StateNew)
+	assert.Equal(t, http.StateNew, <-states)
+}
+
+func TestTriggerAddsConnectionClose(t *testing.T) {
+	b := startBackend(t, http.HandlerFunc(echo))
+	c := dialRaw(t, b.addr)
+
+	resp, body, err := c.roundTrip("/", "before")
+	require.NoError(t, err)
+	assert.Equal(t, "before", body)
+	assert.False(t, resp.Close, "no Connection: close before the trigger")
+
+	close(b.trigger)
+	resp, body, err = c.roundTrip("/", "after")
+	require.NoError(t, err)
+	assert.Equal(t, "after", body)
+	assert.True(t, resp.Close, "Connection: close after the trigger")
+	c.waitEOF(t)
+
+	// New connections are still served during the propagation delay.
+	c2 := dialRaw(t, b.addr)
+	resp, body, err = c2.roundTrip("/", "new")
+	require.NoError(t, err)
+	assert.Equal(t, "new", body)
+	assert.True(t, resp.Close)
+}
+
+func TestDrainLetsInFlightRequestsFinish(t *testing.T) {
+	g := newGate()
+	b := startBackend(t, g)
+	close(b.trigger)
+	c := dialRaw(t, b.addr)
+	_, err := io.WriteString(c, postHead("/", "body")+"body")
+	require.NoError(t, err)
+	waitClosed(t, g.entered, "request in handler")
+	assert.EqualValues(t, 1, b.d.InFlight())
+
+	errc := b.drainAsync(waitLimit)
+	waitClosed(t, b.d.Draining(), "draining")
+	waitRefused(t, b.addr)
+	close(g.release)
+
+	resp, body, err := c.read()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "done", body)
+	require.NoError(t, waitErr(t, errc))
+	assert.Zero(t, b.d.InFlight())
+	assert.NoError(t, b.d.Drain(context.Background()), "a second call returns the first result")
+}
+
+// TestDrainSparesHalfSentRequest: net/http's Shutdown keeps a keep-alive
+// connection "idle" until a whole request header is read, and closes it.
+func TestDrainSparesHalfSentRequest(t *testing.T) {
+	b := startBackend(t, http.HandlerFunc(echo))
+	idle, half := dialRaw(t, b.addr), dialRaw(t, b.addr)
+	for _, c := range []*rawConn{idle, half} {
+		_, _, err := c.roundTrip("/", "first")
+		require.NoError(t, err)
+	}
+	// The client sends its next request a little after the response
+	// (longer than a kernel jiffy), in two parts.
+	time.Sleep(20 * time.Millisecond)
+	head := postHead("/", "second")
+	_, err := io.WriteString(half, head[:20])
+	require.NoError(t, err)
+
+	errc := b.drainAsync(waitLimit)
+	idle.waitEOF(t) // the drain has looked at the connections
+	_, err = io.WriteString(half, head[20:]+"second")
+	require.NoError(t, err)
+	resp, body, err := half.read()
+	require.NoError(t, err, "the half-sent request must be answered")
+	assert.Equal(t, "second", body)
+	assert.True(t, resp.Close)
+	require.NoError(t, waitErr(t, errc))
+}
+
+// TestDrainClosesNeverUsedConns: a connection that never sends a request
+// stalls Shutdown for ~5s (golang/go#22682); the budget here is shorter.
+func TestDrainClosesNeverUsedConns(t *testing.T) {
+	b := startBackend(t, http.HandlerFunc(echo))
+	conns := make([]*rawConn, 10)
+	for i := range conns {
+		conns[i] = dialRaw(t, b.addr)
+	}
+	// Make sure the server accepted them all: a request on a later one.
+	_, _, err := dialRaw(t, b.addr).roundTrip("/", "x")
+	require.NoError(t, err)
+
+	require.NoError(t, waitErr(t, b.drainAsync(4*time.Second)))
+	for _, c := range conns {
+		c.waitEOF(t)
+	}
+}
+
+func TestDrainWaitsForOnShutdownFuncs(t *testing.T) {
+	b := startBackend(t, http.HandlerFunc(echo))
+	var finished atomic.Bool
+	release := make(chan struct{})
+	b.d.RegisterOnShutdown(func() {
+		<-release
+		finished.Store(true)
+	})
+	errc := b.drainAsync(waitLimit)
+	waitRefused(t, b.addr) // Shutdown has started the function
+	close(release)
+	require.NoError(t, waitErr(t, errc))
+	assert.True(t, finished.Load(), "Drain returned before the function")
+}
+
+func TestDrainReturnsAtDeadlineDespiteHandlerIgnoringContext(t *testing.T) {
+	g := newGate()
+	defer close(g.release)
+	b := startBackend(t, g)
+	c := dialRaw(t, b.addr)
+	_, err := io.WriteString(c, postHead("/", "x")+"x")
+	require.NoError(t, err)
+	waitClosed(t, g.entered, "request in handler")
+
+	err = waitErr(t, b.drainAsync(200*time.Millisecond))
+	require.ErrorIs(t, err, httpdrain.ErrForced)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "1 requests in flight")
+	c.waitEOF(t)
+}
+
+func TestRejectWhileDraining(t *testing.T) {
+	g := newGate()
+	mux := http.NewServeMux()
+	mux.Handle("/slow", g)
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "draining") })
+	mux.HandleFunc("/", echo)
+	b := startBackend(t, mux, httpdrain.WithRejectWhileDraining(), httpdrain.WithRetryAfter(1500*time.Millisecond))
+	slow := dialRaw(t, b.addr)
+	_, err := io.WriteString(slow, postHead("/slow", "x")+"x")
+	require.NoError(t, err)
+	waitClosed(t, g.entered, "request in handler")
+
+	errc := b.drainAsync(waitLimit)
+	waitClosed(t, b.d.Draining(), "draining")
+	resp, _, err := dialRaw(t, b.addr).roundTrip("/work", "y")
+	require.NoError(t, err, "the listener stays open while requests are in flight")
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, "2", resp.Header.Get("Retry-After"))
+	assert.True(t, resp.Close)
+	resp, body, err := dialRaw(t, b.addr).roundTrip("/readyz", "")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "health paths are exempt")
+	assert.Equal(t, "draining", body)
+
+	close(g.release)
+	resp, _, err = slow.read()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, waitErr(t, errc))
+}
+
+// waitRefused waits until the server's listener is closed.
+func waitRefused(t testing.TB, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(time.Millisecond) // a poll: nothing to wait on from outside
+	}
+	t.Fatal("server still accepts connections")
+}
