@@ -115,6 +115,8 @@ func classify(err error) string {
 		return "refused"
 	case errors.Is(err, syscall.ECONNRESET):
 		return "reset"
+	case errors.Is(err, syscall.EPIPE):
+		return "broken pipe"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "EOF"
 	case errors.Is(err, context.DeadlineExceeded):
@@ -126,7 +128,7 @@ func classify(err error) string {
 	}
 	// net/http's HTTP/2 client does not wrap these.
 	msg := err.Error()
-	for _, s := range []string{"GOAWAY", "connection lost", "connection reset", "EOF", "refused"} {
+	for _, s := range []string{"GOAWAY", "connection lost", "could not be established", "connection reset", "EOF", "refused"} {
 		if strings.Contains(msg, s) {
 			return s
 		}

@@ -213,6 +213,8 @@ func TestClassify(t *testing.T) {
 		{&statusError{kind: "503"}, "503"},
 		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), "refused"},
 		{fmt.Errorf("read: %w", syscall.ECONNRESET), "reset"},
+		{fmt.Errorf("write: %w", syscall.EPIPE), "broken pipe"},
+		{errors.New("http2: client conn could not be established"), "could not be established"},
 		{fmt.Errorf("post: %w", io.EOF), "EOF"},
 		{fmt.Errorf("post: %w", io.ErrUnexpectedEOF), "EOF"},
 		{context.DeadlineExceeded, "timeout"},

@@ -24,6 +24,9 @@ type balancer interface {
 type termination struct {
 	Copy   int
 	Report *shutdowntest.Report
+	// Out is the time from the old copy's exit until the balancer had
+	// it out of rotation (zero when it was out before it exited).
+	Out time.Duration
 	// Back is the time from the old copy's exit until its replacement was
 	// ready and in the balancer's rotation.
 	Back time.Duration
@@ -52,17 +55,26 @@ func rollingRestart(ctx context.Context, specs []copySpec, copies []*instance, l
 		rep := kubeletFor(strategy, specs[i].Grace, in.Admin, nil).Terminate(ctx, in.proc)
 		copies[i] = nil
 		exited := time.Now()
+		// A pod's address dies with it: the replacement may only take the
+		// same ports once the balancer stopped sending new connections
+		// there, or it would serve connections meant for the dead copy and
+		// hide their failures.
+		if err := waitRotation(ctx, lb, i, false); err != nil {
+			return out, err
+		}
+		t := termination{Copy: i, Report: rep, Out: time.Since(exited)}
 		next, err := startCopy(ctx, specs[i])
 		if err != nil {
 			return out, err
 		}
 		copies[i] = next
-		if err := waitRotation(ctx, lb, i); err != nil {
+		if err := waitRotation(ctx, lb, i, true); err != nil {
 			return out, err
 		}
-		t := termination{Copy: i, Report: rep, Back: time.Since(exited)}
+		t.Back = time.Since(exited)
 		out = append(out, t)
-		say("copy %d/%d: %s; replacement in rotation %.1fs later", i+1, len(copies), describe(rep), t.Back.Seconds())
+		say("copy %d/%d: %s; out of rotation +%.2fs, replacement in rotation +%.2fs",
+			i+1, len(copies), describe(rep), t.Out.Seconds(), t.Back.Seconds())
 	}
 	return out, nil
 }
@@ -80,18 +92,19 @@ func describe(r *shutdowntest.Report) string {
 	return s
 }
 
-// waitRotation polls lb until copy i is in rotation, for at most 30 s.
-func waitRotation(ctx context.Context, lb balancer, i int) error {
+// waitRotation polls lb until copy i is in rotation (want true) or out
+// of it (want false), for at most 30 s.
+func waitRotation(ctx context.Context, lb balancer, i int, want bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {
-		ok, err := lb.InRotation(ctx, i)
-		if ok {
+		in, err := lb.InRotation(ctx, i)
+		if err == nil && in == want {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("rollout: copy %d not in the balancer's rotation: %w (last error: %v)", i, ctx.Err(), err)
+			return fmt.Errorf("rollout: copy %d: balancer never showed in rotation = %v: %w (last error: %v)", i, want, ctx.Err(), err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -42,7 +42,7 @@ func runAll(ctx context.Context, cfg config, progress io.Writer) ([]*result, err
 			sc := scenario{Strategy: s, Protocol: p}
 			tag := fmt.Sprintf("%d/%d %s %s", len(results)+1, n, s, p)
 			scSay := func(format string, args ...any) { say("%s: %s", tag, fmt.Sprintf(format, args...)) }
-			scDir := filepath.Join(dir, fmt.Sprintf("%s-%s", s, p))
+			scDir := filepath.Join(dir, s+"-"+string(p))
 			res, err := r.run(ctx, sc, scDir, scSay)
 			if err != nil {
 				return results, fmt.Errorf("%s: %w", tag, err)

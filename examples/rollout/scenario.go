@@ -96,7 +96,7 @@ func (r *runner) run(ctx context.Context, sc scenario, dir string, say func(stri
 	}
 	defer lb.Close()
 	for i := range copies {
-		if err := waitRotation(ctx, lb, i); err != nil {
+		if err := waitRotation(ctx, lb, i, true); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRolloutThroughHAProxy is the end-to-end claim of the project: a
+// rolling restart of every copy behind HAProxy, under open-loop load
+// that never retries, costs a lameduck service no request, no
+// acknowledged write and no SIGKILL, for HTTP/1.1, h2c and gRPC; and
+// the same rollout of a service without signal handling does fail
+// requests, so the test can tell the two apart.
+func TestRolloutThroughHAProxy(t *testing.T) {
+	requireHAProxy(t)
+	if testing.Short() {
+		t.Skip("builds the example services and rolls them: not in -short")
+	}
+	cfg := config{
+		Rate:       100,
+		Warmup:     500 * time.Millisecond,
+		Copies:     2,
+		Conns:      4,
+		Work:       20 * time.Millisecond,
+		Strategies: []string{"none", "lameduck"},
+		Protocols:  []protocol{http1, h2c, grpcP},
+		LB:         "haproxy",
+		Grace:      6 * time.Second,
+		Delay:      time.Second,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	results, err := runAll(ctx, cfg, testLog{t})
+	require.NoError(t, err)
+	require.Len(t, results, len(cfg.Strategies)*len(cfg.Protocols))
+
+	var table strings.Builder
+	require.NoError(t, printTable(&table, results))
+	t.Logf("\n%s", table.String())
+	for _, r := range results {
+		t.Run(fmt.Sprintf("%s/%s", r.Strategy, r.Protocol), func(t *testing.T) {
+			require.Len(t, r.Terminations, cfg.Copies, "not every copy was restarted")
+			assert.Positive(t, r.Load.OK, "no request succeeded")
+			switch r.Strategy {
+			case "lameduck":
+				assert.Zero(t, r.Load.Failures(), "failed requests: %v %v", r.Load.Failed, r.Load.Examples)
+				assert.Zero(t, r.Lost(), "acknowledged writes lost: %d acknowledged, stored %+v", r.Load.OK, r.Stored)
+				assert.Zero(t, r.Killed(), "copies SIGKILLed")
+			case "none":
+				assert.Positive(t, r.Load.Failures(), "a service without signal handling failed no request: the rollout proves nothing")
+			}
+		})
+	}
+}
+
+// testLog sends progress lines to t.Log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
