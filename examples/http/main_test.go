@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/lameduck/lameduck/examples/internal/proctest"
+	"github.com/lameduck/lameduck/examples/internal/store"
+	"github.com/lameduck/lameduck/shutdown/shutdowntest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// Bounds of every wait: generous, for a busy 2-core CI machine.
+const (
+	exitTimeout = 30 * time.Second
+	loadTimeout = 60 * time.Second
+)
+
+// The termination tests use a short grace period and delay. Their clients
+// stop sending new requests a quarter of the delay after SIGTERM, as load
+// balancers do once they have seen readiness fail, well before the delay is
+// over and the drain closes the listener.
+const (
+	testGrace = 4 * time.Second
+	testDelay = time.Second
+	lbCatchUp = testDelay / 4
+)
+
+var testFlags = []string{"-grace", testGrace.String(), "-delay", testDelay.String()}
+
+// loadResult counts what clients saw.
+type loadResult struct {
+	ok       int            // 200 answers
+	statuses map[int]int    // other answers
+	errs     []error        // transport errors
+}
+
+// load runs workers that each POST /work?d=20ms up to perWorker times over
+// keep-alive connections, stopping at their first transport error or once
+// stop is closed. It closes warm once warmAfter requests have been answered
+// 200.
+func load(client *http.Client, addr string, workers, perWorker, warmAfter int, warm chan<- struct{}, stop <-chan struct{}) loadResult {
+	var (
+		ok       atomic.Int64
+		warmOnce sync.Once
+		mu       sync.Mutex
+		res      = loadResult{statuses: map[int]int{}}
+		wg       sync.WaitGroup
+	)
+	for range workers {
+		wg.Go(func() {
+			for range perWorker {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, err := post(client, "http://"+addr+"/work?d=20ms")
+				mu.Lock()
+				switch {
+				case err != nil:
+					res.errs = append(res.errs, err)
+				case code != http.StatusOK:
+					res.statuses[code]++
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+				if code == http.StatusOK && ok.Add(1) == int64(warmAfter) {
+					warmOnce.Do(func() { close(warm) })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	res.ok = int(ok.Load())
+	return res
+}
+
+// post sends one POST and reads the answer. The request is not replayable
+// (GetBody nil), so Go's transport sends it once or fails, except where the
+// client says otherwise for HTTP/2 (see newClient).
+func post(client *http.Client, url string) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader("x"))
+	if err != nil {
+		return 0, err
+	}
+	if _, ok := client.Transport.(replayUnprocessed); !ok {
+		req.GetBody = nil
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, err
+}
+
+// newClient returns a keep-alive client for HTTP/1.1, or for h2c.
+//
+// The h2c client keeps GetBody, which lets Go's HTTP/2 transport resend a
+// request only on a new connection and only when the server's GOAWAY said
+// the stream was never processed (h2_bundle.go, processGoAway: streams above
+// LastStreamID are aborted with errClientConnGotGoAway, the one case
+// canRetryError allows besides REFUSED_STREAM). That is a retry the protocol
+// makes safe, not a replay of processed work. It is needed because Go's
+// server sends a single GOAWAY carrying the last stream it has read
+// (startGracefulShutdownInternal), not the two-phase GOAWAY of RFC 9113
+// section 6.8, so a stream already in flight when "Connection: close"
+// starts the GOAWAY is refused; without GetBody the client reports
+// "cannot retry err [...GOAWAY] after Request.Body was written".
+func newClient(h2c bool) *http.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 16}
+	if !h2c {
+		return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	}
+	tr.Protocols = new(http.Protocols)
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: replayUnprocessed{tr}, Timeout: 20 * time.Second}
+}
+
+// replayUnprocessed marks a transport whose requests keep GetBody.
+type replayUnprocessed struct{ *http.Transport }
+
+// terminateUnderLoad starts the service, loads it, sends SIGTERM once warm
+// and returns the exit code, what the clients saw and the counts on disk.
+func terminateUnderLoad(t *testing.T, bin string, h2c bool, workers, perWorker int, args ...string) (int, loadResult, int, int) {
+	t.Helper()
+	p := proctest.Start(t, bin, args...)
+	client := newClient(h2c)
+	defer client.CloseIdleConnections()
+	warm, stop := make(chan struct{}), make(chan struct{})
+	done := make(chan loadResult, 1)
+	go func() { done <- load(client, p.Addr, workers, perWorker, workers*2, warm, stop) }()
+	select {
+	case <-warm:
+	case <-time.After(loadTimeout):
+		t.Fatal("load did not warm up")
+	}
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	lb := time.AfterFunc(lbCatchUp, func() { close(stop) })
+	defer lb.Stop()
+	code := p.WaitExit(t, exitTimeout)
+	var res loadResult
+	select {
+	case res = <-done:
+	case <-time.After(loadTimeout):
+		t.Fatal("load did not end after the process exited")
+	}
+	rows, lines, err := store.Count(p.DataDir)
+	require.NoError(t, err)
+	t.Logf("exit=%d ok=%d statuses=%v errors=%d rows=%d lines=%d", code, res.ok, res.statuses, len(res.errs), rows, lines)
+	return code, res, rows, lines
+}
+
+func TestLameduckLosesNothing(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	for _, tt := range []struct {
+		name string
+		h2c  bool
+	}{{"http1", false}, {"h2c", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, res, rows, lines := terminateUnderLoad(t, bin, tt.h2c, 8, 100, testFlags...)
+			assert.Equal(t, 0, code)
+			assert.Greater(t, res.ok, 16)
+			assert.Equal(t, res.ok, rows, "rows = requests answered 200")
+			assert.Equal(t, res.ok, lines, "journal lines = requests answered 200")
+			assert.Empty(t, res.statuses, "no request was cut short")
+			assert.Empty(t, res.errs, "no request failed")
+		})
+	}
+}
+
+// TestShutdownStrategyFailsRequests runs the load of TestLameduckLosesNothing
+// against the common pattern: what is acknowledged is kept, but the requests
+// sent before the load balancer caught up are refused.
+func TestShutdownStrategyFailsRequests(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	code, res, rows, lines := terminateUnderLoad(t, bin, false, 8, 100, append(testFlags, "-strategy", "shutdown")...)
+	assert.Equal(t, 0, code)
+	assert.Greater(t, res.ok, 16)
+	assert.Equal(t, res.ok, rows)
+	assert.Equal(t, res.ok, lines)
+	assert.NotEmpty(t, res.errs, "Shutdown closes the listener at SIGTERM")
+}
+
+func TestNoneStrategyLosesJournalLines(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	// At most 80 requests: their journal lines (under 40 bytes each) fit in
+	// the 4 KiB buffer, so none reaches the file unless the exit path runs.
+	code, res, rows, lines := terminateUnderLoad(t, bin, false, 8, 10, append(testFlags, "-strategy", "none")...)
+	assert.Equal(t, -1, code, "SIGTERM kills a process that does not handle it")
+	assert.Greater(t, res.ok, 0)
+	assert.Less(t, lines, res.ok, "acknowledged journal lines are lost")
+	assert.GreaterOrEqual(t, rows, res.ok, "committed rows survive the kill (WAL)")
+}
+
+// TestKubeletPrestop terminates the service the way the kubelet does with a
+// preStop httpGet hook on /prestop: the hook returns once the delay is
+// over, then SIGTERM joins the running sequence.
+func TestKubeletPrestop(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	p := proctest.Start(t, bin, "-grace", "6s", "-delay", "1s")
+	client := newClient(false)
+	defer client.CloseIdleConnections()
+	code, err := post(client, "http://"+p.Addr+"/work")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+
+	k := shutdowntest.Kubelet{
+		GracePeriod: 6 * time.Second,
+		PreStop:     &shutdowntest.HTTPGet{URL: "http://" + p.Admin + "/prestop"},
+		Logf:        t.Logf,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
+	defer cancel()
+	r := k.Terminate(ctx, p)
+	require.NoError(t, r.PreStopErr)
+	assert.Equal(t, http.StatusOK, r.PreStopStatus)
+	assert.GreaterOrEqual(t, r.PreStopDuration, time.Second, "the hook waits for the delay")
+	assert.False(t, r.Killed)
+	assert.Equal(t, 0, r.ExitCode)
+
+	rows, lines, err := store.Count(p.DataDir)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rows)
+	assert.Equal(t, 1, lines)
+}
+
+func TestWorkHandler(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	p := proctest.Start(t, bin, "-strategy", "shutdown")
+	client := newClient(false)
+	defer client.CloseIdleConnections()
+	for _, tt := range []struct {
+		query string
+		want  int
+	}{
+		{"", http.StatusOK},
+		{"?d=1ms", http.StatusOK},
+		{"?d=soon", http.StatusBadRequest},
+		{"?d=-1s", http.StatusBadRequest},
+	} {
+		t.Run(tt.query, func(t *testing.T) {
+			code, err := post(client, "http://"+p.Addr+"/work"+tt.query)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, code)
+		})
+	}
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, p.WaitExit(t, exitTimeout))
+	rows, lines, err := store.Count(p.DataDir)
+	require.NoError(t, err)
+	assert.Equal(t, 2, rows)
+	assert.Equal(t, 2, lines)
+}
+
+func TestBadUsageExits2(t *testing.T) {
+	var stderr strings.Builder
+	code := run([]string{"-strategy", "yolo"}, func(string) (string, bool) { return "", false }, &stderr)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr.String(), `-strategy "yolo"`)
+}
+

@@ -1,0 +1,159 @@
+// Package proctest runs the lameduck example services as child processes in
+// tests: it builds a service's binary, starts it on loopback with fresh
+// ports and a fresh data directory, and learns the ports from the
+// "listening addr=... admin=..." line the service writes to stderr. The
+// returned [Proc] is a shutdowntest.Process, so a test can stop it with a
+// signal directly or through the kubelet simulator of package
+// shutdown/shutdowntest.
+package proctest
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/lameduck/lameduck/shutdown/shutdowntest"
+)
+
+// StartTimeout bounds how long [Start] waits for the listening line: a
+// busy 2-core CI machine can be slow to start a process.
+const StartTimeout = 30 * time.Second
+
+// Build compiles the main package in dir (a path relative to the test's
+// working directory, such as ".") into a temporary directory and returns
+// the binary's path. It fails the test if the build fails.
+func Build(t testing.TB, dir string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "svc")
+	out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput()
+	require.NoError(t, err, "go build %s:\n%s", dir, out)
+	return bin
+}
+
+// Proc is a running service.
+type Proc struct {
+	shutdowntest.Process
+	Addr    string // traffic address, HOST:PORT
+	Admin   string // admin address, HOST:PORT
+	DataDir string // the -data directory
+
+	stderr *lines
+}
+
+// Start runs bin with "-addr 127.0.0.1:0 -admin-addr 127.0.0.1:0 -data DIR"
+// (DIR a new temporary directory) followed by args, so args may override
+// them, and waits for the listening line. The environment is the test's,
+// less the variables the services read, so that the flags decide. The
+// process is killed at the end of the test if it is still running.
+func Start(t testing.TB, bin string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{DataDir: t.TempDir(), stderr: &lines{listening: make(chan string, 1)}}
+	cmd := exec.Command(bin, append([]string{
+		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-data", p.DataDir,
+	}, args...)...)
+	cmd.Env = cleanEnv()
+	cmd.Stderr = p.stderr
+	require.NoError(t, cmd.Start())
+	p.Process = shutdowntest.Command(cmd)
+	t.Cleanup(func() {
+		select {
+		case <-p.Exited():
+		default:
+			_ = p.Kill()
+			<-p.Exited()
+		}
+		if t.Failed() {
+			t.Logf("stderr of %s:\n%s", bin, p.Stderr())
+		}
+	})
+	select {
+	case line := <-p.stderr.listening:
+		for _, f := range strings.Fields(line)[1:] {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "addr":
+				p.Addr = v
+			case "admin":
+				p.Admin = v
+			}
+		}
+	case <-p.Exited():
+		t.Fatalf("%s exited with code %d before listening:\n%s", bin, p.ExitCode(), p.Stderr())
+	case <-time.After(StartTimeout):
+		t.Fatalf("%s did not write its listening line within %v:\n%s", bin, StartTimeout, p.Stderr())
+	}
+	require.NotEmpty(t, p.Addr)
+	require.NotEmpty(t, p.Admin)
+	return p
+}
+
+// WaitExit waits up to timeout for the process to exit and returns its exit
+// code (-1 if a signal ended it). It fails the test on timeout.
+func (p *Proc) WaitExit(t testing.TB, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.Exited():
+		return p.ExitCode()
+	case <-time.After(timeout):
+		t.Fatalf("process did not exit within %v:\n%s", timeout, p.Stderr())
+		return 0
+	}
+}
+
+// Stderr returns what the process wrote to stderr so far.
+func (p *Proc) Stderr() string { return p.stderr.String() }
+
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "ADDR", "ADMIN_ADDR", "DATA_DIR", "STRATEGY",
+			"SHUTDOWN_GRACE_PERIOD", "SHUTDOWN_PROPAGATION_DELAY",
+			"SHUTDOWN_SAFETY_MARGIN", "SHUTDOWN_PRESTOP_TOKEN":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// lines collects stderr and hands over the first listening line.
+type lines struct {
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	scanned   int // bytes of buf already split into lines
+	listening chan string
+	found     bool
+}
+
+func (l *lines) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(b)
+	for !l.found {
+		rest := l.buf.Bytes()[l.scanned:]
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		l.scanned += i + 1
+		if line := string(rest[:i]); strings.HasPrefix(line, "listening ") {
+			l.found = true
+			l.listening <- line
+		}
+	}
+	return len(b), nil
+}
+
+func (l *lines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
