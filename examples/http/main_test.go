@@ -44,9 +44,9 @@ var testFlags = []string{"-grace", testGrace.String(), "-delay", testDelay.Strin
 
 // loadResult counts what clients saw.
 type loadResult struct {
-	ok       int            // 200 answers
-	statuses map[int]int    // other answers
-	errs     []error        // transport errors
+	ok       int         // 200 answers
+	statuses map[int]int // other answers
+	errs     []error     // transport errors
 }
 
 // load runs workers that each POST /work?d=20ms up to perWorker times over
@@ -277,4 +277,3 @@ func TestBadUsageExits2(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr.String(), `-strategy "yolo"`)
 }
-
