@@ -28,9 +28,9 @@ import (
 // deadline or cancellation on ctx, Drain waits for GracefulStop however long
 // it takes.
 //
-// Drain does not stop the health server's own goroutines (it has none) and
-// does not close listeners the server was not serving. It returns
-// [ErrNotAttached] before Attach. It runs once: a later or concurrent call
+// Drain does not close listeners the server was not serving, and does not
+// wait for the handlers Stop left running. It returns [ErrNotAttached]
+// before Attach. It runs once: a later or concurrent call
 // waits for the first one and returns its result, or returns early with
 // its own ctx's error.
 func (d *Drainer) Drain(ctx context.Context) error {

@@ -39,7 +39,8 @@ func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	fmt.Println("drain:", d.Drain(ctx)) // after the propagation delay
-	<-served                            // nil, or grpc.ErrServerStopped if the drain came first
+	// Serve returns nil, or grpc.ErrServerStopped if the drain came first.
+	<-served
 	resp, err := hs.Check(ctx, &healthgrpc.HealthCheckRequest{})
 	if err != nil {
 		panic(err)
