@@ -167,18 +167,28 @@ func (p *kubeProxy) forward(client net.Conn, b *proxyBackend) {
 	<-done
 }
 
-// splice copies src to dst, then half-closes dst so the peer sees EOF
-// exactly when the other side sent it.
+// splice copies src to dst, then half-closes dst so that the peer sees
+// EOF exactly when the other side sent it. When a write to dst fails (the
+// backend is gone) it stops reading src, but the other direction goes on
+// delivering what dst's peer had already sent, as through kube-proxy's
+// NAT, where a balancer in the way cannot lose a response either.
 func splice(dst, src net.Conn) {
-	_, err := io.Copy(dst, src)
-	if tc, ok := dst.(*net.TCPConn); ok && err == nil {
-		tc.CloseWrite()
+	if _, err := io.Copy(dst, src); err != nil {
+		closeRead(src)
+	}
+	if tc, ok := dst.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
 		return
 	}
-	// An error (a reset) is passed on as a close, which is what a
-	// client of kube-proxy sees too.
 	dst.Close()
-	src.Close()
+}
+
+func closeRead(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseRead()
+		return
+	}
+	c.Close()
 }
 
 // watch probes the backend every interval and believes each result lag
