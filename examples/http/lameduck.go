@@ -14,9 +14,9 @@ import (
 // "Connection: close" while the server keeps serving through the delay;
 // then the server drains, the database closes and the journal is flushed
 // and synced, in the order the steps are added, within the grace period.
-func runLameduck(svc *service.Service, lookupEnv func(string) (string, bool)) error {
+func runLameduck(svc *service.Service) error {
 	seq, err := shutdown.New(
-		shutdown.FromEnv(lookupEnv), // SHUTDOWN_SAFETY_MARGIN, SHUTDOWN_PRESTOP_TOKEN
+		shutdown.FromEnv(svc.LookupEnv), // SHUTDOWN_SAFETY_MARGIN, SHUTDOWN_PRESTOP_TOKEN
 		shutdown.WithGracePeriod(svc.Config.GracePeriod),
 		shutdown.WithPropagationDelay(svc.Config.Delay),
 		shutdown.WithLogger(svc.Log),
@@ -39,19 +39,8 @@ func runLameduck(svc *service.Service, lookupEnv func(string) (string, bool)) er
 
 	svc.ServeAdmin(&probe, seq.PrestopHandler())
 	svc.Go("http", func() error { return srv.Serve(svc.Listener) })
-	go triggerOnFailure(svc, seq)
+	svc.TriggerOnFailure(seq.Trigger, seq.Done())
 	probe.SetReady()
 	svc.Announce()
 	return errors.Join(seq.Wait(), svc.Close())
-}
-
-// triggerOnFailure starts the sequence if a server fails, so the process
-// drains and exits instead of half-serving. It returns when the sequence is
-// done.
-func triggerOnFailure(svc *service.Service, seq *shutdown.Sequence) {
-	select {
-	case <-svc.Failed():
-		seq.Trigger("server failed")
-	case <-seq.Done():
-	}
 }

@@ -25,10 +25,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
-	"fmt"
-	"io"
 	"os"
 
 	"github.com/lameduck/lameduck/examples/internal/cli"
@@ -36,34 +32,17 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stderr))
+	os.Exit(service.Main("http", os.Args[1:], os.LookupEnv, os.Stderr, serve))
 }
 
-// run is main with its inputs injected; it returns the exit code.
-func run(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) int {
-	svc, err := service.Setup("http", args, lookupEnv, stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, cli.ErrUsage):
-		fmt.Fprintln(stderr, err)
-		return 2
-	case err != nil:
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
+// serve runs the service with the termination strategy of its command line.
+func serve(svc *service.Service) error {
 	switch svc.Config.Strategy {
 	case cli.Shutdown:
-		err = runShutdown(svc)
+		return runShutdown(svc)
 	case cli.None:
-		err = runNone(svc)
+		return runNone(svc)
 	default:
-		err = runLameduck(svc, lookupEnv)
+		return runLameduck(svc)
 	}
-	if err != nil {
-		svc.Log.Error("exit", "err", err)
-		return 1
-	}
-	svc.Log.Info("exit")
-	return 0
 }

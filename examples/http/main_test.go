@@ -270,10 +270,3 @@ func TestWorkHandler(t *testing.T) {
 	assert.Equal(t, 2, rows)
 	assert.Equal(t, 2, lines)
 }
-
-func TestBadUsageExits2(t *testing.T) {
-	var stderr strings.Builder
-	code := run([]string{"-strategy", "yolo"}, func(string) (string, bool) { return "", false }, &stderr)
-	assert.Equal(t, 2, code)
-	assert.Contains(t, stderr.String(), `-strategy "yolo"`)
-}

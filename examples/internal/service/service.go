@@ -28,10 +28,11 @@ import (
 // with [Service.Close]. Its methods are not safe for concurrent use, except
 // as documented.
 type Service struct {
-	Config   cli.Config
-	Log      *slog.Logger
-	Store    *store.Store
-	Listener net.Listener // the traffic listener, bound to Config.Addr
+	Config    cli.Config
+	LookupEnv func(string) (string, bool) // the environment Setup read
+	Log       *slog.Logger
+	Store     *store.Store
+	Listener  net.Listener // the traffic listener, bound to Config.Addr
 
 	stderr  io.Writer
 	adminLn net.Listener
@@ -53,7 +54,7 @@ func Setup(name string, args []string, lookupEnv func(string) (string, bool), st
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{Config: cfg, Log: slog.New(slog.NewTextHandler(stderr, nil)), stderr: stderr, failed: make(chan struct{})}
+	s := &Service{Config: cfg, LookupEnv: lookupEnv, Log: slog.New(slog.NewTextHandler(stderr, nil)), stderr: stderr, failed: make(chan struct{})}
 	if s.Store, err = store.Open(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -108,6 +109,21 @@ func (s *Service) Go(name string, serve func() error) {
 		s.mu.Unlock()
 		s.failedOnce.Do(func() { close(s.failed) })
 	})
+}
+
+// TriggerOnFailure starts a goroutine that calls trigger("server failed")
+// if a server fails (see [Service.Failed]), so that the shutdown sequence
+// drains and the process exits instead of half-serving. The goroutine ends
+// when done is closed or after calling trigger. With package shutdown:
+// svc.TriggerOnFailure(seq.Trigger, seq.Done()).
+func (s *Service) TriggerOnFailure(trigger func(source string), done <-chan struct{}) {
+	go func() {
+		select {
+		case <-s.failed:
+			trigger("server failed")
+		case <-done:
+		}
+	}()
 }
 
 // Failed returns a channel closed when a server started by [Service.Go] or

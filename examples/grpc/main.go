@@ -1,0 +1,52 @@
+// Command grpc is the gRPC counterpart of examples/http: it serves the Work
+// service (package workpb: a unary Do that waits a requested duration and
+// records the request as one row in an SQLite database and one line in a
+// buffered journal, and a server-streaming Watch that sends an event every
+// 100 ms until its context ends), the standard health service and server
+// reflection. With -strategy lameduck (the default), a SIGTERM or a GET
+// /prestop on the admin listener starts the shutdown sequence: readiness
+// and the health service report not serving while the server keeps serving
+// through -delay, then the server drains (GracefulStop, Watch streams told to
+// end, Stop at the deadline), the database closes and the journal is flushed
+// and synced, in that order, before -grace is over. However the process was
+// terminated within its grace period, rows = journal lines = Do calls
+// answered OK once it has exited.
+//
+// -strategy shutdown is the common pattern (GracefulStop at SIGTERM, Stop
+// when the grace period is over); -strategy none handles no signal at all.
+// They exist to compare.
+//
+// Usage:
+//
+//	grpc [-addr :8080] [-admin-addr :9090] [-grace 30s] [-delay 5s] [-data ./.data] [-strategy lameduck|shutdown|none]
+//
+// Every flag also comes from the environment: ADDR, ADMIN_ADDR,
+// SHUTDOWN_GRACE_PERIOD, SHUTDOWN_PROPAGATION_DELAY, DATA_DIR, STRATEGY
+// (a flag wins). SHUTDOWN_SAFETY_MARGIN and SHUTDOWN_PRESTOP_TOKEN are read
+// by package shutdown. Once serving it writes
+// "listening addr=HOST:PORT admin=HOST:PORT" to stderr; it exits 0 after a
+// clean shutdown.
+package main
+
+import (
+	"os"
+
+	"github.com/lameduck/lameduck/examples/internal/cli"
+	"github.com/lameduck/lameduck/examples/internal/service"
+)
+
+func main() {
+	os.Exit(service.Main("grpc", os.Args[1:], os.LookupEnv, os.Stderr, serve))
+}
+
+// serve runs the service with the termination strategy of its command line.
+func serve(svc *service.Service) error {
+	switch svc.Config.Strategy {
+	case cli.Shutdown:
+		return runShutdown(svc)
+	case cli.None:
+		return runNone(svc)
+	default:
+		return runLameduck(svc)
+	}
+}
