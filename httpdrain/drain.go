@@ -18,8 +18,9 @@ const maxPollInterval = 50 * time.Millisecond
 // running until they return, their connections closed.
 //
 // In order, Drain:
-//  1. closes the [Drainer.Draining] channel; from now on responses carry
-//     "Connection: close" even if the trigger channel is still open;
+//  1. closes the [Drainer.Draining] channel and, if the trigger channel is
+//     still open, starts the lame-duck phase: responses carry
+//     "Connection: close";
 //  2. with [WithRejectWhileDraining], keeps accepting, answering new requests
 //     503, until the requests in flight have finished;
 //  3. closes idle and never-used connections whose client has not started
@@ -45,6 +46,7 @@ func (d *Drainer) Drain(ctx context.Context) error {
 
 func (d *Drainer) drain(ctx context.Context) error {
 	close(d.draining)
+	<-d.lameDuck // set by watch, which returns now
 	if d.cfg.reject {
 		poll(ctx, func() bool { return d.reqs.load() == 0 })
 	}

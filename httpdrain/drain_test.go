@@ -41,8 +41,9 @@ func TestNewRejectsBadInput(t *testing.T) {
 func TestNewKeepsConnStateHook(t *testing.T) {
 	states := make(chan http.ConnState, 10)
 	srv := &http.Server{Handler: http.HandlerFunc(echo), ConnState: func(_ net.Conn, s http.ConnState) { states <- s }}
-	_, err := httpdrain.New(srv, nil)
+	d, err := httpdrain.New(srv, nil)
 	require.NoError(t, err)
+	defer d.Drain(canceled())
 	srv.ConnState(nil, http.StateNew)
 	assert.Equal(t, http.StateNew, <-states)
 }
@@ -57,6 +58,7 @@ func TestTriggerAddsConnectionClose(t *testing.T) {
 	assert.False(t, resp.Close, "no Connection: close before the trigger")
 
 	close(b.trigger)
+	waitClosed(t, b.d.LameDuck(), "lame duck")
 	resp, body, err = c.roundTrip("/", "after")
 	require.NoError(t, err)
 	assert.Equal(t, "after", body)

@@ -31,6 +31,8 @@ type Drainer struct {
 	conns      conns
 	onShutdown atomic.Int64 // RegisterOnShutdown functions not yet returned
 
+	lame      atomic.Bool   // set once the trigger or Drain started the lame-duck phase
+	lameDuck  chan struct{} // closed right after lame is set
 	draining  chan struct{} // closed when Drain starts
 	drainOnce sync.Once
 	drainErr  error
@@ -45,8 +47,10 @@ type Drainer struct {
 // New wraps srv.Handler (http.DefaultServeMux if nil) with
 // [Drainer.Middleware] and chains srv.ConnState, calling the hook already
 // set after its own; it must be called before srv serves and before any
-// later change to those two fields. It does not start a goroutine and does
-// not touch the listener. It returns an error wrapping [ErrInvalidOption]
+// later change to those two fields. It does not touch the listener. It
+// starts one goroutine that waits for triggered to close or Drain to start,
+// so that requests test an atomic flag rather than a channel: call Drain
+// (or close triggered) to end it. It returns an error wrapping [ErrInvalidOption]
 // for an invalid option, or if srv is nil.
 func New(srv *http.Server, triggered <-chan struct{}, opts ...Option) (*Drainer, error) {
 	if srv == nil {
@@ -56,7 +60,7 @@ func New(srv *http.Server, triggered <-chan struct{}, opts ...Option) (*Drainer,
 	if err != nil {
 		return nil, err
 	}
-	d := &Drainer{srv: srv, triggered: triggered, cfg: cfg, draining: make(chan struct{})}
+	d := &Drainer{srv: srv, triggered: triggered, cfg: cfg, lameDuck: make(chan struct{}), draining: make(chan struct{})}
 	h := srv.Handler
 	if h == nil {
 		h = http.DefaultServeMux
@@ -69,8 +73,24 @@ func New(srv *http.Server, triggered <-chan struct{}, opts ...Option) (*Drainer,
 			prev(c, s)
 		}
 	}
+	go d.watch()
 	return d, nil
 }
+
+// watch starts the lame-duck phase at the trigger or at the drain.
+func (d *Drainer) watch() {
+	select {
+	case <-d.triggered:
+	case <-d.draining:
+	}
+	d.lame.Store(true)
+	close(d.lameDuck)
+}
+
+// LameDuck returns a channel closed once responses carry "Connection:
+// close": soon after the trigger channel closes, or when [Drainer.Drain]
+// starts. The channel is the same on every call.
+func (d *Drainer) LameDuck() <-chan struct{} { return d.lameDuck }
 
 // Draining returns a channel closed when [Drainer.Drain] starts. Owners of
 // hijacked connections (WebSockets) and other long-lived exchanges watch it
@@ -96,16 +116,6 @@ func (d *Drainer) RegisterOnShutdown(f func()) {
 		defer d.onShutdown.Add(-1)
 		f()
 	})
-}
-
-// isDone reports whether ch is closed, without blocking.
-func isDone(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }
 
 // quiescent reports whether nothing is left for the drain to wait for once

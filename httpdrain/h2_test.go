@@ -56,6 +56,7 @@ func startH2(t *testing.T, h http.Handler, useTLS bool) *h2Server {
 	s.url = ts.URL
 	s.client = &http.Client{Transport: tr}
 	t.Cleanup(func() {
+		d.Drain(canceled())
 		tr.CloseIdleConnections()
 		ts.Close()
 	})
@@ -89,6 +90,7 @@ func TestHTTP2(t *testing.T) {
 			_, body := s.post(t, "/")
 			assert.Equal(t, "body", body)
 			close(s.trigger)
+			waitClosed(t, s.d.LameDuck(), "lame duck")
 			resp, body := s.post(t, "/")
 			assert.Equal(t, "body", body)
 			assert.Empty(t, resp.Header.Get("Connection"), "no connection header in HTTP/2")

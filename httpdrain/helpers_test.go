@@ -41,6 +41,7 @@ func startBackend(t testing.TB, h http.Handler, opts ...httpdrain.Option) *backe
 	b.addr = ln.Addr().String()
 	go func() { b.served <- b.srv.Serve(ln) }()
 	t.Cleanup(func() {
+		b.d.Drain(canceled()) // ends the Drainer's goroutine
 		b.srv.Close()
 		select {
 		case <-b.served:
@@ -49,6 +50,13 @@ func startBackend(t testing.TB, h http.Handler, opts ...httpdrain.Option) *backe
 		}
 	})
 	return b
+}
+
+// canceled returns a context that has ended.
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }
 
 // drainAsync starts Drain with the given budget and returns its result channel.
