@@ -44,8 +44,13 @@ func TestNewKeepsConnStateHook(t *testing.T) {
 	d, err := httpdrain.New(srv, nil)
 	require.NoError(t, err)
 	defer d.Drain(canceled())
-	srv.ConnState(nil, http.StateNew)
+	c, peer := net.Pipe()
+	defer peer.Close()
+	srv.ConnState(c, http.StateNew)
+	srv.ConnState(c, http.StateClosed)
+	c.Close()
 	assert.Equal(t, http.StateNew, <-states)
+	assert.Equal(t, http.StateClosed, <-states)
 }
 
 func TestTriggerAddsConnectionClose(t *testing.T) {
