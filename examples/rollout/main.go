@@ -137,7 +137,8 @@ func splitList(s string) []string {
 func run(ctx context.Context, cfg config, out, progress io.Writer) error {
 	results, err := runAll(ctx, cfg, progress)
 	if len(results) > 0 {
-		fmt.Fprintln(out)
+		fmt.Fprintf(out, "\nrolling restart of %d copies, %g req/s open loop over %d connections, %v of work per request, grace %v, delay %v\n",
+			cfg.Copies, cfg.Rate, cfg.Conns, cfg.Work, cfg.Grace, cfg.Delay)
 		if perr := printTable(out, results); perr != nil {
 			return perr
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +43,7 @@ func TestRolloutThroughHAProxy(t *testing.T) {
 	require.NoError(t, printTable(&table, results))
 	t.Logf("\n%s", table.String())
 	for _, r := range results {
-		t.Run(fmt.Sprintf("%s/%s", r.Strategy, r.Protocol), func(t *testing.T) {
+		t.Run(r.Strategy+"/"+string(r.Protocol), func(t *testing.T) {
 			require.Len(t, r.Terminations, cfg.Copies, "not every copy was restarted")
 			assert.Positive(t, r.Load.OK, "no request succeeded")
 			switch r.Strategy {
