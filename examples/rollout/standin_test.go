@@ -136,4 +136,3 @@ func inRotation(t *testing.T, lb balancer, i int) bool {
 	require.NoError(t, err)
 	return ok
 }
-
