@@ -32,7 +32,13 @@ type backend struct {
 // closed when the test ends.
 func startBackend(t testing.TB, h http.Handler, opts ...httpdrain.Option) *backend {
 	t.Helper()
-	b := &backend{srv: &http.Server{Handler: h}, trigger: make(chan struct{}), served: make(chan error, 1)}
+	return serveWith(t, &http.Server{Handler: h}, opts...)
+}
+
+// serveWith serves srv like startBackend.
+func serveWith(t testing.TB, srv *http.Server, opts ...httpdrain.Option) *backend {
+	t.Helper()
+	b := &backend{srv: srv, trigger: make(chan struct{}), served: make(chan error, 1)}
 	d, err := httpdrain.New(b.srv, b.trigger, opts...)
 	require.NoError(t, err)
 	b.d = d
