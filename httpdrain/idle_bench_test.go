@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -53,6 +54,7 @@ func runIdleClient() int {
 	}
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
+	runtime.KeepAlive(conns) // unreachable connections would be closed by their finalizers
 	return 0
 }
 
