@@ -17,7 +17,12 @@ type conns struct {
 	live     sync.Map // net.Conn -> *atomic.Int32 holding its http.ConnState
 	mu       sync.Mutex
 	hijacked map[net.Conn]struct{}
+	pruneAt  int // size of hijacked at which to forget the closed ones
 }
+
+// minPruneAt is the smallest number of hijacked connections worth a look
+// for those their owners closed.
+const minPruneAt = 64
 
 // track records that c moved to state s. It is called by net/http for every
 // request (StateActive, StateIdle), so those cases only load and store.
@@ -38,6 +43,12 @@ func (t *conns) track(c net.Conn, s http.ConnState) {
 			t.hijacked = make(map[net.Conn]struct{})
 		}
 		t.hijacked[c] = struct{}{}
+		if len(t.hijacked) >= t.pruneAt {
+			// Owners close without telling: forget the closed ones, at
+			// a cost amortised over the hijacks since the last look.
+			t.pruneLocked()
+			t.pruneAt = max(minPruneAt, 2*len(t.hijacked))
+		}
 		t.mu.Unlock()
 	case http.StateClosed:
 		t.live.Delete(c)
@@ -73,12 +84,17 @@ func (t *conns) closeQuiet(newOnly bool) (busy int) {
 func (t *conns) openHijacked() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.pruneLocked()
+	return len(t.hijacked)
+}
+
+// pruneLocked forgets the hijacked connections their owners closed.
+func (t *conns) pruneLocked() {
 	for c := range t.hijacked {
 		if isClosed(c) {
 			delete(t.hijacked, c)
 		}
 	}
-	return len(t.hijacked)
 }
 
 // closeHijacked closes the hijacked connections still open and forgets them.
