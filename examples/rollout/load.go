@@ -21,6 +21,9 @@ const DefaultRequestTimeout = 10 * time.Second
 // It must not retry. Send is called concurrently.
 type sender interface {
 	Send(ctx context.Context) error
+	// Resent is how many requests the transport sent again because the
+	// server refused them unprocessed.
+	Resent() int
 	Close()
 }
 
@@ -31,6 +34,7 @@ type loadResult struct {
 	Failed    map[string]int // by kind
 	Latencies []time.Duration
 	Examples  map[string]string // one error message per kind
+	Resent    int               // unprocessed requests the transport sent again
 }
 
 // Failures is the number of failed requests.
@@ -94,6 +98,9 @@ loop:
 		})
 	}
 	wg.Wait()
+	for _, l := range lanes {
+		res.Resent += l.Resent()
+	}
 	return res
 }
 

@@ -42,5 +42,9 @@ func (l *grpcLane) Send(ctx context.Context) error {
 	return err
 }
 
+// Resent is zero: grpc-go's transparent retry of unprocessed streams
+// (which WithDisableRetry leaves on) is not visible to the caller.
+func (l *grpcLane) Resent() int { return 0 }
+
 // Close closes the connection.
 func (l *grpcLane) Close() { l.conn.Close() }

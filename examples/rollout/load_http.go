@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +17,8 @@ import (
 type httpLane struct {
 	client *http.Client
 	url    string
+	h2c    bool
+	resent atomic.Int64
 }
 
 // newHTTPLane returns a lane to addr; h2c selects unencrypted HTTP/2.
@@ -33,20 +37,34 @@ func newHTTPLane(addr string, work time.Duration, h2c bool) *httpLane {
 	return &httpLane{
 		client: &http.Client{Transport: tr},
 		url:    fmt.Sprintf("http://%s/work?d=%s", addr, work),
+		h2c:    h2c,
 	}
 }
 
-// Send POSTs a body that cannot be replayed: GetBody is nil, so
-// net/http's transport never resends it on a fresh connection, and a
-// failure reaches us as it would reach a careful client.
+// Send POSTs once. On HTTP/1.1, GetBody is nil, so net/http's transport
+// cannot resend the body on a fresh connection. On h2c it may resend
+// only a stream the server refused unprocessed (its ID is above the
+// GOAWAY's last stream ID, or REFUSED_STREAM): RFC 9113 section 8.7 says
+// such a request is safe to retry, grpc-go does it even with retries
+// disabled, and Go's server sends a single GOAWAY (h2_bundle.go,
+// goAway), which races with any stream a busy client opens meanwhile.
+// Such resends are counted; the written rows show whether any request
+// was processed twice.
 func (l *httpLane) Send(ctx context.Context) error {
+	attempts := 0
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { attempts++ }})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, strings.NewReader(`{"work":1}`))
 	if err != nil {
 		return err
 	}
-	req.GetBody = nil
+	if !l.h2c {
+		req.GetBody = nil
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := l.client.Do(req)
+	if attempts > 1 {
+		l.resent.Add(int64(attempts - 1))
+	}
 	if err != nil {
 		return err
 	}
@@ -59,6 +77,9 @@ func (l *httpLane) Send(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Resent is the number of unprocessed streams resent so far.
+func (l *httpLane) Resent() int { return int(l.resent.Load()) }
 
 // Close closes the lane's idle connection.
 func (l *httpLane) Close() { l.client.CloseIdleConnections() }

@@ -34,9 +34,9 @@ func TestPrintTable(t *testing.T) {
 	require.NoError(t, printTable(&b, results))
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	require.Len(t, lines, 3)
-	assert.Equal(t, []string{"none", "HTTP/1.1", "100", "10", "EOF", "7,", "refused", "3", "20.0ms", "0.01s–6.00s", "1/2", "90", "5"},
+	assert.Equal(t, []string{"none", "HTTP/1.1", "100", "10", "EOF", "7,", "refused", "3", "0", "20.0ms", "0.01s–6.00s", "1/2", "90", "5"},
 		strings.Fields(lines[1]))
-	assert.Equal(t, []string{"lameduck", "gRPC", "50", "0", "-", "21.0ms", "1.60s", "0/1", "50", "0"},
+	assert.Equal(t, []string{"lameduck", "gRPC", "50", "0", "-", "0", "21.0ms", "1.60s", "0/1", "50", "0"},
 		strings.Fields(lines[2]))
 }
 

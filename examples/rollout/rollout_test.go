@@ -50,6 +50,9 @@ func TestRolloutThroughHAProxy(t *testing.T) {
 			case "lameduck":
 				assert.Zero(t, r.Load.Failures(), "failed requests: %v %v", r.Load.Failed, r.Load.Examples)
 				assert.Zero(t, r.Lost(), "acknowledged writes lost: %d acknowledged, stored %+v", r.Load.OK, r.Stored)
+				// No request processed twice (an unsafe resend) or
+				// processed without its client hearing of it.
+				assert.Equal(t, stored{Rows: r.Load.OK, Lines: r.Load.OK}, r.Stored)
 				assert.Zero(t, r.Killed(), "copies SIGKILLed")
 			case "none":
 				assert.Positive(t, r.Load.Failures(), "a service without signal handling failed no request: the rollout proves nothing")
