@@ -25,7 +25,8 @@ const maxPollInterval = 50 * time.Millisecond
 //     503, until the requests in flight have finished;
 //  3. closes idle and never-used connections whose client has not started
 //     a request, and waits for the others to turn their request in: the
-//     server's own Shutdown would close them (see quiet);
+//     server's own Shutdown would close them mid-request. On Linux the
+//     kernel's tcp_info tells which have; elsewhere all count as quiet;
 //  4. calls the server's Shutdown: the listeners close, HTTP/2 connections
 //     get a GOAWAY and finish their streams, functions registered with
 //     RegisterOnShutdown start; meanwhile it closes connections that

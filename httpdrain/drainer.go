@@ -50,8 +50,8 @@ type Drainer struct {
 // later change to those two fields. It does not touch the listener. It
 // starts one goroutine that waits for triggered to close or Drain to start,
 // so that requests test an atomic flag rather than a channel: call Drain
-// (or close triggered) to end it. It returns an error wrapping [ErrInvalidOption]
-// for an invalid option, or if srv is nil.
+// (or close triggered) to end it. It returns an error if srv is nil, and
+// one wrapping [ErrInvalidOption] for an invalid option.
 func New(srv *http.Server, triggered <-chan struct{}, opts ...Option) (*Drainer, error) {
 	if srv == nil {
 		return nil, errors.New("httpdrain: nil *http.Server: pass the server to drain")
