@@ -7,7 +7,10 @@ import (
 
 // Func returns a [Process] for a server that runs in the test's own process:
 // Signal calls signal (which may be nil: the signal is then dropped), and the
-// process has exited when exited is closed, with exit code 0.
+// process has exited when exited is closed, with exit code 0. signal should
+// start the shutdown and return, like a signal handler: while it runs,
+// [Kubelet.Terminate] cannot stop waiting, even when the grace period is
+// spent.
 //
 // Nothing can be killed inside a process, so Kill only makes [Process.Exited]
 // close without waiting any longer for exited, with exit code -1: a test

@@ -13,7 +13,8 @@ const (
 	DefaultGracePeriod = 30 * time.Second
 	// MinGraceAfterSignal is the least time between the stop signal and
 	// SIGKILL, however long the preStop hook took: the kubelet's
-	// minimumGracePeriodInSeconds.
+	// minimumGracePeriodInSeconds
+	// (pkg/kubelet/kuberuntime/kuberuntime_container.go).
 	MinGraceAfterSignal = 2 * time.Second
 )
 

@@ -69,11 +69,11 @@ func (t *termination) running(ctx context.Context) bool {
 func (t *termination) stop(ctx context.Context, sig os.Signal, grace time.Duration) {
 	t.report.SignalAfter = time.Since(t.start)
 	t.log("sending %v, SIGKILL in %v", sig, grace)
+	timer := time.NewTimer(grace) // the kill is due grace after the signal, however long Signal takes
+	defer timer.Stop()
 	if err := t.p.Signal(sig); err != nil {
 		t.log("sending %v: %v", sig, err)
 	}
-	timer := time.NewTimer(grace)
-	defer timer.Stop()
 	select {
 	case <-t.p.Exited():
 	case <-timer.C:
