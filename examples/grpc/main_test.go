@@ -18,11 +18,13 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	reflectiongrpc "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/lameduck/lameduck/examples/grpc/workpb"
 	"github.com/lameduck/lameduck/examples/internal/proctest"
 	"github.com/lameduck/lameduck/examples/internal/store"
+	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
 
 func TestMain(m *testing.M) {
@@ -50,11 +52,12 @@ var testFlags = []string{"-grace", testGrace.String(), "-delay", testDelay.Strin
 
 // dial returns a client that does not retry: grpc.WithDisableRetry turns
 // off retries, including the transparent retry of RPCs refused by a GOAWAY.
-func dial(t *testing.T, addr string) *grpc.ClientConn {
+func dial(t *testing.T, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
-	cc, err := grpc.NewClient("passthrough:///"+addr,
+	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDisableRetry())
+		grpc.WithDisableRetry(),
+	}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { cc.Close() })
 	return cc
@@ -271,4 +274,72 @@ func listServices(ctx context.Context, t *testing.T, cc *grpc.ClientConn) []stri
 		names = append(names, s.GetName())
 	}
 	return names
+}
+
+// TestLameduckBoundsAStuckCall: a call that would outlive the grace period
+// cannot hold the process until the kubelet's SIGKILL. The drain is forced
+// at its deadline, the later steps still run, and the stuck call, never
+// answered OK, is not recorded.
+func TestLameduckBoundsAStuckCall(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	p := proctest.Start(t, bin, testFlags...)
+	sent := &firstHeader{sent: make(chan struct{})}
+	client := workpb.NewWorkClient(dial(t, p.Addr, grpc.WithStatsHandler(sent)))
+	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	defer cancel()
+
+	stuck := make(chan error, 1)
+	go func() {
+		_, err := client.Do(ctx, &workpb.DoRequest{DurationMs: time.Hour.Milliseconds()})
+		stuck <- err
+	}()
+	// The calls share one HTTP/2 connection, whose frames go out in the order
+	// they were queued and which the server reads in order: once the stuck
+	// call's headers are queued, the answer to a later call means the server
+	// has the stuck call in flight.
+	select {
+	case <-sent.sent:
+	case <-time.After(loadTimeout):
+		t.Fatal("stuck call not sent")
+	}
+	const ok = 3
+	for range ok {
+		_, err := client.Do(ctx, &workpb.DoRequest{})
+		require.NoError(t, err)
+	}
+
+	k := shutdowntest.Kubelet{GracePeriod: testGrace, Logf: t.Logf}
+	r := k.Terminate(ctx, p)
+	assert.False(t, r.Killed, "the process exits before the grace period is over")
+	assert.Equal(t, 1, r.ExitCode, "a forced drain is reported")
+	assert.Contains(t, p.Stderr(), "grpcdrain:")
+
+	select {
+	case err := <-stuck:
+		assert.Equal(t, codes.Unavailable, status.Code(err), "the stuck call is cut: %v", err)
+	case <-time.After(loadTimeout):
+		t.Fatal("stuck call did not end")
+	}
+	rows, lines, err := store.Count(p.DataDir)
+	require.NoError(t, err)
+	assert.Equal(t, ok, rows)
+	assert.Equal(t, ok, lines, "the journal step ran after the forced drain")
+}
+
+// firstHeader is a client stats handler that closes sent once the headers of
+// the connection's first RPC have been queued.
+type firstHeader struct {
+	once sync.Once
+	sent chan struct{}
+}
+
+func (h *firstHeader) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (h *firstHeader) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (h *firstHeader) HandleConn(context.Context, stats.ConnStats) {}
+func (h *firstHeader) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if _, ok := s.(*stats.OutHeader); ok {
+		h.once.Do(func() { close(h.sent) })
+	}
 }

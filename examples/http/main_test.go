@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -269,4 +271,64 @@ func TestWorkHandler(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, rows)
 	assert.Equal(t, 2, lines)
+}
+
+// TestLameduckBoundsAStuckRequest: a request that would outlive the grace
+// period cannot hold the process until the kubelet's SIGKILL. The drain is
+// forced at its deadline, the later steps still run, and the stuck request,
+// never answered 200, is not recorded.
+func TestLameduckBoundsAStuckRequest(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	p := proctest.Start(t, bin, testFlags...)
+	client := newClient(false)
+	defer client.CloseIdleConnections()
+
+	stuck := make(chan error, 1)
+	written := make(chan struct{})
+	go func() {
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			WroteRequest: func(httptrace.WroteRequestInfo) { close(written) },
+		})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.Addr+"/work?d=1h", strings.NewReader("x"))
+		if err != nil {
+			stuck <- err
+			return
+		}
+		req.GetBody = nil
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("stuck request answered %d", resp.StatusCode)
+		}
+		stuck <- err
+	}()
+	select {
+	case <-written:
+	case <-time.After(loadTimeout):
+		t.Fatal("stuck request not written")
+	}
+	for range 3 {
+		code, err := post(client, "http://"+p.Addr+"/work")
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, code)
+	}
+
+	k := shutdowntest.Kubelet{GracePeriod: testGrace, Logf: t.Logf}
+	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
+	defer cancel()
+	r := k.Terminate(ctx, p)
+	assert.False(t, r.Killed, "the process exits before the grace period is over")
+	assert.Equal(t, 1, r.ExitCode, "a forced drain is reported")
+	assert.Contains(t, p.Stderr(), "httpdrain: forced close at the deadline")
+
+	select {
+	case err := <-stuck:
+		assert.Error(t, err, "the stuck request is cut, not answered")
+	case <-time.After(loadTimeout):
+		t.Fatal("stuck request did not end")
+	}
+	rows, lines, err := store.Count(p.DataDir)
+	require.NoError(t, err)
+	assert.Equal(t, 3, rows)
+	assert.Equal(t, 3, lines, "the journal step ran after the forced drain")
 }
