@@ -43,7 +43,7 @@ func (d *Drainer) goodbye(w http.ResponseWriter, r *http.Request) (rejected bool
 	if !d.cfg.reject || !d.isDraining() || d.cfg.exempt[r.URL.Path] {
 		return false
 	}
-	h.Set("Retry-After", d.cfg.retryAfter)
+	h.Set("Retry-After", d.cfg.retryHeader)
 	http.Error(w, "httpdrain: server is shutting down, retry later", http.StatusServiceUnavailable)
 	return true
 }

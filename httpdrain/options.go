@@ -2,6 +2,7 @@ package httpdrain
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -15,22 +16,25 @@ const DefaultRetryAfter = 1 * time.Second
 func DefaultExemptPaths() []string { return []string{"/readyz", "/livez", "/startupz", "/healthz"} }
 
 // An Option configures a [Drainer] in [New].
-type Option func(*config) error
+type Option func(*config)
 
 type config struct {
-	reject     bool
-	retryAfter string
-	exempt     map[string]bool
+	reject      bool
+	retryAfter  time.Duration
+	retryHeader string // retryAfter in whole seconds, rounded up
+	exempt      map[string]bool
 }
 
 func newConfig(opts []Option) (*config, error) {
-	c := new(config)
-	defaults := []Option{WithRetryAfter(DefaultRetryAfter), WithExemptPaths(DefaultExemptPaths()...)}
-	for _, o := range append(defaults, opts...) {
-		if err := o(c); err != nil {
-			return nil, err
-		}
+	c := &config{retryAfter: DefaultRetryAfter}
+	WithExemptPaths(DefaultExemptPaths()...)(c)
+	for _, o := range opts {
+		o(c)
 	}
+	if c.retryAfter <= 0 {
+		return nil, fmt.Errorf("httpdrain: retry-after %v must be positive: %w", c.retryAfter, ErrInvalidOption)
+	}
+	c.retryHeader = strconv.FormatInt(int64((c.retryAfter+time.Second-1)/time.Second), 10)
 	return c, nil
 }
 
@@ -43,35 +47,24 @@ func newConfig(opts []Option) (*config, error) {
 // elsewhere; the exempt paths (see [WithExemptPaths]) are still served.
 // Defaults to off: connections are refused once Drain starts.
 func WithRejectWhileDraining() Option {
-	return func(c *config) error {
-		c.reject = true
-		return nil
-	}
+	return func(c *config) { c.reject = true }
 }
 
 // WithRetryAfter sets the Retry-After value sent with the 503 answers of
-// [WithRejectWhileDraining], rounded up to whole seconds. It returns an
-// error from [New] if d is not positive. Defaults to [DefaultRetryAfter].
+// [WithRejectWhileDraining], rounded up to whole seconds. [New] returns an
+// error if d is not positive. Defaults to [DefaultRetryAfter].
 func WithRetryAfter(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("httpdrain: retry-after %v must be positive: %w", d, ErrInvalidOption)
-		}
-		secs := (d + time.Second - 1) / time.Second
-		c.retryAfter = fmt.Sprint(int64(secs))
-		return nil
-	}
+	return func(c *config) { c.retryAfter = d }
 }
 
 // WithExemptPaths replaces the request paths that [WithRejectWhileDraining]
 // never rejects (matched exactly against URL.Path). Defaults to
 // [DefaultExemptPaths].
 func WithExemptPaths(paths ...string) Option {
-	return func(c *config) error {
+	return func(c *config) {
 		c.exempt = make(map[string]bool, len(paths))
 		for _, p := range paths {
 			c.exempt[p] = true
 		}
-		return nil
 	}
 }
