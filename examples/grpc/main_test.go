@@ -196,13 +196,13 @@ func TestLameduckLosesNothing(t *testing.T) {
 }
 
 // TestShutdownStrategy runs the same load against the common pattern:
-// what is acknowledged is kept, but GracefulStop waits for the Watch
-// stream until the grace period is over, and Stop then cuts it.
+// what is acknowledged is kept, but calls sent after SIGTERM fail, and
+// GracefulStop waits for the Watch stream until the grace period is over,
+// and Stop then cuts it.
 func TestShutdownStrategy(t *testing.T) {
 	bin := proctest.Build(t, ".")
 	r := terminateUnderLoad(t, bin, 8, 100, append(testFlags, "-strategy", "shutdown")...)
 	assert.Equal(t, 0, r.code)
-	assert.Greater(t, r.load.ok, 16)
 	assert.Equal(t, r.load.ok, r.rows)
 	assert.Equal(t, r.load.ok, r.lines)
 	assert.NotEmpty(t, r.load.errs, "GracefulStop closes the listener at SIGTERM")

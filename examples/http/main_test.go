@@ -191,12 +191,13 @@ func TestLameduckLosesNothing(t *testing.T) {
 
 // TestShutdownStrategyFailsRequests runs the load of TestLameduckLosesNothing
 // against the common pattern: what is acknowledged is kept, but the requests
-// sent before the load balancer caught up are refused.
+// sent before the load balancer caught up are refused, and even a request
+// already sent may fail: Shutdown closes a keep-alive connection it sees
+// idle, though the next request may be on its way.
 func TestShutdownStrategyFailsRequests(t *testing.T) {
 	bin := proctest.Build(t, ".")
 	code, res, rows, lines := terminateUnderLoad(t, bin, false, 8, 100, append(testFlags, "-strategy", "shutdown")...)
 	assert.Equal(t, 0, code)
-	assert.Greater(t, res.ok, 16)
 	assert.Equal(t, res.ok, rows)
 	assert.Equal(t, res.ok, lines)
 	assert.NotEmpty(t, res.errs, "Shutdown closes the listener at SIGTERM")
