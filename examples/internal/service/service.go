@@ -3,8 +3,9 @@
 // cli), a slog logger, the store (package store), the two listeners, the
 // admin HTTP server with the probes of package readiness and the /prestop
 // handler of package shutdown, and the "listening" line a parent process
-// reads to learn the ports. The termination wiring itself stays in each
-// service's main package, where a reader expects it.
+// reads to learn the ports; and the two strategies the lameduck wiring is
+// compared with ([Service.RunShutdown], [Service.RunNone]). The lameduck
+// wiring itself stays in each service's main.go, where a reader expects it.
 package service
 
 import (
