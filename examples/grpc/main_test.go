@@ -31,24 +31,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// Bounds of every wait: generous, for a busy 2-core CI machine.
-const (
-	exitTimeout = 30 * time.Second
-	loadTimeout = 60 * time.Second
-	rpcTimeout  = 20 * time.Second
-)
-
-// The termination tests use a short grace period and delay. Their clients
-// stop starting new RPCs a quarter of the delay after SIGTERM, as clients
-// that watch the health service or sit behind a load balancer do, well
-// before the delay is over and the drain sends GOAWAY.
-const (
-	testGrace = 4 * time.Second
-	testDelay = time.Second
-	lbCatchUp = testDelay / 4
-)
-
-var testFlags = []string{"-grace", testGrace.String(), "-delay", testDelay.String()}
+// rpcTimeout bounds each call of the load.
+const rpcTimeout = 20 * time.Second
 
 // dial returns a client that does not retry: grpc.WithDisableRetry turns
 // off retries, including the transparent retry of RPCs refused by a GOAWAY.
@@ -111,7 +95,7 @@ func load(client workpb.WorkClient, workers, perWorker, warmAfter int, warm chan
 // watch opens a Watch stream and reports how it ended once it has.
 func watch(t *testing.T, client workpb.WorkClient) <-chan watchEnd {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), proctest.LoadTimeout)
 	stream, err := client.Watch(ctx, &workpb.WatchRequest{})
 	require.NoError(t, err)
 	first, err := stream.Recv()
@@ -157,23 +141,23 @@ func terminateUnderLoad(t *testing.T, bin string, workers, perWorker int, args .
 	go func() { done <- load(client, workers, perWorker, workers*2, warm, stop) }()
 	select {
 	case <-warm:
-	case <-time.After(loadTimeout):
+	case <-time.After(proctest.LoadTimeout):
 		t.Fatal("load did not warm up")
 	}
 	require.NoError(t, p.Signal(syscall.SIGTERM))
-	lb := time.AfterFunc(lbCatchUp, func() { close(stop) })
+	lb := time.AfterFunc(proctest.LBCatchUp, func() { close(stop) })
 	defer lb.Stop()
 
 	var r terminated
-	r.code = p.WaitExit(t, exitTimeout)
+	r.code = p.WaitExit(t, proctest.ExitTimeout)
 	select {
 	case r.load = <-done:
-	case <-time.After(loadTimeout):
+	case <-time.After(proctest.LoadTimeout):
 		t.Fatal("load did not end after the process exited")
 	}
 	select {
 	case r.watch = <-watched:
-	case <-time.After(loadTimeout):
+	case <-time.After(proctest.LoadTimeout):
 		t.Fatal("Watch did not end after the process exited")
 	}
 	var err error
@@ -186,7 +170,7 @@ func terminateUnderLoad(t *testing.T, bin string, workers, perWorker int, args .
 
 func TestLameduckLosesNothing(t *testing.T) {
 	bin := proctest.Build(t, ".")
-	r := terminateUnderLoad(t, bin, 8, 100, testFlags...)
+	r := terminateUnderLoad(t, bin, 8, 100, proctest.Flags()...)
 	assert.Equal(t, 0, r.code)
 	assert.Greater(t, r.load.ok, 16)
 	assert.Empty(t, r.load.errs, "no RPC failed")
@@ -201,7 +185,7 @@ func TestLameduckLosesNothing(t *testing.T) {
 // and Stop then cuts it.
 func TestShutdownStrategy(t *testing.T) {
 	bin := proctest.Build(t, ".")
-	r := terminateUnderLoad(t, bin, 8, 100, append(testFlags, "-strategy", "shutdown")...)
+	r := terminateUnderLoad(t, bin, 8, 100, proctest.Flags("-strategy", "shutdown")...)
 	assert.Equal(t, 0, r.code)
 	assert.Equal(t, r.load.ok, r.rows)
 	assert.Equal(t, r.load.ok, r.lines)
@@ -213,7 +197,7 @@ func TestNoneStrategyLosesJournalLines(t *testing.T) {
 	bin := proctest.Build(t, ".")
 	// At most 80 calls: their journal lines (under 40 bytes each) fit in the
 	// 4 KiB buffer, so none reaches the file unless the exit path runs.
-	r := terminateUnderLoad(t, bin, 8, 10, append(testFlags, "-strategy", "none")...)
+	r := terminateUnderLoad(t, bin, 8, 10, proctest.Flags("-strategy", "none")...)
 	assert.Equal(t, -1, r.code, "SIGTERM kills a process that does not handle it")
 	assert.Greater(t, r.load.ok, 0)
 	assert.Less(t, r.lines, r.load.ok, "acknowledged journal lines are lost")
@@ -229,7 +213,7 @@ func TestHealthAndReflection(t *testing.T) {
 	p := proctest.Start(t, bin, "-grace", "60s", "-delay", "50s")
 	cc := dial(t, p.Addr)
 	health := healthgrpc.NewHealthClient(cc)
-	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), proctest.LoadTimeout)
 	defer cancel()
 
 	for _, svc := range []string{"", workpb.Work_ServiceDesc.ServiceName} {
@@ -282,10 +266,10 @@ func listServices(ctx context.Context, t *testing.T, cc *grpc.ClientConn) []stri
 // answered OK, is not recorded.
 func TestLameduckBoundsAStuckCall(t *testing.T) {
 	bin := proctest.Build(t, ".")
-	p := proctest.Start(t, bin, testFlags...)
+	p := proctest.Start(t, bin, proctest.Flags()...)
 	sent := &firstHeader{sent: make(chan struct{})}
 	client := workpb.NewWorkClient(dial(t, p.Addr, grpc.WithStatsHandler(sent)))
-	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), proctest.LoadTimeout)
 	defer cancel()
 
 	stuck := make(chan error, 1)
@@ -299,7 +283,7 @@ func TestLameduckBoundsAStuckCall(t *testing.T) {
 	// has the stuck call in flight.
 	select {
 	case <-sent.sent:
-	case <-time.After(loadTimeout):
+	case <-time.After(proctest.LoadTimeout):
 		t.Fatal("stuck call not sent")
 	}
 	const ok = 3
@@ -308,7 +292,7 @@ func TestLameduckBoundsAStuckCall(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	k := shutdowntest.Kubelet{GracePeriod: testGrace, Logf: t.Logf}
+	k := shutdowntest.Kubelet{GracePeriod: proctest.Grace, Logf: t.Logf}
 	r := k.Terminate(ctx, p)
 	assert.False(t, r.Killed, "the process exits before the grace period is over")
 	assert.Equal(t, 1, r.ExitCode, "a forced drain is reported")
@@ -317,7 +301,7 @@ func TestLameduckBoundsAStuckCall(t *testing.T) {
 	select {
 	case err := <-stuck:
 		assert.Equal(t, codes.Unavailable, status.Code(err), "the stuck call is cut: %v", err)
-	case <-time.After(loadTimeout):
+	case <-time.After(proctest.LoadTimeout):
 		t.Fatal("stuck call did not end")
 	}
 	rows, lines, err := store.Count(p.DataDir)

@@ -26,24 +26,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// Bounds of every wait: generous, for a busy 2-core CI machine.
-const (
-	exitTimeout = 30 * time.Second
-	loadTimeout = 60 * time.Second
-)
-
-// The termination tests use a short grace period and delay. Their clients
-// stop sending new requests a quarter of the delay after SIGTERM, as load
-// balancers do once they have seen readiness fail, well before the delay is
-// over and the drain closes the listener.
-const (
-	testGrace = 4 * time.Second
-	testDelay = time.Second
-	lbCatchUp = testDelay / 4
-)
-
-var testFlags = []string{"-grace", testGrace.String(), "-delay", testDelay.String()}
-
 // loadResult counts what clients saw.
 type loadResult struct {
 	ok       int         // 200 answers
@@ -152,17 +134,17 @@ func terminateUnderLoad(t *testing.T, bin string, h2c bool, workers, perWorker i
 	go func() { done <- load(client, p.Addr, workers, perWorker, workers*2, warm, stop) }()
 	select {
 	case <-warm:
-	case <-time.After(loadTimeout):
+	case <-time.After(proctest.LoadTimeout):
 		t.Fatal("load did not warm up")
 	}
 	require.NoError(t, p.Signal(syscall.SIGTERM))
-	lb := time.AfterFunc(lbCatchUp, func() { close(stop) })
+	lb := time.AfterFunc(proctest.LBCatchUp, func() { close(stop) })
 	defer lb.Stop()
-	code := p.WaitExit(t, exitTimeout)
+	code := p.WaitExit(t, proctest.ExitTimeout)
 	var res loadResult
 	select {
 	case res = <-done:
-	case <-time.After(loadTimeout):
+	case <-time.After(proctest.LoadTimeout):
 		t.Fatal("load did not end after the process exited")
 	}
 	rows, lines, err := store.Count(p.DataDir)
@@ -178,7 +160,7 @@ func TestLameduckLosesNothing(t *testing.T) {
 		h2c  bool
 	}{{"http1", false}, {"h2c", true}} {
 		t.Run(tt.name, func(t *testing.T) {
-			code, res, rows, lines := terminateUnderLoad(t, bin, tt.h2c, 8, 100, testFlags...)
+			code, res, rows, lines := terminateUnderLoad(t, bin, tt.h2c, 8, 100, proctest.Flags()...)
 			assert.Equal(t, 0, code)
 			assert.Greater(t, res.ok, 16)
 			assert.Equal(t, res.ok, rows, "rows = requests answered 200")
@@ -196,7 +178,7 @@ func TestLameduckLosesNothing(t *testing.T) {
 // idle, though the next request may be on its way.
 func TestShutdownStrategyFailsRequests(t *testing.T) {
 	bin := proctest.Build(t, ".")
-	code, res, rows, lines := terminateUnderLoad(t, bin, false, 8, 100, append(testFlags, "-strategy", "shutdown")...)
+	code, res, rows, lines := terminateUnderLoad(t, bin, false, 8, 100, proctest.Flags("-strategy", "shutdown")...)
 	assert.Equal(t, 0, code)
 	assert.Equal(t, res.ok, rows)
 	assert.Equal(t, res.ok, lines)
@@ -207,7 +189,7 @@ func TestNoneStrategyLosesJournalLines(t *testing.T) {
 	bin := proctest.Build(t, ".")
 	// At most 80 requests: their journal lines (under 40 bytes each) fit in
 	// the 4 KiB buffer, so none reaches the file unless the exit path runs.
-	code, res, rows, lines := terminateUnderLoad(t, bin, false, 8, 10, append(testFlags, "-strategy", "none")...)
+	code, res, rows, lines := terminateUnderLoad(t, bin, false, 8, 10, proctest.Flags("-strategy", "none")...)
 	assert.Equal(t, -1, code, "SIGTERM kills a process that does not handle it")
 	assert.Greater(t, res.ok, 0)
 	assert.Less(t, lines, res.ok, "acknowledged journal lines are lost")
@@ -231,7 +213,7 @@ func TestKubeletPrestop(t *testing.T) {
 		PreStop:     &shutdowntest.HTTPGet{URL: "http://" + p.Admin + "/prestop"},
 		Logf:        t.Logf,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), proctest.ExitTimeout)
 	defer cancel()
 	r := k.Terminate(ctx, p)
 	require.NoError(t, r.PreStopErr)
@@ -267,7 +249,7 @@ func TestWorkHandler(t *testing.T) {
 		})
 	}
 	require.NoError(t, p.Signal(syscall.SIGTERM))
-	require.Equal(t, 0, p.WaitExit(t, exitTimeout))
+	require.Equal(t, 0, p.WaitExit(t, proctest.ExitTimeout))
 	rows, lines, err := store.Count(p.DataDir)
 	require.NoError(t, err)
 	assert.Equal(t, 2, rows)
@@ -280,7 +262,7 @@ func TestWorkHandler(t *testing.T) {
 // never answered 200, is not recorded.
 func TestLameduckBoundsAStuckRequest(t *testing.T) {
 	bin := proctest.Build(t, ".")
-	p := proctest.Start(t, bin, testFlags...)
+	p := proctest.Start(t, bin, proctest.Flags()...)
 	client := newClient(false)
 	defer client.CloseIdleConnections()
 
@@ -305,7 +287,7 @@ func TestLameduckBoundsAStuckRequest(t *testing.T) {
 	}()
 	select {
 	case <-written:
-	case <-time.After(loadTimeout):
+	case <-time.After(proctest.LoadTimeout):
 		t.Fatal("stuck request not written")
 	}
 	for range 3 {
@@ -314,8 +296,8 @@ func TestLameduckBoundsAStuckRequest(t *testing.T) {
 		require.Equal(t, http.StatusOK, code)
 	}
 
-	k := shutdowntest.Kubelet{GracePeriod: testGrace, Logf: t.Logf}
-	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
+	k := shutdowntest.Kubelet{GracePeriod: proctest.Grace, Logf: t.Logf}
+	ctx, cancel := context.WithTimeout(context.Background(), proctest.ExitTimeout)
 	defer cancel()
 	r := k.Terminate(ctx, p)
 	assert.False(t, r.Killed, "the process exits before the grace period is over")
@@ -325,7 +307,7 @@ func TestLameduckBoundsAStuckRequest(t *testing.T) {
 	select {
 	case err := <-stuck:
 		assert.Error(t, err, "the stuck request is cut, not answered")
-	case <-time.After(loadTimeout):
+	case <-time.After(proctest.LoadTimeout):
 		t.Fatal("stuck request did not end")
 	}
 	rows, lines, err := store.Count(p.DataDir)

@@ -22,9 +22,29 @@ import (
 	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
 
-// StartTimeout bounds how long [Start] waits for the listening line: a
-// busy 2-core CI machine can be slow to start a process.
-const StartTimeout = 30 * time.Second
+// Bounds of the waits of [Start] and of the termination tests: generous,
+// for a busy 2-core CI machine.
+const (
+	StartTimeout = 30 * time.Second // for the listening line
+	ExitTimeout  = 30 * time.Second // for a signalled process to exit
+	LoadTimeout  = 60 * time.Second // for a bounded load to warm up or end
+)
+
+// Parameters of the termination tests: a short grace period and delay.
+// Their clients stop sending new requests LBCatchUp after SIGTERM, as load
+// balancers do once they have seen readiness fail, well before the delay
+// is over and the drain closes the listener.
+const (
+	Grace     = 4 * time.Second
+	Delay     = time.Second
+	LBCatchUp = Delay / 4
+)
+
+// Flags returns the -grace and -delay flags for [Grace] and [Delay],
+// followed by extra.
+func Flags(extra ...string) []string {
+	return append([]string{"-grace", Grace.String(), "-delay", Delay.String()}, extra...)
+}
 
 // Build compiles the main package in dir (a path relative to the test's
 // working directory, such as ".") into a temporary directory and returns
