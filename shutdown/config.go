@@ -129,7 +129,7 @@ func FromEnv(lookup func(key string) (string, bool)) Option {
 			if !ok || s == "" {
 				continue
 			}
-			d, err := parseDuration(s)
+			d, err := ParseDuration(s)
 			if err != nil {
 				c.errs = append(c.errs, fmt.Errorf("shutdown: %s=%q is not a duration: use a Go duration such as \"45s\" or whole seconds such as \"45\"", v.key, s))
 				continue
@@ -142,7 +142,11 @@ func FromEnv(lookup func(key string) (string, bool)) Option {
 	}
 }
 
-func parseDuration(s string) (time.Duration, error) {
+// ParseDuration parses a duration as [FromEnv] does: a Go duration ("45s",
+// "1m30s") or whole seconds ("45", as in terminationGracePeriodSeconds).
+// Programs that read the same variables into flags use it to agree with
+// FromEnv.
+func ParseDuration(s string) (time.Duration, error) {
 	if n, err := strconv.Atoi(s); err == nil {
 		return time.Duration(n) * time.Second, nil
 	}

@@ -39,16 +39,47 @@ func (s *Sequence) servePrestop(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Trigger("prestop")
-	timer := time.NewTimer(time.Until(s.trig.at.Add(s.trig.delay)))
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-	case <-r.Context().Done():
-		return
+	if s.enterPrestop() {
+		defer s.prestops.Done()
+		timer := time.NewTimer(time.Until(s.trig.at.Add(s.trig.delay)))
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte("draining\n"))
+	// Flush before Done: with quick steps, Wait may return and the process
+	// exit the moment the delay is over, and the hook must get its answer.
+	_ = http.NewResponseController(w).Flush()
+}
+
+// enterPrestop registers a /prestop answer that Wait must not return
+// before; false means the sequence is finishing and the answer is due now.
+func (s *Sequence) enterPrestop() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finishing {
+		return false
+	}
+	s.prestops.Add(1)
+	return true
+}
+
+// awaitPrestops waits, at most until the deadline, for /prestop answers
+// under way, which end at the latest when the delay is over.
+func (s *Sequence) awaitPrestops() {
+	idle := make(chan struct{})
+	go func() { s.prestops.Wait(); close(idle) }()
+	timer := time.NewTimer(time.Until(s.trig.deadline))
+	defer timer.Stop()
+	select {
+	case <-idle:
+	case <-timer.C:
+	}
 }
 
 // checkPrestopToken returns a status and message when the request lacks

@@ -42,9 +42,11 @@ type Sequence struct {
 	trig        trigger // written once in triggerOnce; read after <-triggered
 	signalsSeen int     // owned by the goroutine running Wait's sequence
 
-	mu       sync.Mutex
-	steps    []step
-	timeline Timeline
+	mu        sync.Mutex
+	steps     []step
+	timeline  Timeline
+	finishing bool           // no /prestop answer may start: Wait is returning
+	prestops  sync.WaitGroup // /prestop answers under way; Add under mu while !finishing
 
 	runOnce sync.Once
 	err     error // written once in runOnce; read after <-done
@@ -238,6 +240,10 @@ func (s *Sequence) onSignal(sig os.Signal) (forced bool) {
 }
 
 func (s *Sequence) finish() {
+	s.mu.Lock()
+	s.finishing = true
+	s.mu.Unlock()
+	s.awaitPrestops()
 	now := time.Now()
 	s.mu.Lock()
 	s.timeline.Finished = now

@@ -11,8 +11,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
+
+	"github.com/lameduck/lameduck/shutdown"
 )
 
 // Defaults of the flags.
@@ -128,12 +129,8 @@ func (e *envDefaults) duration(key string, def time.Duration) time.Duration {
 	if !ok || v == "" {
 		return def
 	}
-	// Whole seconds as well as Go durations, the formats shutdown.FromEnv
-	// accepts for the same variables.
-	if n, err := strconv.Atoi(v); err == nil {
-		return time.Duration(n) * time.Second
-	}
-	d, err := time.ParseDuration(v)
+	d, err := shutdown.ParseDuration(v) // the formats shutdown.FromEnv accepts
+
 	if err != nil && e.err == nil {
 		e.err = fmt.Errorf("%w: $%s=%q: want a Go duration such as \"45s\" or whole seconds such as \"45\"", ErrUsage, key, v)
 	}
