@@ -11,4 +11,17 @@
 // [Drainer.RegisterOnShutdown], and at the context's deadline forces the rest
 // closed so that later steps still run. It imports no other package of the
 // module; package readiness reports the same trigger to the load balancer.
+//
+// # HTTP/2 clients must retry refused streams
+//
+// net/http's HTTP/2 server ends a connection with a single GOAWAY naming the
+// last stream it has read (h2_bundle.go, startGracefulShutdownInternal), not
+// the two-step GOAWAY RFC 9113 §6.8 suggests. A request the client sent in
+// the same instant is refused unprocessed, and RFC 9113 §8.7 lets the client
+// send it again: browsers, curl and Envoy do so by themselves; Go's
+// http.Transport does for requests whose GetBody is set (http.NewRequest
+// sets it for in-memory bodies). A client that never resends sees such a
+// request fail, rarely (a handful per thousand connections closed under
+// load). No server-side setting of net/http avoids it; the request was
+// never processed, so resending it cannot apply it twice.
 package httpdrain
