@@ -10,17 +10,29 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestRolloutThroughHAProxy is the end-to-end claim of the project: a
-// rolling restart of every copy behind HAProxy, under open-loop load
-// that never retries, costs a lameduck service no request, no
-// acknowledged write and no SIGKILL, for HTTP/1.1, h2c and gRPC; and
-// the same rollout of a service without signal handling does fail
-// requests, so the test can tell the two apart.
-func TestRolloutThroughHAProxy(t *testing.T) {
-	requireHAProxy(t)
+// TestRollout is the end-to-end claim of the project: a rolling restart
+// of every copy behind a load balancer, under open-loop load that never
+// retries, costs a lameduck service no request, no acknowledged write and
+// no SIGKILL, for HTTP/1.1, h2c and gRPC; and the same rollout of a
+// service without signal handling does fail requests, so the test can
+// tell the two apart. It runs behind HAProxy (skipped where it is not
+// installed, except in CI) and behind the built-in kube-proxy-like
+// balancer, which needs nothing installed.
+func TestRollout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the example services and rolls them: not in -short")
 	}
+	for _, lb := range []string{"haproxy", "builtin"} {
+		t.Run(lb, func(t *testing.T) {
+			if lb == "haproxy" {
+				requireHAProxy(t)
+			}
+			testRollout(t, lb)
+		})
+	}
+}
+
+func testRollout(t *testing.T, lb string) {
 	cfg := config{
 		Rate:       100,
 		Warmup:     500 * time.Millisecond,
@@ -29,7 +41,8 @@ func TestRolloutThroughHAProxy(t *testing.T) {
 		Work:       20 * time.Millisecond,
 		Strategies: []string{"none", "lameduck"},
 		Protocols:  []protocol{http1, h2c, grpcP},
-		LB:         "haproxy",
+		LB:         lb,
+		Lag:        300 * time.Millisecond,
 		Grace:      6 * time.Second,
 		Delay:      time.Second,
 	}
