@@ -18,6 +18,8 @@ const (
 	Draining              // leaving rotation, latched: never ready again
 )
 
+// String returns the state as the probe handlers report it: "starting",
+// "ready" or "draining".
 func (s State) String() string {
 	switch s {
 	case Starting:
