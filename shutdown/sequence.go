@@ -157,7 +157,7 @@ func (s *Sequence) trigger(source string, delay time.Duration) {
 		s.mu.Unlock()
 		s.cancel(ErrTriggered)
 		close(s.triggered)
-		s.log.Info("shutdown: triggered; lame duck until the delay is over",
+		s.log.Info("shutdown: triggered; lame duck: Triggered closed, readiness wired to it fails, serving until the delay is over",
 			"source", source, "delay", delay, "budget", s.cfg.grace-s.cfg.margin)
 	})
 }
