@@ -1,22 +1,6 @@
 package main
 
-import (
-	"bytes"
-	"database/sql"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
-)
-
-// Data files of a copy, per the services' command-line contract.
-const (
-	dbFile      = "lameduck.db"
-	journalFile = "journal.log"
-)
+import "github.com/lameduck/lameduck/examples/internal/store"
 
 // stored is what the copies' data directories hold after a scenario.
 type stored struct {
@@ -24,16 +8,12 @@ type stored struct {
 	Lines int // lines of journal.log
 }
 
-// countStored adds up the writes found in every data directory. It opens
-// the databases read-only; a directory without files counts zero.
+// countStored adds up the writes found in every data directory, with the
+// services' own store.Count.
 func countStored(dirs []string) (stored, error) {
 	var s stored
 	for _, dir := range dirs {
-		rows, err := countRows(filepath.Join(dir, dbFile))
-		if err != nil {
-			return s, err
-		}
-		lines, err := countLines(filepath.Join(dir, journalFile))
+		rows, lines, err := store.Count(dir)
 		if err != nil {
 			return s, err
 		}
@@ -41,33 +21,6 @@ func countStored(dirs []string) (stored, error) {
 		s.Lines += lines
 	}
 	return s, nil
-}
-
-func countRows(path string) (int, error) {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		return 0, fmt.Errorf("rollout: open %s: %w", path, err)
-	}
-	defer db.Close()
-	var n int
-	if err := db.QueryRow("SELECT count(*) FROM requests").Scan(&n); err != nil {
-		return 0, fmt.Errorf("rollout: count rows in %s: %w", path, err)
-	}
-	return n, nil
-}
-
-func countLines(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("rollout: read journal: %w", err)
-	}
-	return bytes.Count(b, []byte{'\n'}), nil
 }
 
 // lost is how many acknowledged writes are missing from the database or
