@@ -161,10 +161,11 @@ func wrap(what string, err error) error {
 }
 
 // Count reads the number of rows in the database and of lines in the
-// journal (newline-terminated) of the data directory dir. It opens its own connection and may be
-// used while a service runs or after it exited; after a crash, opening the
-// database replays the WAL, as the service itself would. A missing journal counts as
-// zero lines; a missing database is an error.
+// journal (newline-terminated) of the data directory dir. It opens its own
+// connection and may be used while a service runs or after it exited;
+// after a crash, opening the database replays the WAL, as the service
+// itself would. A missing journal counts as zero lines; a missing database
+// is an error.
 func Count(dir string) (rows, lines int, err error) {
 	path := filepath.Join(dir, DBFile)
 	if _, err := os.Stat(path); err != nil {
