@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"syscall"
@@ -20,11 +21,12 @@ const (
 	DefaultPropagationDelay = 5 * time.Second
 	// DefaultSafetyMargin is kept between the deadline and the SIGKILL.
 	DefaultSafetyMargin = 2 * time.Second
-	// DefaultStepReserve is the time kept back for each step that has not
-	// yet run, so that a drain forced at its deadline leaves room for them.
-	DefaultStepReserve = time.Second
+	// DefaultCloseReserve is the time held back from the drains for the
+	// close steps added with [Sequence.Add], shared among them.
+	DefaultCloseReserve = time.Second
 	// DefaultForceExitCode is the exit code used when a second signal
-	// forces the process to exit.
+	// forces the process to exit, or when the sequence has not finished
+	// by its deadline.
 	DefaultForceExitCode = 1
 )
 
@@ -37,7 +39,9 @@ const (
 )
 
 // An Option configures a [Sequence]. Options apply in the order given, so a
-// later option overrides an earlier one.
+// later option overrides an earlier one. Durations and codes are checked by
+// [New], which reports every bad value at once; an option given a nil
+// function panics, as that is a mistake in the program, not in its input.
 type Option func(*config)
 
 type config struct {
@@ -48,7 +52,8 @@ type config struct {
 	exit                          func(code int)
 	forceExitCode                 int
 	prestopToken                  string
-	errs                          []error // from options that parse input
+	prestopTokenFrom              string // the option or variable that set prestopToken
+	errs                          []error
 }
 
 func defaultConfig() config {
@@ -56,8 +61,9 @@ func defaultConfig() config {
 		grace:         DefaultGracePeriod,
 		delay:         DefaultPropagationDelay,
 		margin:        DefaultSafetyMargin,
-		reserve:       DefaultStepReserve,
+		reserve:       DefaultCloseReserve,
 		signals:       []os.Signal{syscall.SIGTERM, os.Interrupt},
+		logger:        slog.Default(),
 		exit:          os.Exit,
 		forceExitCode: DefaultForceExitCode,
 	}
@@ -69,7 +75,7 @@ func defaultConfig() config {
 func WithGracePeriod(d time.Duration) Option { return func(c *config) { c.grace = d } }
 
 // WithPropagationDelay sets how long the process keeps serving between the
-// trigger and the first step. Zero is allowed (no delay). Defaults to
+// trigger and the drain. Zero is allowed (no delay). Defaults to
 // [DefaultPropagationDelay].
 func WithPropagationDelay(d time.Duration) Option { return func(c *config) { c.delay = d } }
 
@@ -77,16 +83,18 @@ func WithPropagationDelay(d time.Duration) Option { return func(c *config) { c.d
 // falls. Defaults to [DefaultSafetyMargin].
 func WithSafetyMargin(d time.Duration) Option { return func(c *config) { c.margin = d } }
 
-// WithStepReserve sets the time each step keeps back for every step
-// registered after it: step i's deadline is the sequence's deadline less
-// d×(steps after i), but never less than half the time left when it starts.
-// Defaults to [DefaultStepReserve].
-func WithStepReserve(d time.Duration) Option { return func(c *config) { c.reserve = d } }
+// WithCloseReserve sets the time held back from the drains for the close
+// steps ([Sequence.Add]): the drains end d before the deadline when there
+// are close steps, and not at all early when there are none. The close
+// steps share d equally: each is abandoned early enough to leave every
+// later one its share. It never takes more than half the time left when
+// the drains start. Defaults to [DefaultCloseReserve].
+func WithCloseReserve(d time.Duration) Option { return func(c *config) { c.reserve = d } }
 
 // WithSignals sets the signals that trigger the sequence; a second one
-// forces exit. With no signals, only /prestop and [Sequence.Trigger] start
-// it. os.Interrupt (SIGINT) skips the propagation delay. Defaults to
-// SIGTERM and SIGINT.
+// forces exit. With no signals, only /prestop, [Sequence.Trigger] and
+// failures start it. os.Interrupt (SIGINT) skips the propagation delay.
+// Defaults to SIGTERM and SIGINT.
 func WithSignals(sigs ...os.Signal) Option {
 	return func(c *config) { c.signals = append([]os.Signal(nil), sigs...) }
 }
@@ -96,29 +104,42 @@ func WithSignals(sigs ...os.Signal) Option {
 // programs that route signals themselves. [WithSignals] is then ignored.
 func WithSignalSource(ch <-chan os.Signal) Option { return func(c *config) { c.source = ch } }
 
-// WithLogger sets the logger for the timeline events. Defaults to
-// slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+// WithLogger sets the logger for the sequence's events. Defaults to
+// slog.Default(). It panics if l is nil.
+func WithLogger(l *slog.Logger) Option {
+	if l == nil {
+		panic("shutdown: WithLogger(nil): pass slog.Default() or slog.New(slog.DiscardHandler)")
+	}
+	return func(c *config) { c.logger = l }
+}
 
-// WithExit sets the function called to force an exit on a second signal.
-// Defaults to os.Exit; tests inject their own.
-func WithExit(exit func(code int)) Option { return func(c *config) { c.exit = exit } }
+// WithExit sets the function called to force an exit: on a second signal,
+// and when the sequence has not finished by its deadline. Defaults to
+// os.Exit; tests inject their own. It panics if exit is nil.
+func WithExit(exit func(code int)) Option {
+	if exit == nil {
+		panic("shutdown: WithExit(nil): pass os.Exit, or a function that records the code in tests")
+	}
+	return func(c *config) { c.exit = exit }
+}
 
-// WithForceExitCode sets the exit code for a forced exit. Defaults to
-// [DefaultForceExitCode].
+// WithForceExitCode sets the exit code for a forced exit, 0 to 255.
+// Defaults to [DefaultForceExitCode].
 func WithForceExitCode(code int) Option { return func(c *config) { c.forceExitCode = code } }
 
 // WithPrestopToken makes [Sequence.PrestopHandler] require the header
 // "Authorization: Bearer <token>", which the pod spec sets in the hook's
 // httpHeaders. An empty token requires nothing. Defaults to "".
-func WithPrestopToken(token string) Option { return func(c *config) { c.prestopToken = token } }
+func WithPrestopToken(token string) Option {
+	return func(c *config) { c.prestopToken, c.prestopTokenFrom = token, "WithPrestopToken" }
+}
 
 // FromEnv reads the configuration from the environment through lookup
 // (pass os.LookupEnv): [EnvGracePeriod], [EnvPropagationDelay] and
 // [EnvSafetyMargin] as Go durations ("45s") or whole seconds ("45"), and
-// [EnvPrestopToken]. Unset variables leave the configuration as it is, so
-// place FromEnv before options that must win and after those it may
-// override. A value that does not parse makes [New] fail.
+// [EnvPrestopToken]. Unset or empty variables leave the configuration as
+// it is, so place FromEnv before options that must win and after those it
+// may override. A value that does not parse makes [New] fail.
 func FromEnv(lookup func(key string) (string, bool)) Option {
 	return func(c *config) {
 		for _, v := range []struct {
@@ -129,31 +150,54 @@ func FromEnv(lookup func(key string) (string, bool)) Option {
 			if !ok || s == "" {
 				continue
 			}
-			d, err := ParseDuration(s)
-			if err != nil {
-				c.errs = append(c.errs, fmt.Errorf("shutdown: %s=%q is not a duration: use a Go duration such as \"45s\" or whole seconds such as \"45\"", v.key, s))
+			d, problem := parseDuration(s)
+			if problem != "" {
+				c.errs = append(c.errs, fmt.Errorf("shutdown: %s=%q %s", v.key, s, problem))
 				continue
 			}
 			*v.dst = d
 		}
 		if s, ok := lookup(EnvPrestopToken); ok {
-			c.prestopToken = s
+			c.prestopToken, c.prestopTokenFrom = s, EnvPrestopToken
 		}
 	}
 }
 
+// maxWholeSeconds is the largest number of whole seconds a time.Duration
+// holds.
+const maxWholeSeconds = math.MaxInt64 / int64(time.Second)
+
 // ParseDuration parses a duration as [FromEnv] does: a Go duration ("45s",
 // "1m30s") or whole seconds ("45", as in terminationGracePeriodSeconds).
-// Programs that read the same variables into flags use it to agree with
-// FromEnv.
+// It rejects values a time.Duration cannot hold (about 292 years) rather
+// than letting them wrap. Programs that read the same variables into flags
+// use it to agree with FromEnv.
 func ParseDuration(s string) (time.Duration, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		return time.Duration(n) * time.Second, nil
+	d, problem := parseDuration(s)
+	if problem != "" {
+		return 0, fmt.Errorf("shutdown: %q %s", s, problem)
 	}
-	return time.ParseDuration(s)
+	return d, nil
 }
 
-// validate reports every problem at once, each naming the field and the fix.
+// parseDuration returns the duration, or what is wrong with s.
+func parseDuration(s string) (time.Duration, string) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil || n > maxWholeSeconds || n < -maxWholeSeconds {
+			return 0, fmt.Sprintf("is out of range: use at most %d seconds", maxWholeSeconds)
+		}
+		return time.Duration(n) * time.Second, ""
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, `is not a duration: use a Go duration such as "45s" or whole seconds such as "45"`
+	}
+	return d, ""
+}
+
+// validate reports every problem at once, each naming the field and the
+// fix. The sums it checks cannot overflow: each term is first checked to
+// be non-negative and below the grace period.
 func (c *config) validate() error {
 	errs := c.errs
 	if c.grace <= 0 {
@@ -165,14 +209,17 @@ func (c *config) validate() error {
 	}{
 		{"propagation delay", "WithPropagationDelay or " + EnvPropagationDelay, c.delay},
 		{"safety margin", "WithSafetyMargin or " + EnvSafetyMargin, c.margin},
-		{"step reserve", "WithStepReserve", c.reserve},
+		{"close reserve", "WithCloseReserve", c.reserve},
 	} {
 		if v.d < 0 {
 			errs = append(errs, fmt.Errorf("shutdown: %s %v is negative: set %s to zero or more", v.name, v.d, v.fix))
 		}
 	}
-	if c.grace > 0 && c.delay >= 0 && c.margin >= 0 && c.delay+c.margin >= c.grace {
+	if c.grace > 0 && c.delay >= 0 && c.margin >= 0 && (c.margin >= c.grace || c.delay >= c.grace-c.margin) {
 		errs = append(errs, fmt.Errorf("shutdown: propagation delay %v + safety margin %v does not fit in grace period %v: shorten the delay, or raise terminationGracePeriodSeconds and the grace period together", c.delay, c.margin, c.grace))
+	}
+	if c.forceExitCode < 0 || c.forceExitCode > 255 {
+		errs = append(errs, fmt.Errorf("shutdown: force exit code %d is out of range: set WithForceExitCode to 0..255", c.forceExitCode))
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,8 @@ package shutdown_test
 import (
 	"log/slog"
 	"os"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,17 +25,40 @@ func TestMain(m *testing.M) {
 }
 
 // newSequence returns a Sequence fed by the returned signal channel, whose
-// exit function fails the test unless opts replace it.
+// exit function fails the test unless opts replace it. When the test ends
+// without the sequence done, two signals force it to end, so that its
+// signal goroutine does not outlive the test.
 func newSequence(t *testing.T, opts ...shutdown.Option) (*shutdown.Sequence, chan<- os.Signal) {
 	t.Helper()
 	sigs := make(chan os.Signal, 4)
+	var ending atomic.Bool
+	ended := make(chan struct{})
 	base := []shutdown.Option{
 		shutdown.WithSignalSource(sigs),
 		shutdown.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))),
-		shutdown.WithExit(func(code int) { t.Errorf("unexpected exit(%d)", code) }),
+		shutdown.WithExit(func(code int) {
+			if ending.Load() {
+				close(ended)
+				return
+			}
+			t.Errorf("unexpected exit(%d)", code)
+		}),
 	}
 	seq, err := shutdown.New(append(base, opts...)...)
 	require.NoError(t, err)
+	t.Cleanup(func() {
+		ending.Store(true)
+		select {
+		case <-seq.Done():
+		default:
+			sigs <- syscall.SIGTERM
+			sigs <- syscall.SIGTERM
+			select { // the signal goroutine returns right after
+			case <-ended:
+			case <-time.After(wait):
+			}
+		}
+	})
 	return seq, sigs
 }
 

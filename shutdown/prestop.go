@@ -2,7 +2,9 @@ package shutdown
 
 import (
 	"crypto/subtle"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,11 +33,11 @@ func (s *Sequence) PrestopHandler() http.Handler { return http.HandlerFunc(s.ser
 func (s *Sequence) servePrestop(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "shutdown: /prestop takes GET (lifecycle.preStop.httpGet)", http.StatusMethodNotAllowed)
+		s.refusePrestop(w, r, http.StatusMethodNotAllowed, "shutdown: /prestop takes GET (lifecycle.preStop.httpGet)")
 		return
 	}
 	if code, msg := s.checkPrestopToken(r); code != 0 {
-		http.Error(w, msg, code)
+		s.refusePrestop(w, r, code, msg)
 		return
 	}
 	s.Trigger("prestop")
@@ -49,12 +51,26 @@ func (s *Sequence) servePrestop(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	// A fixed length rather than chunks, flushed before Done: with quick
+	// drains, Wait may return and the process exit the moment the delay is
+	// over, and the chunked encoding's last chunk is written only after
+	// the handler returns.
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(prestopBody)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte("draining\n"))
-	// Flush before Done: with quick steps, Wait may return and the process
-	// exit the moment the delay is over, and the hook must get its answer.
+	_, _ = io.WriteString(w, prestopBody)
 	_ = http.NewResponseController(w).Flush()
+}
+
+const prestopBody = "draining\n"
+
+// refusePrestop answers a request that triggers nothing, and logs it: the
+// kubelet ignores the status, so the log is where a misconfigured hook
+// shows.
+func (s *Sequence) refusePrestop(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	s.log.Warn("shutdown: /prestop refused", "status", code, "method", r.Method, "remote", r.RemoteAddr, "user_agent", r.UserAgent())
+	http.Error(w, msg, code)
 }
 
 // enterPrestop registers a /prestop answer that Wait must not return
@@ -83,18 +99,19 @@ func (s *Sequence) awaitPrestops() {
 }
 
 // checkPrestopToken returns a status and message when the request lacks
-// the configured token, and 0 when it may go on.
+// the configured token, and 0 when it may go on. The scheme "Bearer" is
+// matched without regard to case (RFC 9110 §11.1).
 func (s *Sequence) checkPrestopToken(r *http.Request) (int, string) {
 	want := s.cfg.prestopToken
 	if want == "" {
 		return 0, ""
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
+	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return http.StatusUnauthorized, "shutdown: /prestop needs the header \"Authorization: Bearer <token>\" (set it in the hook's httpHeaders)"
 	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return http.StatusForbidden, "shutdown: /prestop token does not match SHUTDOWN_PRESTOP_TOKEN"
+	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
+		return http.StatusForbidden, "shutdown: /prestop token does not match the one set by " + s.cfg.prestopTokenFrom
 	}
 	return 0, ""
 }

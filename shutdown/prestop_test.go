@@ -2,6 +2,7 @@ package shutdown_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +27,7 @@ func TestPrestopRejectsBadRequests(t *testing.T) {
 		{"PUT", http.MethodPut, "", http.StatusMethodNotAllowed, "/prestop takes GET"},
 		{"no token", http.MethodGet, "", http.StatusUnauthorized, `needs the header "Authorization: Bearer <token>"`},
 		{"not bearer", http.MethodGet, "Basic s3cret", http.StatusUnauthorized, "needs the header"},
-		{"wrong token", http.MethodGet, "Bearer guess", http.StatusForbidden, "token does not match SHUTDOWN_PRESTOP_TOKEN"},
+		{"wrong token", http.MethodGet, "Bearer guess", http.StatusForbidden, "token does not match the one set by WithPrestopToken"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,4 +119,66 @@ func TestPrestopReturnsWhenClientGoesAway(t *testing.T) {
 	requireClosed(t, seq.Triggered(), "Triggered")
 	cancel()
 	requireClosed(t, done, "handler return")
+}
+
+// TestPrestopAnswerIsWholeWhenTheProcessEnds: the hook's answer arrives
+// whole even when Wait returns right after the delay and the process goes
+// away at once (here: the server is closed the moment Wait returns). The
+// chunked answer used to lose its last chunk (2 runs of 40).
+func TestPrestopAnswerIsWholeWhenTheProcessEnds(t *testing.T) {
+	for range 40 {
+		seq, _ := newSequence(t, shutdown.WithPropagationDelay(20*time.Millisecond))
+		srv := httptest.NewServer(seq.PrestopHandler())
+		errc := waitAsync(seq)
+		got := make(chan error, 1)
+		go func() {
+			resp, err := srv.Client().Get(srv.URL + "/prestop")
+			if err == nil {
+				var body []byte
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil && string(body) != "draining\n" {
+					err = fmt.Errorf("body %q", body)
+				}
+			}
+			got <- err
+		}()
+		require.NoError(t, recvErr(t, errc))
+		srv.CloseClientConnections()
+		srv.Close()
+		require.NoError(t, <-got)
+	}
+}
+
+func TestPrestopTokenSchemeIgnoresCase(t *testing.T) {
+	for _, auth := range []string{"Bearer s3cret", "bearer s3cret", "BEARER s3cret"} {
+		seq, _ := newSequence(t, shutdown.WithPrestopToken("s3cret"), shutdown.WithPropagationDelay(0))
+		req := httptest.NewRequest(http.MethodGet, "/prestop", nil)
+		req.Header.Set("Authorization", auth)
+		rec := httptest.NewRecorder()
+		seq.PrestopHandler().ServeHTTP(rec, req)
+		assert.Equal(t, http.StatusOK, rec.Code, auth)
+		require.NoError(t, seq.Wait())
+	}
+}
+
+func TestPrestopRefusalsAreLogged(t *testing.T) {
+	var logs countingWriter
+	seq, _ := newSequence(t, shutdown.WithLogger(logs.logger()), shutdown.FromEnv(func(k string) (string, bool) {
+		return "s3cret", k == shutdown.EnvPrestopToken
+	}))
+	for _, auth := range []string{"", "Bearer guess"} {
+		req := httptest.NewRequest(http.MethodGet, "/prestop", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		seq.PrestopHandler().ServeHTTP(rec, req)
+		if auth != "" {
+			assert.Contains(t, rec.Body.String(), "does not match the one set by SHUTDOWN_PRESTOP_TOKEN")
+		}
+	}
+	assert.Equal(t, 2, logs.count(`"level":"WARN","msg":"shutdown: /prestop refused"`))
+	assert.Equal(t, 1, logs.count(`"status":401`))
+	assert.Equal(t, 1, logs.count(`"status":403`))
 }

@@ -10,97 +10,383 @@ import (
 	"time"
 )
 
-// forceSlack is how long before the end of its time a step's context
-// expires, so that a step that reacts to its context (a drain that forces
-// its connections closed) returns before the sequence abandons it.
+// This file holds the run machinery: the goroutine that owns the signals,
+// the goroutines run by Serve and Go, and Wait's phases: delay, drains,
+// close steps, finish.
+
+// forceSlack is how long before the end of its time a drain's or step's
+// context expires, so that one that reacts to its context (a drain that
+// forces its connections closed) returns before the sequence abandons it.
 const forceSlack = 100 * time.Millisecond
 
-// runSteps runs the registered steps in order, reading the list afresh
-// each time so that steps added while others run are run too.
-func (s *Sequence) runSteps() error {
+// watch is the one goroutine that owns the signals: the first signal
+// triggers the sequence, the second forces the exit. It also forces the
+// exit if the sequence has not finished by its deadline plus half the
+// safety margin (Wait never called, or start-up hung), so that the kubelet
+// never has to SIGKILL the process. It ends when the sequence is done.
+func (s *Sequence) watch() {
+	signals, triggered := s.signals, s.triggered
+	var backstop <-chan time.Time
+	for {
+		select {
+		case sig := <-signals:
+			if s.triggeredBySignal() {
+				s.force("second signal", "signal", signalName(sig))
+				return
+			}
+			delay := s.cfg.delay
+			if sig == os.Interrupt {
+				delay = 0 // nobody routes traffic by Ctrl-C
+			}
+			s.trigger(signalName(sig), delay)
+		case <-triggered:
+			triggered = nil
+			t := time.NewTimer(time.Until(s.trig.deadline.Add(s.cfg.margin / 2)))
+			defer t.Stop()
+			backstop = t.C
+		case <-backstop:
+			s.force("sequence not finished by its deadline")
+			return
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// triggeredBySignal reports whether a signal has been seen before, and
+// notes that one has: owned by watch.
+func (s *Sequence) triggeredBySignal() bool {
+	seen := s.signalSeen
+	s.signalSeen = true
+	return seen
+}
+
+// force calls the exit function and makes Wait return ErrForcedExit if it
+// returns.
+func (s *Sequence) force(why string, attrs ...any) {
+	s.log.Error("shutdown: forcing exit: "+why, append(attrs, "code", s.cfg.forceExitCode)...)
+	s.forceOnce.Do(func() { close(s.forced) })
+	s.cfg.exit(s.cfg.forceExitCode)
+}
+
+// A member is a server or worker run under the sequence.
+type member struct {
+	name     string
+	drain    func(context.Context) error // nil for a worker
+	worker   bool
+	returned chan struct{} // closed when its goroutine returned
+	err      error         // its goroutine's error, read after returned
+	failed   bool          // err was reported through Fail
+}
+
+// start runs fn as m's goroutine, failing the sequence if fn ends too
+// early.
+func (s *Sequence) start(m *member, fn func() error) {
+	s.mu.Lock()
+	if s.drainsRead {
+		s.mu.Unlock()
+		s.log.Error("shutdown: started after the drains; not run", "name", m.name)
+		return
+	}
+	s.members = append(s.members, m)
+	s.mu.Unlock()
+	go func() {
+		err := fn()
+		early := !isClosed(s.draining)
+		if m.worker {
+			early = err != nil && !isClosed(s.triggered)
+		}
+		if early {
+			if err == nil {
+				err = errors.New("returned before the drain")
+			}
+			err = fmt.Errorf("shutdown: %s: %w", m.name, err)
+			m.failed = true
+		}
+		m.err = err
+		close(m.returned)
+		if m.failed {
+			s.Fail(err)
+		}
+	}()
+}
+
+// Wait runs the sequence: it waits for a trigger, spends the propagation
+// delay, runs the drains, then the close steps, and returns nil or every
+// failure and error joined, each naming what failed.
+//
+// The drains start together when the delay is over: the drain step of
+// every server run with [Sequence.Serve] runs, and Wait waits for each
+// server's serve call and for every goroutine run with [Sequence.Go] to
+// return. They share one deadline: the sequence's deadline, less
+// [WithCloseReserve] when close steps follow; what has not returned by
+// then is abandoned and reported with [ErrAbandoned]. Then the close steps
+// added with [Sequence.Add] run one at a time, in order.
+//
+// Wait returns by the deadline (trigger time + grace period − safety
+// margin) even if a drain or step ignores its context. Calling Wait marks
+// the end of start-up: a failure before it skips the propagation delay.
+// Wait does not trigger the sequence; until a trigger it blocks. Wait may
+// be called more than once and from several goroutines: the sequence runs
+// once and every call returns its result.
+func (s *Sequence) Wait() error {
+	s.mu.Lock()
+	s.waiting = true
+	s.mu.Unlock()
+	s.runOnce.Do(func() {
+		s.err = s.run()
+		s.finish()
+	})
+	<-s.done
+	return s.err
+}
+
+func (s *Sequence) run() error {
+	select {
+	case <-s.triggered:
+	case <-s.forced:
+	}
+	if isClosed(s.forced) || !s.sleepUntil(s.trig.at.Add(s.trig.delay)) {
+		return ErrForcedExit
+	}
+	s.mu.Lock()
+	s.timeline.DrainStarted = time.Now()
+	s.drainsRead = true
+	members, closers := s.members, len(s.steps)
+	s.mu.Unlock()
+	close(s.draining)
+	s.log.Info("shutdown: draining", "servers_and_workers", len(members), "close_steps", closers)
+	errs, ok := s.runDrains(members, closers > 0)
+	if ok {
+		errs, ok = s.runCloses(errs)
+	}
+	s.mu.Lock()
+	errs = append(s.failures, errs...)
+	s.mu.Unlock()
+	if !ok {
+		errs = append(errs, ErrForcedExit)
+	}
+	return errors.Join(errs...)
+}
+
+// sleepUntil waits for t; false means the exit was forced.
+func (s *Sequence) sleepUntil(t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return !isClosed(s.forced)
+	case <-s.forced:
+		return false
+	}
+}
+
+// runDrains runs the drains of members together and waits for them and
+// for their goroutines, until the drains' end. It returns their errors and
+// false if the exit was forced meanwhile.
+func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
+	start := time.Now()
+	end := s.trig.deadline
+	if reserve {
+		end = end.Add(-min(s.cfg.reserve, max(end.Sub(start)/2, 0)))
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), end.Add(-min(forceSlack, max(end.Sub(start)/10, 0))))
+	defer cancel()
+	recs := make([]StepRecord, len(members))
+	finished := make(chan int, len(members))
+	over := make(chan struct{}) // the drains' time is over: stop waiting
+	defer close(over)
+	for i, m := range members {
+		recs[i] = StepRecord{Name: m.name, Phase: PhaseDrain, Started: start}
+		go func() {
+			var err error
+			if m.drain != nil {
+				err = call(ctx, m.drain)
+			}
+			select {
+			case <-m.returned:
+			case <-over:
+				return
+			}
+			if !m.failed {
+				err = errors.Join(err, m.err)
+			}
+			recs[i].Err, recs[i].Duration = err, time.Since(start)
+			finished <- i
+		}()
+	}
+	timer := time.NewTimer(time.Until(end))
+	defer timer.Stop()
+	done := make([]bool, len(members))
+	for left := len(members); left > 0; left-- {
+		select {
+		case i := <-finished:
+			done[i] = true
+		case <-timer.C:
+			left = 0
+		case <-s.forced:
+			return nil, false
+		}
+	}
 	var errs []error
+	for i := range recs {
+		rec := StepRecord{Name: members[i].name, Phase: PhaseDrain, Started: start}
+		if done[i] {
+			rec = recs[i] // written before finished
+			if rec.Err != nil {
+				rec.Err = fmt.Errorf("shutdown: %s: %w", rec.Name, rec.Err)
+			}
+		} else {
+			rec.Abandoned, rec.Duration = true, time.Since(start)
+			rec.Err = fmt.Errorf("shutdown: %s: %w after %v", rec.Name, ErrAbandoned, rec.Duration.Round(time.Millisecond))
+		}
+		s.record(rec)
+		if rec.Err != nil {
+			errs = append(errs, rec.Err)
+		}
+	}
+	return errs, true
+}
+
+// runCloses runs the close steps in order, reading the list afresh each
+// time so that steps added meanwhile run too. It returns errs with theirs
+// added, and false if the exit was forced meanwhile.
+func (s *Sequence) runCloses(errs []error) ([]error, bool) {
 	for i := 0; ; i++ {
 		s.mu.Lock()
 		if i >= len(s.steps) {
+			s.stepsRead = true
 			s.mu.Unlock()
-			return errors.Join(errs...)
+			return errs, true
 		}
-		st, later := s.steps[i], len(s.steps)-i-1
+		st, count := s.steps[i], len(s.steps)
 		s.mu.Unlock()
+		if isClosed(s.forced) {
+			return errs, false
+		}
 
-		rec, forced := s.runStep(st, later)
-		if forced {
-			return errors.Join(append(errs, ErrForcedExit)...)
+		rec, ok := s.runStep(st, s.stepEnd(time.Now(), count, count-i-1))
+		if !ok {
+			return errs, false
 		}
-		s.mu.Lock()
-		s.timeline.Steps = append(s.timeline.Steps, rec)
-		s.mu.Unlock()
+		s.record(rec)
 		if rec.Err != nil {
 			errs = append(errs, rec.Err)
 		}
 	}
 }
 
-// runStep runs one step until it returns or its time is up, handling
-// signals meanwhile. It reports whether a second signal forced an exit.
-func (s *Sequence) runStep(st step, later int) (rec StepRecord, forced bool) {
+// stepEnd is when a close step starting at start must be done: the
+// deadline less its share of the close reserve for each of the later close
+// steps, out of count.
+func (s *Sequence) stepEnd(start time.Time, count, later int) time.Time {
+	reserve := min(s.cfg.reserve, max(s.trig.deadline.Sub(start)/2, 0))
+	return s.trig.deadline.Add(-reserve / time.Duration(count) * time.Duration(later))
+}
+
+// runStep runs one close step until it returns or end. It reports false if
+// the exit was forced meanwhile.
+func (s *Sequence) runStep(st step, end time.Time) (StepRecord, bool) {
 	start := time.Now()
-	rec = StepRecord{Name: st.name, Started: start}
-	end := s.stepEnd(start, later)
+	rec := StepRecord{Name: st.name, Phase: PhaseClose, Started: start}
 	if !start.Before(end) {
-		rec.Err = fmt.Errorf("shutdown: step %q not started: %w (the deadline had passed)", st.name, ErrAbandoned)
-		s.log.Error("shutdown: step skipped", "step", st.name, "err", rec.Err)
-		return rec, false
+		rec.Abandoned = true
+		rec.Err = fmt.Errorf("shutdown: %s: %w (not started: the deadline had passed)", st.name, ErrAbandoned)
+		return rec, true
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), end.Add(-min(forceSlack, end.Sub(start)/10)))
 	defer cancel()
 	result := make(chan error, 1) // buffered: an abandoned step must not block forever
 	go func() { result <- call(ctx, st.fn) }()
-
-	s.log.Info("shutdown: step started", "step", st.name, "time", end.Sub(start).Round(time.Millisecond))
+	s.log.Info("shutdown: close step started", "step", st.name, "budget", end.Sub(start).Round(time.Millisecond))
 	timer := time.NewTimer(time.Until(end))
 	defer timer.Stop()
-	for {
-		select {
-		case err := <-result:
-			if err != nil {
-				rec.Err = fmt.Errorf("shutdown: step %q: %w", st.name, err)
-			}
-		case <-timer.C:
-			rec.Abandoned = true
-			rec.Err = fmt.Errorf("shutdown: step %q: %w after %v", st.name, ErrAbandoned, time.Since(start).Round(time.Millisecond))
-		case sig := <-s.signals:
-			if s.onSignal(sig) {
-				return rec, true
-			}
-			continue
+	select {
+	case err := <-result:
+		if err != nil {
+			rec.Err = fmt.Errorf("shutdown: %s: %w", st.name, err)
 		}
-		rec.Duration = time.Since(start)
-		s.log.Info("shutdown: step finished", "step", st.name, "duration", rec.Duration, "err", rec.Err)
+	case <-timer.C:
+		rec.Abandoned = true
+		rec.Err = fmt.Errorf("shutdown: %s: %w after %v", st.name, ErrAbandoned, time.Since(start).Round(time.Millisecond))
+	case <-s.forced:
 		return rec, false
 	}
+	rec.Duration = time.Since(start)
+	return rec, true
 }
 
-// stepEnd is when a step starting at start with later steps after it must
-// be done: the deadline less a reserve for each later step, the reserve
-// never taking more than half the time left.
-func (s *Sequence) stepEnd(start time.Time, later int) time.Time {
-	reserve := time.Duration(later) * s.cfg.reserve
-	if left := s.trig.deadline.Sub(start); reserve > left/2 {
-		reserve = max(left/2, 0)
+// record adds rec to the timeline and logs it: errors at ERROR.
+func (s *Sequence) record(rec StepRecord) {
+	s.mu.Lock()
+	s.timeline.Steps = append(s.timeline.Steps, rec)
+	s.mu.Unlock()
+	attrs := []any{"step", rec.Name, "phase", rec.Phase, "duration", rec.Duration}
+	if rec.Err == nil {
+		s.log.Info("shutdown: finished", attrs...)
+		return
 	}
-	return s.trig.deadline.Add(-reserve)
+	var pe *PanicError
+	if errors.As(rec.Err, &pe) {
+		attrs = append(attrs, "stack", string(pe.Stack))
+	}
+	s.log.Error("shutdown: failed", append(attrs, "err", rec.Err)...)
 }
 
-// call runs fn, turning a panic into an error that wraps [ErrPanicked]
-// and carries the stack.
+func (s *Sequence) finish() {
+	s.mu.Lock()
+	s.finishing = true
+	s.mu.Unlock()
+	s.awaitPrestops()
+	now := time.Now()
+	s.mu.Lock()
+	s.timeline.Finished = now
+	tl := s.timeline
+	s.mu.Unlock()
+	close(s.done)
+	if s.err != nil {
+		s.log.Error("shutdown: done", "total", tl.Total(), "budget_left", tl.BudgetLeft(), "err", s.err)
+		return
+	}
+	s.log.Info("shutdown: done", "total", tl.Total(), "budget_left", tl.BudgetLeft())
+}
+
+// A PanicError is the error of a drain, step or goroutine that panicked.
+// It unwraps to [ErrPanicked] and, when the panic's value is an error, to
+// that error as well. Its message is one line; the stack is in Stack.
+type PanicError struct {
+	Value any    // the value passed to panic
+	Stack []byte // the panicking goroutine's stack, from runtime/debug.Stack
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("shutdown: panic: %v", e.Value) }
+
+// Unwrap returns [ErrPanicked], and the panic's value if it is an error.
+func (e *PanicError) Unwrap() []error {
+	if err, ok := e.Value.(error); ok {
+		return []error{ErrPanicked, err}
+	}
+	return []error{ErrPanicked}
+}
+
+// call runs fn, turning a panic into a *PanicError.
 func call(ctx context.Context, fn func(context.Context) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v\n%s", ErrPanicked, r, debug.Stack())
+			err = &PanicError{Value: r, Stack: debug.Stack()}
 		}
 	}()
 	return fn(ctx)
+}
+
+// isClosed reports whether ch, a channel that is only ever closed, is.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // signalName names the usual termination signals as operators write them.

@@ -3,7 +3,9 @@ package shutdown
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -15,38 +17,47 @@ var (
 	// ErrTriggered is the cause (context.Cause) of [Sequence.Context]'s
 	// cancellation.
 	ErrTriggered = errors.New("shutdown: sequence triggered")
-	// ErrAbandoned wraps the error of a step that had not returned by the
-	// end of its time, or that never started because the deadline had
-	// passed.
-	ErrAbandoned = errors.New("shutdown: step abandoned at its deadline")
-	// ErrPanicked wraps the error of a step that panicked.
-	ErrPanicked = errors.New("shutdown: step panicked")
-	// ErrForcedExit is returned by Wait when a second signal forced an
-	// exit and the exit function (see [WithExit]) returned.
-	ErrForcedExit = errors.New("shutdown: exit forced by a second signal")
+	// ErrAbandoned wraps the error of a step, drain or goroutine that had
+	// not returned by the end of its time, or of a close step that never
+	// started because the deadline had passed.
+	ErrAbandoned = errors.New("shutdown: abandoned at its deadline")
+	// ErrPanicked is wrapped by every [PanicError].
+	ErrPanicked = errors.New("shutdown: panicked")
+	// ErrForcedExit is returned by Wait when a second signal, or the
+	// deadline passing before the sequence finished, forced an exit and
+	// the exit function (see [WithExit]) returned.
+	ErrForcedExit = errors.New("shutdown: exit forced")
 )
 
-// A Sequence is a process's termination sequence: the lifecycle signals,
-// the registered steps and the budget they share. Create one with [New] at
-// the top of main; its methods are safe for concurrent use.
+// A Sequence is a process's termination sequence: its lifecycle signals,
+// the servers and goroutines that run under it, the close steps, and the
+// budget they share. Create one with [New] at the top of main; its methods
+// are safe for concurrent use.
 type Sequence struct {
 	cfg     config
 	log     *slog.Logger
 	signals <-chan os.Signal
 
 	triggered, draining, done chan struct{}
+	forced                    chan struct{} // closed when the exit was forced
+	forceOnce                 sync.Once
+	signalSeen                bool // owned by watch
 	ctx                       context.Context
 	cancel                    context.CancelCauseFunc
 
 	triggerOnce sync.Once
 	trig        trigger // written once in triggerOnce; read after <-triggered
-	signalsSeen int     // owned by the goroutine running Wait's sequence
 
-	mu        sync.Mutex
-	steps     []step
-	timeline  Timeline
-	finishing bool           // no /prestop answer may start: Wait is returning
-	prestops  sync.WaitGroup // /prestop answers under way; Add under mu while !finishing
+	mu         sync.Mutex
+	waiting    bool      // Wait was called: start-up is over
+	members    []*member // from Serve and Go
+	steps      []step    // close steps, from Add
+	drainsRead bool      // the drain phase has taken its members: Serve and Go refuse
+	stepsRead  bool      // the close phase has taken its last step: Add refuses
+	failures   []error   // what failed, joined into Wait's result
+	timeline   Timeline
+	finishing  bool           // no /prestop answer may start: Wait is returning
+	prestops   sync.WaitGroup // /prestop answers under way; Add under mu while !finishing
 
 	runOnce sync.Once
 	err     error // written once in runOnce; read after <-done
@@ -65,13 +76,17 @@ type step struct {
 }
 
 // New returns a Sequence configured by opts, or an error naming every
-// option that is invalid and how to fix it. Unless [WithSignalSource] is
-// given, New subscribes to the configured signals at once, so that a
-// SIGTERM arriving before [Sequence.Wait] is queued rather than killing the
-// process. The subscription is never undone, so that a SIGTERM arriving
-// after Wait returned, while main returns (the kubelet's, sent when a
-// /prestop hook returns, may come after a quick drain), does not kill the
-// process with a non-zero status.
+// option that is invalid and how to fix it.
+//
+// Unless [WithSignalSource] is given, New subscribes to the configured
+// signals at once, and it starts the one goroutine that handles them, so
+// that a signal arriving at any moment, during a slow start-up before
+// [Sequence.Wait] too, triggers the sequence at once: the deadline counts
+// from the signal. The goroutine ends when the sequence is done. The
+// subscription is never undone, so that a SIGTERM arriving after Wait
+// returned, while main returns (the kubelet's, sent when a /prestop hook
+// returns, may come after a quick drain), does not kill the process with a
+// non-zero status.
 func New(opts ...Option) (*Sequence, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
@@ -80,9 +95,6 @@ func New(opts ...Option) (*Sequence, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.logger == nil {
-		cfg.logger = slog.Default()
-	}
 	s := &Sequence{
 		cfg:       cfg,
 		log:       cfg.logger,
@@ -90,53 +102,117 @@ func New(opts ...Option) (*Sequence, error) {
 		triggered: make(chan struct{}),
 		draining:  make(chan struct{}),
 		done:      make(chan struct{}),
+		forced:    make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	if cfg.source == nil && len(cfg.signals) > 0 {
-		ch := make(chan os.Signal, 2)
+		ch := make(chan os.Signal, 4)
 		signal.Notify(ch, cfg.signals...)
 		s.signals = ch
 	}
+	go s.watch()
 	return s, nil
 }
 
-// Triggered returns a channel closed when the sequence is triggered: the
-// process is now a lame duck that still serves but fails readiness.
+// Triggered returns a channel closed at the trigger: the process is now a
+// lame duck that still serves but fails readiness. Packages readiness,
+// httpdrain and grpcdrain take the Sequence itself and follow this
+// channel.
 func (s *Sequence) Triggered() <-chan struct{} { return s.triggered }
 
 // Draining returns a channel closed when the propagation delay is over and
-// the first step is about to run.
+// the drains start.
 func (s *Sequence) Draining() <-chan struct{} { return s.draining }
 
 // Done returns a channel closed when the sequence run by [Sequence.Wait]
 // has finished, just before Wait returns.
 func (s *Sequence) Done() <-chan struct{} { return s.done }
 
-// Context returns a context for background work (consumers, tickers) that
-// is cancelled, with cause [ErrTriggered], when the sequence is triggered.
-// Request handlers should not use it: they keep serving through the delay.
+// Context returns a context cancelled, with cause [ErrTriggered], at the
+// trigger. It is the context [Sequence.Go] hands to goroutines; start-up
+// work (migrations, cache warm-up) can watch it to give up early. Request
+// handlers should not use it: they keep serving through the delay.
 func (s *Sequence) Context() context.Context { return s.ctx }
 
-// Add registers a step to run after the propagation delay, after every step
-// added before it. Steps run one at a time; use [Parallel] for steps that
-// may overlap. The step's context expires shortly before its time is up:
-// the sequence's deadline, less [WithStepReserve] for each step added after
-// it. A step that has not returned by then is abandoned (left running, its
-// error wraps [ErrAbandoned]) and the next step starts; a step that panics
-// is recovered and reported. Add may be called while steps run (the new
-// step runs last); a step added after Done never runs, and Add logs it.
-// Add panics if fn is nil.
+// Serve runs serve in a goroutine under the sequence, and makes drain one
+// of the drains that start together when the propagation delay is over
+// (see [Sequence.Wait]). serve is a server's blocking serve call, such as
+// func() error { return srv.Serve(ln) }; drain is its drain step, such as
+// an httpdrain or grpcdrain Drain.
+//
+// If serve returns before the drain has started, whatever it returns, the
+// server has failed: the sequence is triggered with that error as its
+// cause, Wait returns it, and the propagation delay is skipped if Wait had
+// not yet been called (no load balancer was told the process is ready).
+// Once the drain has started, serve is expected to return; an error other
+// than http.ErrServerClosed is reported by Wait. Wait waits for both drain
+// and serve to return, within the drains' time.
+//
+// Serve panics if serve or drain is nil. Called once the drains have
+// started, it runs nothing and logs an error.
+func (s *Sequence) Serve(name string, serve func() error, drain func(context.Context) error) {
+	if serve == nil || drain == nil {
+		panic(fmt.Sprintf("shutdown: Serve(%q) with a nil function: pass the server's serve call and its drain step", name))
+	}
+	s.start(&member{name: name, drain: drain, returned: make(chan struct{})}, func() error {
+		err := serve()
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		return err
+	})
+}
+
+// Go runs fn in a goroutine under the sequence: a background worker such
+// as a queue consumer, a ticker or a flusher. fn's context is
+// [Sequence.Context], cancelled at the trigger: a worker has no traffic
+// routed to it, so it stops as soon as the process is leaving and gets
+// the most time to finish.
+//
+// If fn returns an error before the trigger, the sequence is triggered
+// with that error as its cause and Wait returns it; the propagation delay
+// is skipped if Wait had not yet been called. fn may return nil at any
+// time: a worker whose job is done is not a failure. After the trigger,
+// Wait waits for fn to return, within the drains' time, and reports its
+// error unless it is the context's cancellation. A panic in fn is
+// recovered and reported as a [PanicError].
+//
+// Go panics if fn is nil. Called once the drains have started, it runs
+// nothing and logs an error.
+func (s *Sequence) Go(name string, fn func(ctx context.Context) error) {
+	if fn == nil {
+		panic(fmt.Sprintf("shutdown: Go(%q) with a nil function", name))
+	}
+	s.start(&member{name: name, worker: true, returned: make(chan struct{})}, func() error {
+		err := call(s.ctx, fn)
+		if errors.Is(err, context.Canceled) && s.ctx.Err() != nil {
+			err = nil // the worker stopped as asked
+		}
+		return err
+	})
+}
+
+// Add registers a close step: it runs after every drain has finished,
+// after the close steps added before it, one at a time. Close steps are
+// for what the drained servers used: database pools, files, telemetry
+// flushers. Use [Parallel] for close steps that may overlap.
+//
+// The step's context expires shortly before its time is up: the
+// sequence's deadline, less its share of [WithCloseReserve] for each close
+// step after it. A step that has not returned by then is abandoned (left
+// running, its error wraps [ErrAbandoned]) and the next one starts; a
+// step that panics is reported as a [PanicError]. Add may be called while
+// close steps run (the new step runs last); a step added after the last
+// one has run never runs, and Add logs it. Add panics if fn is nil.
 func (s *Sequence) Add(name string, fn func(context.Context) error) {
 	if fn == nil {
-		panic("shutdown: Add(" + name + ") with a nil step")
+		panic(fmt.Sprintf("shutdown: Add(%q) with a nil step", name))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	select {
-	case <-s.done:
-		s.log.Error("shutdown: step added after the sequence finished; it will not run", "step", name)
+	if s.stepsRead {
+		s.log.Error("shutdown: close step added too late; it will not run", "step", name)
 		return
-	default:
 	}
 	s.steps = append(s.steps, step{name, fn})
 }
@@ -144,8 +220,29 @@ func (s *Sequence) Add(name string, fn func(context.Context) error) {
 // Trigger starts the sequence from code, with the configured propagation
 // delay, and returns at once; source names the cause in the timeline. If
 // the sequence is already triggered, Trigger does nothing. It does not
-// wait: the steps run in [Sequence.Wait].
+// wait: the drains and close steps run in [Sequence.Wait].
 func (s *Sequence) Trigger(source string) { s.trigger(source, s.cfg.delay) }
+
+// Fail records err as a failure and triggers the sequence with it as its
+// cause: Wait returns an error wrapping err, so that main exits non-zero.
+// The propagation delay is skipped if Wait has not yet been called, since
+// no load balancer was told the process is ready. Servers run with
+// [Sequence.Serve] and goroutines run with [Sequence.Go] call it for
+// themselves. Fail with a nil err does nothing.
+func (s *Sequence) Fail(err error) {
+	if err == nil {
+		return
+	}
+	s.mu.Lock()
+	s.failures = append(s.failures, err)
+	delay := s.cfg.delay
+	if !s.waiting {
+		delay = 0
+	}
+	s.mu.Unlock()
+	s.log.Error("shutdown: failure", "err", err)
+	s.trigger("failure", delay)
+}
 
 func (s *Sequence) trigger(source string, delay time.Duration) {
 	s.triggerOnce.Do(func() {
@@ -157,106 +254,8 @@ func (s *Sequence) trigger(source string, delay time.Duration) {
 		s.mu.Unlock()
 		s.cancel(ErrTriggered)
 		close(s.triggered)
-		s.log.Info("shutdown: triggered; lame duck: Triggered closed, readiness wired to it fails, serving until the delay is over",
-			"source", source, "delay", delay, "budget", s.cfg.grace-s.cfg.margin)
+		s.log.Info("shutdown: triggered", "trigger", source, "delay", delay, "budget", s.cfg.grace-s.cfg.margin)
 	})
-}
-
-// Wait runs the sequence: it waits for a trigger, spends the propagation
-// delay, runs the steps in order, and returns nil or the steps' errors
-// joined, each naming its step. It returns by the deadline (trigger time +
-// grace period − safety margin) even if a step ignores its context. Wait
-// does not trigger the sequence; until a trigger it blocks. A second signal
-// calls the exit function with the force exit code. Wait may be called
-// more than once and from several goroutines: the sequence runs once and
-// every call returns its result.
-func (s *Sequence) Wait() error {
-	s.runOnce.Do(func() {
-		s.err = s.run()
-		s.finish()
-	})
-	<-s.done
-	return s.err
-}
-
-func (s *Sequence) run() error {
-	if !s.awaitTrigger() || !s.sleepUntil(s.trig.at.Add(s.trig.delay)) {
-		return ErrForcedExit
-	}
-	s.mu.Lock()
-	s.timeline.DrainStarted = time.Now()
-	s.mu.Unlock()
-	close(s.draining)
-	s.log.Info("shutdown: propagation delay over; draining", "steps", s.stepCount())
-	return s.runSteps()
-}
-
-// awaitTrigger waits for a trigger while handling signals; false means
-// forced exit.
-func (s *Sequence) awaitTrigger() bool {
-	for {
-		select {
-		case sig := <-s.signals:
-			if s.onSignal(sig) {
-				return false
-			}
-		case <-s.triggered:
-			return true
-		}
-	}
-}
-
-// sleepUntil waits for t while handling signals; false means forced exit.
-func (s *Sequence) sleepUntil(t time.Time) bool {
-	timer := time.NewTimer(time.Until(t))
-	defer timer.Stop()
-	for {
-		select {
-		case <-timer.C:
-			return true
-		case sig := <-s.signals:
-			if s.onSignal(sig) {
-				return false
-			}
-		}
-	}
-}
-
-// onSignal triggers on the first signal and forces exit on the second. It
-// reports whether the exit was forced (and the exit function returned).
-func (s *Sequence) onSignal(sig os.Signal) (forced bool) {
-	s.signalsSeen++
-	if s.signalsSeen == 1 {
-		delay := s.cfg.delay
-		if sig == os.Interrupt {
-			delay = 0 // nobody routes traffic by Ctrl-C
-		}
-		s.trigger(signalName(sig), delay)
-		return false
-	}
-	s.log.Error("shutdown: second signal; forcing exit", "signal", signalName(sig), "code", s.cfg.forceExitCode)
-	s.cfg.exit(s.cfg.forceExitCode)
-	return true
-}
-
-func (s *Sequence) finish() {
-	s.mu.Lock()
-	s.finishing = true
-	s.mu.Unlock()
-	s.awaitPrestops()
-	now := time.Now()
-	s.mu.Lock()
-	s.timeline.Finished = now
-	tl := s.timeline
-	s.mu.Unlock()
-	close(s.done)
-	s.log.Info("shutdown: done", "total", tl.Total(), "budget_left", tl.BudgetLeft(), "err", s.err)
-}
-
-func (s *Sequence) stepCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.steps)
 }
 
 // Timeline returns what the sequence has done so far: complete once Done

@@ -5,21 +5,31 @@ import "time"
 // A Timeline records one run of a [Sequence], for logs, metrics and tests.
 // Times are zero for phases not reached.
 type Timeline struct {
-	Source       string        // what triggered the sequence: "SIGTERM", "SIGINT", "prestop", or Trigger's source
+	Source       string        // what triggered the sequence: "SIGTERM", "SIGINT", "prestop", "failure", or Trigger's source
 	Triggered    time.Time     // when it was triggered
-	Delay        time.Duration // the propagation delay applied (zero for SIGINT)
+	Delay        time.Duration // the propagation delay applied (zero for SIGINT, and for a failure during start-up)
 	Deadline     time.Time     // Triggered + grace period − safety margin
-	DrainStarted time.Time     // when the delay was over and the first step started
-	Steps        []StepRecord  // the steps that ran, in order
+	DrainStarted time.Time     // when the delay was over and the drains started
+	Steps        []StepRecord  // the drains, in the order they were registered, then the close steps in order
 	Finished     time.Time     // when the sequence finished
 }
 
-// A StepRecord is what one step did.
+// Phase names the part of the sequence a [StepRecord] belongs to.
+type Phase string
+
+// The phases of a sequence that run work.
+const (
+	PhaseDrain Phase = "drain" // servers' drains and goroutines, run together
+	PhaseClose Phase = "close" // close steps, one at a time
+)
+
+// A StepRecord is what one drain, goroutine or close step did.
 type StepRecord struct {
 	Name      string
+	Phase     Phase
 	Started   time.Time
 	Duration  time.Duration // until it returned, or until it was abandoned
-	Err       error         // nil, or an error naming the step
+	Err       error         // nil, or an error naming it
 	Abandoned bool          // it had not returned by the end of its time
 }
 
