@@ -193,4 +193,3 @@ func TestServeRealListener(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "address already in use")
 }
-
