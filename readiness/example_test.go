@@ -8,21 +8,25 @@ import (
 	"github.com/lameduck/lameduck/readiness"
 )
 
-func Example() {
-	triggered := make(chan struct{}) // in a real program: seq.Triggered()
+// sequence stands in for *shutdown.Sequence.
+type sequence chan struct{}
 
-	var probe readiness.Probe
-	probe.DrainWhen(triggered)
+func (s sequence) Triggered() <-chan struct{} { return s }
+
+func Example() {
+	seq := make(sequence) // in a real program: a *shutdown.Sequence
+
+	probe := readiness.New(seq)
 	admin := http.NewServeMux()
 	probe.Register(admin) // /readyz, /livez, /startupz
 
 	fmt.Println(probe.State())
 	probe.SetReady() // start-up complete
 	fmt.Println(probe.State())
-	close(triggered) // the shutdown sequence was triggered
+	close(seq) // the shutdown sequence was triggered
 	fmt.Println(probe.State(), probe.Check(context.Background()))
 	// Output:
 	// starting
 	// ready
-	// draining readiness: not ready: draining
+	// lame duck readiness: not ready: lame duck
 }

@@ -22,7 +22,7 @@ func (p *Probe) Register(mux *http.ServeMux) {
 }
 
 // ReadyzHandler answers 200 "ok" when [Probe.Check] passes, and 503 with
-// the reason ("readiness: not ready: draining") otherwise.
+// the reason ("readiness: not ready: lame duck") otherwise.
 func (p *Probe) ReadyzHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := p.Check(r.Context()); err != nil {
@@ -33,7 +33,7 @@ func (p *Probe) ReadyzHandler() http.Handler {
 	})
 }
 
-// LivezHandler answers 200 "ok" in every state, draining included: a
+// LivezHandler answers 200 "ok" in every state, lame duck included: a
 // process that is shutting down on purpose must not be restarted for it.
 func (p *Probe) LivezHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +42,7 @@ func (p *Probe) LivezHandler() http.Handler {
 }
 
 // StartupzHandler answers 503 "starting" until [Probe.SetReady] is called
-// and 200 "ok" after it, draining included. A process that drains before
+// and 200 "ok" after it, lame duck included. A process that leaves before
 // it ever started keeps answering 503.
 func (p *Probe) StartupzHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

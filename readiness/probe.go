@@ -15,19 +15,19 @@ type State int32
 const (
 	Starting State = iota // start-up not complete: not ready, not started
 	Ready                 // serving and in rotation
-	Draining              // leaving rotation, latched: never ready again
+	LameDuck              // triggered: still serving, leaving rotation; latched, never ready again
 )
 
 // String returns the state as the probe handlers report it: "starting",
-// "ready" or "draining".
+// "ready" or "lame duck".
 func (s State) String() string {
 	switch s {
 	case Starting:
 		return "starting"
 	case Ready:
 		return "ready"
-	case Draining:
-		return "draining"
+	case LameDuck:
+		return "lame duck"
 	}
 	return fmt.Sprintf("State(%d)", int32(s))
 }
@@ -36,13 +36,21 @@ func (s State) String() string {
 // is not [Ready].
 var ErrNotReady = errors.New("readiness: not ready")
 
-// A Probe is the readiness state of a process. The zero value is a Probe
-// in state [Starting] with no checks, ready to use. A Probe must not be
-// copied after first use; its methods are safe for concurrent use.
+// Lifecycle is what this package needs of the shutdown sequence: a channel
+// closed once at the trigger, when the process becomes a lame duck.
+// *shutdown.Sequence implements it.
+type Lifecycle interface{ Triggered() <-chan struct{} }
+
+// A Probe is the readiness state of a process. A Probe must not be copied
+// after first use; its methods are safe for concurrent use.
+//
+// The zero value is a Probe in state [Starting] with no checks, ready to
+// use, that becomes a lame duck only when [Probe.SetLameDuck] is called:
+// for programs without a shutdown sequence. Programs with one use [New].
 type Probe struct {
-	state   atomic.Int32
-	started atomic.Bool // SetReady was called before draining
-	drain   atomic.Pointer[<-chan struct{}]
+	state     atomic.Int32
+	started   atomic.Bool      // SetReady was called before the lame-duck phase
+	triggered <-chan struct{} // from New; nil for the zero value
 
 	mu     sync.Mutex
 	checks []check
@@ -53,35 +61,43 @@ type check struct {
 	fn   func(context.Context) error
 }
 
+// New returns a Probe in state [Starting] that moves to [LameDuck] when
+// lc's trigger channel closes, exactly then: the channel is looked at
+// whenever the state is read, so no goroutine is started. A channel
+// already closed makes the Probe a lame duck at once. New panics if lc is
+// nil.
+func New(lc Lifecycle) *Probe {
+	if lc == nil {
+		panic("readiness: New(nil): pass the shutdown sequence")
+	}
+	p := &Probe{triggered: lc.Triggered()}
+	p.State()
+	return p
+}
+
 // SetReady records that start-up is complete: the state moves from
-// [Starting] to [Ready]. It does nothing once draining, so a late call
-// cannot put a draining process back in rotation.
+// [Starting] to [Ready]. It does nothing once a lame duck, so a late call
+// cannot put a leaving process back in rotation.
 func (p *Probe) SetReady() {
-	if p.state.CompareAndSwap(int32(Starting), int32(Ready)) {
+	if p.State() == Starting && p.state.CompareAndSwap(int32(Starting), int32(Ready)) {
 		p.started.Store(true)
 	}
 }
 
 // Started reports whether start-up completed: SetReady was called before
-// the Probe began draining. It stays true while draining.
+// the Probe became a lame duck. It stays true afterwards.
 func (p *Probe) Started() bool { return p.started.Load() }
 
-// Drain latches the state to [Draining]. It may be called any number of
-// times.
-func (p *Probe) Drain() { p.state.Store(int32(Draining)) }
-
-// DrainWhen makes the Probe drain once ch is closed; pass the shutdown
-// sequence's Triggered channel. The channel is looked at whenever the
-// state is read, so no goroutine is started and the flip is exact. A later
-// call replaces the channel; a Probe already draining stays draining.
-func (p *Probe) DrainWhen(ch <-chan struct{}) { p.drain.Store(&ch) }
+// SetLameDuck latches the state to [LameDuck]. A Probe made with [New]
+// does it by itself at the trigger. It may be called any number of times.
+func (p *Probe) SetLameDuck() { p.state.Store(int32(LameDuck)) }
 
 // State returns the current state.
 func (p *Probe) State() State {
-	if ch := p.drain.Load(); ch != nil {
+	if p.triggered != nil {
 		select {
-		case <-*ch:
-			p.Drain()
+		case <-p.triggered:
+			p.SetLameDuck()
 		default:
 		}
 	}

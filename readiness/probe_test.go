@@ -30,47 +30,55 @@ func TestProbeLifecycle(t *testing.T) {
 	assert.True(t, p.Started())
 	require.NoError(t, p.Check(context.Background()))
 
-	p.Drain()
-	assert.Equal(t, readiness.Draining, p.State())
+	p.SetLameDuck()
+	assert.Equal(t, readiness.LameDuck, p.State())
 	require.ErrorIs(t, p.Check(context.Background()), readiness.ErrNotReady)
 	assert.True(t, p.Started(), "a process that started stays started while draining")
 }
 
-func TestDrainingLatches(t *testing.T) {
-	tests := []struct {
-		name  string
-		drain func(*readiness.Probe)
-	}{
-		{"Drain", (*readiness.Probe).Drain},
-		{"DrainWhen", func(p *readiness.Probe) {
-			ch := make(chan struct{})
-			p.DrainWhen(ch)
-			close(ch)
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var p readiness.Probe
-			p.SetReady()
-			tt.drain(&p)
-			require.Equal(t, readiness.Draining, p.State())
+// trigger is a stand-in for the shutdown sequence.
+type trigger chan struct{}
 
-			p.SetReady()                     // a late start-up signal
-			p.DrainWhen(make(chan struct{})) // a fresh, open channel
+func (t trigger) Triggered() <-chan struct{} { return t }
+
+func TestLameDuckLatches(t *testing.T) {
+	for _, byTrigger := range []bool{false, true} {
+		t.Run(map[bool]string{false: "SetLameDuck", true: "trigger"}[byTrigger], func(t *testing.T) {
+			tr := make(trigger)
+			p := readiness.New(tr)
+			p.SetReady()
+			require.Equal(t, readiness.Ready, p.State())
+			if byTrigger {
+				close(tr)
+			} else {
+				p.SetLameDuck()
+			}
+			require.Equal(t, readiness.LameDuck, p.State())
+
+			p.SetReady() // a late start-up signal
 			p.AddCheck("ok", func(context.Context) error { return nil })
-			assert.Equal(t, readiness.Draining, p.State(), "nothing makes a draining probe ready again")
+			assert.Equal(t, readiness.LameDuck, p.State(), "nothing makes a lame duck ready again")
 			assert.ErrorIs(t, p.Check(context.Background()), readiness.ErrNotReady)
 		})
 	}
 }
 
-func TestDrainWhenBeforeReady(t *testing.T) {
-	var p readiness.Probe
-	ch := make(chan struct{})
-	p.DrainWhen(ch)
-	close(ch)
+// TestNewWithClosedTrigger: a sequence triggered before the probe exists
+// (a signal during start-up) makes the probe a lame duck at once; it used
+// to stay ready.
+func TestNewWithClosedTrigger(t *testing.T) {
+	tr := make(trigger)
+	close(tr)
+	p := readiness.New(tr)
+	assert.Equal(t, readiness.LameDuck, p.State())
 	p.SetReady()
-	assert.Equal(t, readiness.Draining, p.State())
+	assert.Equal(t, readiness.LameDuck, p.State())
+	assert.False(t, p.Started(), "start-up never completed before the trigger")
+	assert.ErrorIs(t, p.Check(context.Background()), readiness.ErrNotReady)
+}
+
+func TestNewNilPanics(t *testing.T) {
+	assert.PanicsWithValue(t, "readiness: New(nil): pass the shutdown sequence", func() { readiness.New(nil) })
 }
 
 func TestChecks(t *testing.T) {
@@ -101,7 +109,7 @@ func TestChecksDoNotRunUnlessReady(t *testing.T) {
 	p.AddCheck("db", func(context.Context) error { ran = true; return nil })
 	require.Error(t, p.Check(context.Background()))
 	p.SetReady()
-	p.Drain()
+	p.SetLameDuck()
 	require.Error(t, p.Check(context.Background()))
 	assert.False(t, ran)
 }
@@ -133,7 +141,7 @@ func TestHandlers(t *testing.T) {
 	}{
 		{"starting", func() {}, want{503, "readiness: not ready: starting"}, want{200, "ok"}, want{503, "starting"}},
 		{"ready", p.SetReady, want{200, "ok"}, want{200, "ok"}, want{200, "ok"}},
-		{"draining", p.Drain, want{503, "readiness: not ready: draining"}, want{200, "ok"}, want{200, "ok"}},
+		{"lame duck", p.SetLameDuck, want{503, "readiness: not ready: lame duck"}, want{200, "ok"}, want{200, "ok"}},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -149,9 +157,9 @@ func TestHandlers(t *testing.T) {
 	}
 }
 
-func TestStartupzWhenDrainedBeforeStart(t *testing.T) {
+func TestStartupzWhenLameDuckBeforeStart(t *testing.T) {
 	var p readiness.Probe
-	p.Drain()
+	p.SetLameDuck()
 	p.SetReady()
 	rec := httptest.NewRecorder()
 	p.StartupzHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/startupz", nil))
@@ -159,9 +167,8 @@ func TestStartupzWhenDrainedBeforeStart(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	var p readiness.Probe
-	ch := make(chan struct{})
-	p.DrainWhen(ch)
+	ch := make(trigger)
+	p := readiness.New(ch)
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
@@ -175,5 +182,5 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	close(ch)
 	wg.Wait()
-	assert.Equal(t, readiness.Draining, p.State())
+	assert.Equal(t, readiness.LameDuck, p.State())
 }
