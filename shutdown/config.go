@@ -53,6 +53,8 @@ type config struct {
 	forceExitCode                 int
 	prestopToken                  string
 	prestopTokenFrom              string // the option or variable that set prestopToken
+	preDrain                      time.Duration
+	observe                       func(Event)
 	errs                          []error
 }
 
@@ -90,6 +92,13 @@ func WithSafetyMargin(d time.Duration) Option { return func(c *config) { c.margi
 // later one its share. It never takes more than half the time left when
 // the drains start. Defaults to [DefaultCloseReserve].
 func WithCloseReserve(d time.Duration) Option { return func(c *config) { c.reserve = d } }
+
+// WithPreDrainBudget sets how long the hooks added with
+// [Sequence.BeforeDrain] may take, from the trigger: the drains start when
+// the propagation delay is over and every hook has returned or used up
+// this budget. Zero means the propagation delay itself, so that the hooks
+// never hold the drains back. Defaults to 0.
+func WithPreDrainBudget(d time.Duration) Option { return func(c *config) { c.preDrain = d } }
 
 // WithSignals sets the signals that trigger the sequence; a second one
 // forces exit. With no signals, only /prestop, [Sequence.Trigger] and
@@ -210,6 +219,7 @@ func (c *config) validate() error {
 		{"propagation delay", "WithPropagationDelay or " + EnvPropagationDelay, c.delay},
 		{"safety margin", "WithSafetyMargin or " + EnvSafetyMargin, c.margin},
 		{"close reserve", "WithCloseReserve", c.reserve},
+		{"pre-drain budget", "WithPreDrainBudget", c.preDrain},
 	} {
 		if v.d < 0 {
 			errs = append(errs, fmt.Errorf("shutdown: %s %v is negative: set %s to zero or more", v.name, v.d, v.fix))
@@ -217,6 +227,9 @@ func (c *config) validate() error {
 	}
 	if c.grace > 0 && c.delay >= 0 && c.margin >= 0 && (c.margin >= c.grace || c.delay >= c.grace-c.margin) {
 		errs = append(errs, fmt.Errorf("shutdown: propagation delay %v + safety margin %v does not fit in grace period %v: shorten the delay, or raise terminationGracePeriodSeconds and the grace period together", c.delay, c.margin, c.grace))
+	}
+	if c.grace > 0 && c.margin >= 0 && c.margin < c.grace && c.preDrain >= c.grace-c.margin {
+		errs = append(errs, fmt.Errorf("shutdown: pre-drain budget %v does not fit in grace period %v less safety margin %v: shorten WithPreDrainBudget", c.preDrain, c.grace, c.margin))
 	}
 	if c.forceExitCode < 0 || c.forceExitCode > 255 {
 		errs = append(errs, fmt.Errorf("shutdown: force exit code %d is out of range: set WithForceExitCode to 0..255", c.forceExitCode))

@@ -149,24 +149,48 @@ func (s *Sequence) run() error {
 	if isClosed(s.forced) || !s.sleepUntil(s.trig.at.Add(s.trig.delay)) {
 		return ErrForcedExit
 	}
+	select {
+	case <-s.hooksDone:
+	case <-s.forced:
+		return ErrForcedExit
+	}
+	now := time.Now()
 	s.mu.Lock()
-	s.timeline.DrainStarted = time.Now()
+	s.timeline.DrainStarted = now
 	s.drainsRead = true
 	members, closers := s.members, len(s.steps)
 	s.mu.Unlock()
 	close(s.draining)
+	s.emit(Event{Kind: EventDraining, At: now})
 	s.log.Info("shutdown: draining", "servers_and_workers", len(members), "close_steps", closers)
 	errs, ok := s.runDrains(members, closers > 0)
 	if ok {
 		errs, ok = s.runCloses(errs)
 	}
 	s.mu.Lock()
-	errs = append(s.failures, errs...)
+	errs = append(append(s.failures, s.hookErrs...), errs...)
 	s.mu.Unlock()
 	if !ok {
 		errs = append(errs, ErrForcedExit)
 	}
 	return errors.Join(errs...)
+}
+
+// runHooks runs the pre-drain hooks together from the trigger until the
+// pre-drain budget is spent, records them, and closes hooksDone.
+func (s *Sequence) runHooks(hooks []*member) {
+	defer close(s.hooksDone)
+	if len(hooks) == 0 {
+		return
+	}
+	budget := s.cfg.preDrain
+	if budget == 0 {
+		budget = s.trig.delay
+	}
+	errs, _ := s.runTogether(hooks, PhasePreDrain, s.trig.at, s.trig.at.Add(budget))
+	s.mu.Lock()
+	s.hookErrs = errs
+	s.mu.Unlock()
 }
 
 // sleepUntil waits for t; false means the exit was forced.
@@ -182,14 +206,22 @@ func (s *Sequence) sleepUntil(t time.Time) bool {
 }
 
 // runDrains runs the drains of members together and waits for them and
-// for their goroutines, until the drains' end. It returns their errors and
-// false if the exit was forced meanwhile.
+// for their goroutines, until the drains' end: the deadline, less the
+// close reserve when close steps follow. It returns their errors and false
+// if the exit was forced meanwhile.
 func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
 	start := time.Now()
 	end := s.trig.deadline
 	if reserve {
 		end = end.Add(-min(s.cfg.reserve, max(end.Sub(start)/2, 0)))
 	}
+	return s.runTogether(members, PhaseDrain, start, end)
+}
+
+// runTogether runs the drains of members together, from start, and waits
+// for them and for the members' goroutines until end. It returns their
+// errors and false if the exit was forced meanwhile.
+func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.Time) ([]error, bool) {
 	ctx, cancel := context.WithDeadline(context.Background(), end.Add(-min(forceSlack, max(end.Sub(start)/10, 0))))
 	defer cancel()
 	recs := make([]StepRecord, len(members))
@@ -197,7 +229,7 @@ func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
 	over := make(chan struct{}) // the drains' time is over: stop waiting
 	defer close(over)
 	for i, m := range members {
-		recs[i] = StepRecord{Name: m.name, Phase: PhaseDrain, Started: start}
+		recs[i] = StepRecord{Name: m.name, Phase: phase, Started: start}
 		go func() {
 			var err error
 			if m.drain != nil {
@@ -230,7 +262,7 @@ func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
 	}
 	var errs []error
 	for i := range recs {
-		rec := StepRecord{Name: members[i].name, Phase: PhaseDrain, Started: start}
+		rec := StepRecord{Name: members[i].name, Phase: phase, Started: start}
 		if done[i] {
 			rec = recs[i] // written before finished
 			if rec.Err != nil {
@@ -321,6 +353,7 @@ func (s *Sequence) record(rec StepRecord) {
 	s.mu.Lock()
 	s.timeline.Steps = append(s.timeline.Steps, rec)
 	s.mu.Unlock()
+	s.emit(Event{Kind: EventStep, At: rec.Started.Add(rec.Duration), Step: rec})
 	attrs := []any{"step", rec.Name, "phase", rec.Phase, "duration", rec.Duration}
 	if rec.Err == nil {
 		s.log.Info("shutdown: finished", attrs...)
@@ -343,6 +376,7 @@ func (s *Sequence) finish() {
 	s.timeline.Finished = now
 	tl := s.timeline
 	s.mu.Unlock()
+	s.emit(Event{Kind: EventDone, At: now, Err: s.err})
 	close(s.done)
 	if s.err != nil {
 		s.log.Error("shutdown: done", "total", tl.Total(), "budget_left", tl.BudgetLeft(), "err", s.err)

@@ -39,6 +39,7 @@ type Sequence struct {
 	signals <-chan os.Signal
 
 	triggered, draining, done chan struct{}
+	hooksDone                 chan struct{} // closed when the pre-drain hooks are over
 	forced                    chan struct{} // closed when the exit was forced
 	forceOnce                 sync.Once
 	signalSeen                bool // owned by watch
@@ -50,6 +51,9 @@ type Sequence struct {
 
 	mu         sync.Mutex
 	waiting    bool      // Wait was called: start-up is over
+	hooks      []*member // from BeforeDrain
+	hooksRead  bool      // the hooks have started: BeforeDrain refuses
+	hookErrs   []error   // the hooks' errors, written before hooksDone closes
 	members    []*member // from Serve and Go
 	steps      []step    // close steps, from Add
 	drainsRead bool      // the drain phase has taken its members: Serve and Go refuse
@@ -102,6 +106,7 @@ func New(opts ...Option) (*Sequence, error) {
 		triggered: make(chan struct{}),
 		draining:  make(chan struct{}),
 		done:      make(chan struct{}),
+		hooksDone: make(chan struct{}),
 		forced:    make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
@@ -217,6 +222,34 @@ func (s *Sequence) Add(name string, fn func(context.Context) error) {
 	s.steps = append(s.steps, step{name, fn})
 }
 
+// BeforeDrain adds a pre-drain hook: work that starts at the trigger and
+// must finish before the servers drain, such as deregistering from a
+// service registry (Consul, etcd) or releasing a leader lease so that a
+// standby takes over early. The hooks run together, with a context that
+// expires at the end of their budget ([WithPreDrainBudget]; by default the
+// propagation delay). The drains start once the delay is over and every
+// hook has returned or used up its budget; a hook still running then is
+// abandoned and reported with [ErrAbandoned]. Hooks are recorded in the
+// timeline in phase [PhasePreDrain], and their errors are returned by
+// Wait; they do not stop the drains.
+//
+// BeforeDrain panics if fn is nil. Called once the sequence is triggered,
+// it runs nothing and logs an error.
+func (s *Sequence) BeforeDrain(name string, fn func(context.Context) error) {
+	if fn == nil {
+		panic(fmt.Sprintf("shutdown: BeforeDrain(%q) with a nil function", name))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hooksRead {
+		s.log.Error("shutdown: pre-drain hook added after the trigger; it will not run", "step", name)
+		return
+	}
+	returned := make(chan struct{})
+	close(returned)
+	s.hooks = append(s.hooks, &member{name: name, drain: fn, returned: returned})
+}
+
 // Trigger starts the sequence from code, with the configured propagation
 // delay, and returns at once; source names the cause in the timeline. If
 // the sequence is already triggered, Trigger does nothing. It does not
@@ -251,10 +284,14 @@ func (s *Sequence) trigger(source string, delay time.Duration) {
 		s.mu.Lock()
 		s.timeline.Source, s.timeline.Triggered = source, now
 		s.timeline.Delay, s.timeline.Deadline = delay, s.trig.deadline
+		s.hooksRead = true
+		hooks := s.hooks
 		s.mu.Unlock()
 		s.cancel(ErrTriggered)
 		close(s.triggered)
 		s.log.Info("shutdown: triggered", "trigger", source, "delay", delay, "budget", s.cfg.grace-s.cfg.margin)
+		s.emit(Event{Kind: EventTriggered, At: now, Source: source})
+		go s.runHooks(hooks)
 	})
 }
 

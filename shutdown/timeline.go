@@ -10,7 +10,7 @@ type Timeline struct {
 	Delay        time.Duration // the propagation delay applied (zero for SIGINT, and for a failure during start-up)
 	Deadline     time.Time     // Triggered + grace period − safety margin
 	DrainStarted time.Time     // when the delay was over and the drains started
-	Steps        []StepRecord  // the drains, in the order they were registered, then the close steps in order
+	Steps        []StepRecord  // the pre-drain hooks, the drains and goroutines, each in the order registered, then the close steps in order
 	Finished     time.Time     // when the sequence finished
 }
 
@@ -19,8 +19,9 @@ type Phase string
 
 // The phases of a sequence that run work.
 const (
-	PhaseDrain Phase = "drain" // servers' drains and goroutines, run together
-	PhaseClose Phase = "close" // close steps, one at a time
+	PhasePreDrain Phase = "pre-drain" // hooks added with BeforeDrain, run together from the trigger
+	PhaseDrain    Phase = "drain"     // servers' drains and goroutines, run together
+	PhaseClose    Phase = "close"     // close steps, one at a time
 )
 
 // A StepRecord is what one drain, goroutine or close step did.

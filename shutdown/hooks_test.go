@@ -1,0 +1,99 @@
+package shutdown_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lameduck/lameduck/shutdown"
+)
+
+func TestBeforeDrain(t *testing.T) {
+	t.Run("runs from the trigger and holds the drains", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			seq, _ := newSequence(t, shutdown.WithPropagationDelay(time.Second), shutdown.WithPreDrainBudget(3*time.Second))
+			var deregistered, drained time.Time
+			seq.BeforeDrain("deregister", func(ctx context.Context) error {
+				time.Sleep(2 * time.Second) // a slow registry
+				deregistered = time.Now()
+				return nil
+			})
+			srv := newFakeServer()
+			close(srv.inFlight)
+			seq.Serve("http", srv.serve, func(ctx context.Context) error { drained = time.Now(); return srv.drain(ctx) })
+			start := time.Now()
+			seq.Trigger("test")
+			require.NoError(t, seq.Wait())
+			assert.Equal(t, 2*time.Second, deregistered.Sub(start))
+			assert.Equal(t, deregistered, drained, "the drain waited for the hook, past the delay")
+			tl := seq.Timeline()
+			require.Len(t, tl.Steps, 2)
+			assert.Equal(t, shutdown.PhasePreDrain, tl.Steps[0].Phase)
+			assert.Equal(t, "deregister", tl.Steps[0].Name)
+			assert.Equal(t, 2*time.Second, tl.Steps[0].Duration)
+		})
+	})
+	t.Run("a hook past its budget is abandoned", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			seq, _ := newSequence(t, shutdown.WithPropagationDelay(time.Second))
+			ctxEnd := make(chan time.Time, 1)
+			seq.BeforeDrain("lease", func(ctx context.Context) error {
+				<-ctx.Done()
+				ctxEnd <- time.Now()
+				<-release
+				return nil
+			})
+			errLeave := errors.New("registry down")
+			seq.BeforeDrain("leave", func(context.Context) error { return errLeave })
+			start := time.Now()
+			seq.Trigger("test")
+			err := seq.Wait()
+			require.ErrorIs(t, err, shutdown.ErrAbandoned)
+			require.ErrorIs(t, err, errLeave)
+			assert.Equal(t, 900*time.Millisecond, (<-ctxEnd).Sub(start), "the budget defaults to the delay, less the slack to return")
+			assert.Equal(t, time.Second, seq.Timeline().DrainStarted.Sub(start), "the hooks did not hold the drains past the delay")
+		})
+	})
+	t.Run("added after the trigger", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			seq, _ := newSequence(t, shutdown.WithPropagationDelay(0))
+			seq.Trigger("test")
+			seq.BeforeDrain("late", func(context.Context) error { t.Error("ran"); return nil })
+			require.NoError(t, seq.Wait())
+		})
+	})
+}
+
+func TestObserver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var kinds []string
+		var steps []shutdown.StepRecord
+		seq, _ := newSequence(t, shutdown.WithPropagationDelay(time.Second), shutdown.WithObserver(func(e shutdown.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			kinds = append(kinds, e.Kind.String())
+			if e.Kind == shutdown.EventStep {
+				steps = append(steps, e.Step)
+			}
+		}))
+		seq.BeforeDrain("deregister", func(context.Context) error { return nil })
+		srv := newFakeServer()
+		close(srv.inFlight)
+		seq.Serve("http", srv.serve, srv.drain)
+		seq.Add("db", func(context.Context) error { time.Sleep(50 * time.Millisecond); return nil })
+		seq.Trigger("test")
+		require.NoError(t, seq.Wait())
+		assert.Equal(t, []string{"triggered", "step", "draining", "step", "step", "done"}, kinds)
+		require.Len(t, steps, 3)
+		assert.Equal(t, 50*time.Millisecond, steps[2].Duration)
+	})
+}
