@@ -2,7 +2,9 @@ package shutdown_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -95,5 +97,31 @@ func TestObserver(t *testing.T) {
 		assert.Equal(t, []string{"triggered", "step", "draining", "step", "step", "done"}, kinds)
 		require.Len(t, steps, 3)
 		assert.Equal(t, 50*time.Millisecond, steps[2].Duration)
+	})
+}
+
+// TestLogKeys: the sequence's log lines use keys of their own: no second
+// "time" (jq kept the step's budget as the timestamp) and no "source"
+// (slog's AddSource key); errors are logged at ERROR.
+func TestLogKeys(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs countingWriter
+		seq, _ := newSequence(t, shutdown.WithLogger(logs.logger()), shutdown.WithPropagationDelay(0))
+		seq.Add("db", func(context.Context) error { return nil })
+		seq.Add("journal", func(context.Context) error { return errors.New("disk full") })
+		seq.Trigger("test")
+		require.Error(t, seq.Wait())
+		logs.mu.Lock()
+		defer logs.mu.Unlock()
+		require.NotEmpty(t, logs.lines)
+		for _, line := range logs.lines {
+			var m map[string]any
+			require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+			assert.Equal(t, 1, strings.Count(line, `"time":`), line)
+			assert.NotContains(t, m, "source", line)
+			if _, ok := m["err"]; ok {
+				assert.Equal(t, "ERROR", m["level"], line)
+			}
+		}
 	})
 }
