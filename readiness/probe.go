@@ -49,7 +49,7 @@ type Lifecycle interface{ Triggered() <-chan struct{} }
 // for programs without a shutdown sequence. Programs with one use [New].
 type Probe struct {
 	state     atomic.Int32
-	started   atomic.Bool      // SetReady was called before the lame-duck phase
+	started   atomic.Bool     // SetReady was called before the lame-duck phase
 	triggered <-chan struct{} // from New; nil for the zero value
 
 	mu     sync.Mutex
