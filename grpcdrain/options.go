@@ -74,9 +74,14 @@ func WithStreamEndLead(d time.Duration) Option {
 }
 
 // WithStreamGrace sets the longest a stream may still run once the drain
-// has started before it is told to end, for servers whose streams should
-// not hold the drain for its whole budget (0: at once). The notice never
+// has started before it is told to end (0: at once). The notice never
 // comes later than [WithStreamEndLead] before the deadline.
+//
+// Use it on a server with streams that never end by themselves
+// (subscriptions, watches, bidi sessions): by default they hold the drain,
+// and so the exit of the process, until shortly before the deadline. Set
+// it to the longest a finite stream of the server takes: finite streams
+// still complete, and the drain ends that much after it started.
 //
 // It panics if d is negative. By default there is no such limit: streams
 // run until [DefaultStreamEndLead] before the drain's deadline, so that
