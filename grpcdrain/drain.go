@@ -16,7 +16,8 @@ import (
 //     RPCs in flight go on; clients open new RPCs elsewhere;
 //  3. lets the streams in flight run: finite ones complete. Streams still
 //     open [WithStreamEndLead] before ctx's deadline (or after
-//     [WithStreamGrace], if given and sooner) are told to end: their
+//     [WithStreamGrace], if given and sooner; one after another over
+//     [WithStreamEndWindow], if given) are told to end: their
 //     contexts are cancelled with [ErrDraining] and a RecvMsg that is
 //     pending or comes later returns codes.Unavailable. The client of such
 //     a stream gets codes.Unavailable, whatever the handler returns, unless
@@ -61,20 +62,23 @@ func (s *Server) drain(ctx context.Context) error {
 		close(s.stopped)
 	}()
 
+	start := time.Now()
 	var notice <-chan time.Time
+	var end time.Time
 	deadline, hasDeadline := ctx.Deadline()
-	if after, ok := s.cfg.noticeAfter(deadline, hasDeadline, time.Now()); ok {
-		timer := time.NewTimer(after)
+	if after, ok := s.cfg.noticeAfter(deadline, hasDeadline, start); ok {
+		end = start.Add(after)
+		timer := time.NewTimer(max(after-s.cfg.streamEndWindow, 0))
 		defer timer.Stop()
 		notice = timer.C
 	}
 	for {
 		select {
 		case <-s.stopped:
-			s.endStreams(ErrDraining)
+			s.endStreams(ErrDraining) // nothing left to tell: a release
 			return nil
-		case <-notice:
-			s.endStreams(ErrDraining)
+		case now := <-notice:
+			s.openWindow(now, end)
 			notice = nil
 		case <-ctx.Done():
 			s.endStreams(ErrDraining)

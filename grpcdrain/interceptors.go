@@ -30,13 +30,16 @@ func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerIn
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 
-	notice := s.streamNotice
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
+
+	notice, spread := s.streamNotice, true
 	if info.FullMethod == healthgrpc.Health_Watch_FullMethodName {
-		notice = s.healthNotice
+		notice, spread = s.healthNotice, false
 	}
 	ctx, cancel := context.WithCancelCause(ss.Context())
 	defer cancel(nil)
-	stop := context.AfterFunc(notice, func() { cancel(ErrDraining) })
+	stop := context.AfterFunc(notice, func() { s.endStream(cancel, spread) })
 
 	var err error
 	if info.IsClientStream {

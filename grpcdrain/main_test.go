@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +48,42 @@ type service struct {
 	chat chatMode
 	// end is how a stream handler ends when its context is done.
 	end endStyle
+	// opened, if not nil, records when each stream handler started.
+	opened *timeline
+}
+
+// timeline records moments.
+type timeline struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (l *timeline) add(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.times = append(l.times, t)
+}
+
+func (l *timeline) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.times)
+}
+
+// peak returns the largest number of moments within any span of d.
+func (l *timeline) peak(d time.Duration) int {
+	l.mu.Lock()
+	times := slices.Clone(l.times)
+	l.mu.Unlock()
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	peak := 0
+	for i, j := 0, 0; j < len(times); j++ {
+		for times[j].Sub(times[i]) >= d {
+			i++
+		}
+		peak = max(peak, j-i+1)
+	}
+	return peak
 }
 
 // chatMode is how the Chat handler handles its stream.
@@ -122,6 +160,9 @@ func (s *service) Call(ctx context.Context, req *testpb.CallRequest) (*testpb.Ca
 // IntervalMs.
 func (s *service) Ticks(req *testpb.TicksRequest, stream testpb.Test_TicksServer) error {
 	s.enter("Ticks")
+	if s.opened != nil {
+		s.opened.add(time.Now())
+	}
 	ticker := time.NewTicker(time.Duration(max(req.IntervalMs, 1)) * time.Millisecond)
 	defer ticker.Stop()
 	for seq := int64(1); s.ticks == 0 || seq <= s.ticks; seq++ {

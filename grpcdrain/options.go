@@ -11,6 +11,10 @@ import (
 // still open a second before the drain's deadline are told to end.
 const DefaultStreamEndLead = time.Second
 
+// DefaultStreamEndWindow is the default for [WithStreamEndWindow]: zero,
+// the streams still open are all told to end at once.
+const DefaultStreamEndWindow time.Duration = 0
+
 // DefaultMaxConnectionAge is the default for [WithMaxConnectionAge]: zero,
 // connections are never recycled by age (grpc-go's own default).
 const DefaultMaxConnectionAge time.Duration = 0
@@ -22,6 +26,7 @@ type Option func(*config)
 type config struct {
 	streamGrace      time.Duration // noGrace unless WithStreamGrace was used
 	streamEndLead    time.Duration
+	streamEndWindow  time.Duration
 	maxConnectionAge time.Duration
 	grpcOptions      []grpc.ServerOption
 }
@@ -30,7 +35,12 @@ type config struct {
 const noGrace time.Duration = -1
 
 func newConfig(opts []Option) config {
-	c := config{streamGrace: noGrace, streamEndLead: DefaultStreamEndLead, maxConnectionAge: DefaultMaxConnectionAge}
+	c := config{
+		streamGrace:      noGrace,
+		streamEndLead:    DefaultStreamEndLead,
+		streamEndWindow:  DefaultStreamEndWindow,
+		maxConnectionAge: DefaultMaxConnectionAge,
+	}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -91,6 +101,26 @@ func WithStreamGrace(d time.Duration) Option {
 		panic(fmt.Sprintf("grpcdrain: WithStreamGrace(%v): the grace must not be negative; use 0 to end streams when the drain starts", d))
 	}
 	return func(c *config) { c.streamGrace = d }
+}
+
+// WithStreamEndWindow spreads the notice to the streams still open over a
+// window of w that ends when they would all have been told at once
+// ([WithStreamEndLead] before the deadline, or [WithStreamGrace]): the
+// streams open when the window starts are told one after another, evenly
+// spaced. Their clients then reconnect to the remaining servers a few at a
+// time rather than in one burst, which matters when a server holds many
+// long-lived streams (watches, subscriptions); the model is Envoy's
+// gradual drain strategy. A window longer than the time before the notice
+// starts when the drain starts. Streams in the window run at most w less
+// than without it; finite streams that end before their turn are not
+// affected.
+//
+// It panics if d is negative. Defaults to [DefaultStreamEndWindow].
+func WithStreamEndWindow(w time.Duration) Option {
+	if w < 0 {
+		panic(fmt.Sprintf("grpcdrain: WithStreamEndWindow(%v): the window must not be negative; use 0 to tell every stream at once", w))
+	}
+	return func(c *config) { c.streamEndWindow = w }
 }
 
 // noticeAfter returns how long after the drain starts, at now, the

@@ -38,3 +38,19 @@ func TestNoticeAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestEndWindow checks the turns of the streams in a window: evenly
+// spaced from its start, the late ones at its end.
+func TestEndWindow(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := endWindow{start: start, end: start.Add(time.Second), open: 4}
+	var got []time.Duration
+	for range 6 {
+		got = append(got, w.next(start))
+	}
+	ms := time.Millisecond
+	assert.Equal(t, []time.Duration{0, 250 * ms, 500 * ms, 750 * ms, time.Second, time.Second}, got)
+
+	var none endWindow // no window was opened: at once
+	assert.LessOrEqual(t, none.next(start), time.Duration(0))
+}

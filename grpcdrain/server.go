@@ -28,15 +28,17 @@ type Server struct {
 	cfg    config
 
 	inFlight atomic.Int64
+	streams  atomic.Int64 // stream handlers running
 
 	// healthNotice is cancelled when the drain starts: it ends the health
 	// Watch streams and the goroutine NewServer starts.
 	healthNotice context.Context
 	endHealth    context.CancelFunc
 	// streamNotice is cancelled with ErrDraining when the drain tells the
-	// other streams to end.
+	// other streams to end, one after another over window.
 	streamNotice context.Context
 	endStreams   context.CancelCauseFunc
+	window       endWindow
 
 	started  atomic.Bool
 	finished chan struct{} // closed when the first Drain returns
