@@ -61,8 +61,13 @@ func (c config) serverOptions(s *Server) []grpc.ServerOption {
 // own: credentials, limits, stats handlers, more interceptors (they run
 // after this package's). Passing grpc.KeepaliveParams replaces what
 // [WithMaxConnectionAge] set. It may be given more than once; the options
-// add up.
+// add up. It panics if an option is nil.
 func WithServerOptions(opts ...grpc.ServerOption) Option {
+	for i, o := range opts {
+		if o == nil {
+			panic(fmt.Sprintf("grpcdrain: WithServerOptions: option %d is nil: pass only options made by the grpc package", i))
+		}
+	}
 	return func(c *config) { c.grpcOptions = append(c.grpcOptions, opts...) }
 }
 
