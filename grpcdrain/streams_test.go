@@ -61,7 +61,8 @@ type finiteStream func(cc *grpc.ClientConn, started func()) streamResult
 
 // TestAcceptedStreamsComplete checks that finite streams in flight when the
 // drain starts run to completion with default options, whatever their
-// handlers do when their context ends.
+// handlers do when their context ends. Each case has a server of its own,
+// and all the servers drain at once, as the shutdown sequence drains them.
 func TestAcceptedStreamsComplete(t *testing.T) {
 	kinds := []struct {
 		name   string
@@ -74,36 +75,76 @@ func TestAcceptedStreamsComplete(t *testing.T) {
 		{"bidi stream", "Chat", chatWatching, finiteChat},
 	}
 	for _, tr := range transports {
-		for _, kind := range kinds {
-			for _, end := range []endStyle{endCtxErr, endNilOnDraining} {
-				t.Run(fmt.Sprintf("%s/%s/%v", tr.name, kind.name, end), func(t *testing.T) {
-					t.Parallel()
+		t.Run(tr.name, func(t *testing.T) {
+			t.Parallel()
+			var cases []drainCase
+			for _, kind := range kinds {
+				for _, end := range []endStyle{endCtxErr, endNilOnDraining} {
 					svc := newService("a")
 					svc.ticks, svc.chat, svc.end = finiteMessages, kind.chat, end
 					s, d := tr.start(t, svc, nil)
 					cc := dialServer(t, s)
-
 					started := make(chan struct{})
 					result := make(chan streamResult, 1)
 					go func() { result <- kind.run(cc, sync.OnceFunc(func() { close(started) })) }()
 					waitClosed(t, started, "stream under way")
 					// The handler runs: the stream was accepted.
 					waitEntered(t, svc, kind.method)
-
-					ctx, cancel := context.WithTimeout(context.Background(), finiteBudget)
-					defer cancel()
-					require.NoError(t, d.Drain(ctx))
-					var r streamResult
-					select {
-					case r = <-result:
-					case <-time.After(waitBound):
-						t.Fatalf("stream did not end within %v", waitBound)
-					}
-					assert.NoError(t, r.err, "final status")
-					assert.Equal(t, finiteMessages, r.got, "messages received: %v", r)
-				})
+					cases = append(cases, drainCase{name: fmt.Sprintf("%s, %v", kind.name, end), srv: d, result: result})
+				}
 			}
-		}
+			drainAll(t, cases, finiteBudget)
+			for _, c := range cases {
+				require.NoError(t, c.drainErr, c.name)
+				r := c.wait(t)
+				assert.NoError(t, r.err, "%s: final status", c.name)
+				assert.Equal(t, finiteMessages, r.got, "%s: messages received: %v", c.name, r)
+			}
+		})
+	}
+}
+
+// drainCase is a server with one stream in flight.
+type drainCase struct {
+	name     string
+	srv      *grpcdrain.Server
+	result   <-chan streamResult // what the client saw of the stream
+	drainErr error
+	took     time.Duration
+}
+
+// wait returns what the client saw of the stream.
+func (c *drainCase) wait(t *testing.T) streamResult {
+	t.Helper()
+	select {
+	case r := <-c.result:
+		return r
+	case <-time.After(waitBound):
+		t.Fatalf("%s: the stream did not end within %v", c.name, waitBound)
+		return streamResult{}
+	}
+}
+
+// drainAll checks that every server has its stream in flight, then
+// drains them all at once with the same budget.
+func drainAll(t *testing.T, cases []drainCase, budget time.Duration) {
+	t.Helper()
+	for _, c := range cases {
+		require.EqualValues(t, 1, c.srv.InFlight(), "%s: the stream must be in flight when the drain starts", c.name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range cases {
+		wg.Go(func() {
+			cases[i].drainErr = cases[i].srv.Drain(ctx)
+			cases[i].took = time.Since(start)
+		})
+	}
+	wg.Wait()
+	for _, c := range cases {
+		waitClosed(t, c.srv.Stopped(), c.name+": GracefulStop returned")
 	}
 }
 
@@ -213,30 +254,30 @@ func TestLongLivedStreamsEndedByDrain(t *testing.T) {
 		{"bidi watching its context", chatWatching, openChat},
 	}
 	for _, tr := range transports {
-		for _, kind := range kinds {
-			for _, end := range []endStyle{endCtxErr, endNilOnDraining} {
-				t.Run(fmt.Sprintf("%s/%s/%v", tr.name, kind.name, end), func(t *testing.T) {
-					t.Parallel()
+		t.Run(tr.name, func(t *testing.T) {
+			t.Parallel()
+			var cases []drainCase
+			for _, kind := range kinds {
+				for _, end := range []endStyle{endCtxErr, endNilOnDraining} {
 					svc := newService("a")
 					svc.chat, svc.end = kind.chat, end
 					s, d := tr.start(t, svc, nil)
 					rpcErr := kind.open(t, dialServer(t, s), svc)
-
-					ctx, cancel := context.WithTimeout(context.Background(), longLivedBudget)
-					defer cancel()
-					start := time.Now()
-					require.NoError(t, d.Drain(ctx), "the drain must end the stream, not the forced stop")
-					took := time.Since(start)
-
-					err := waitErr(t, rpcErr, "stream")
-					assert.Equal(t, codes.Unavailable, status.Code(err), "final status: %v", err)
-					assert.Contains(t, status.Convert(err).Message(), grpcdrain.ErrDraining.Error())
-					// The stream ran until DefaultStreamEndLead before the
-					// deadline (less a little: ctx was made before start).
-					assert.GreaterOrEqual(t, took, longLivedBudget-time.Second-100*time.Millisecond)
-					waitClosed(t, d.Stopped(), "GracefulStop returned")
-				})
+					result := make(chan streamResult, 1)
+					go func() { result <- streamResult{err: <-rpcErr} }()
+					cases = append(cases, drainCase{name: fmt.Sprintf("%s, %v", kind.name, end), srv: d, result: result})
+				}
 			}
-		}
+			drainAll(t, cases, longLivedBudget)
+			for _, c := range cases {
+				require.NoError(t, c.drainErr, "%s: the drain must end the stream, not the forced stop", c.name)
+				err := c.wait(t).err
+				assert.Equal(t, codes.Unavailable, status.Code(err), "%s: final status: %v", c.name, err)
+				assert.Contains(t, status.Convert(err).Message(), grpcdrain.ErrDraining.Error(), c.name)
+				// The stream ran until DefaultStreamEndLead before the
+				// deadline (less a little: ctx was made before start).
+				assert.GreaterOrEqual(t, c.took, longLivedBudget-grpcdrain.DefaultStreamEndLead-100*time.Millisecond, c.name)
+			}
+		})
 	}
 }
