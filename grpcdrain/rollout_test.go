@@ -35,7 +35,7 @@ const (
 	// it a hang; it would wait forever.
 	hangBound = 3 * time.Second
 	// rolloutBudget is the drain's budget in the rollout.
-	rolloutBudget = 3 * time.Second
+	rolloutBudget = 2 * time.Second
 )
 
 // TestRollout runs one server of two through its termination while a
