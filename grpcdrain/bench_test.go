@@ -13,30 +13,46 @@ import (
 	"github.com/lameduck/lameduck/grpcdrain/internal/testpb"
 )
 
-// BenchmarkUnary measures a whole unary call in process over bufconn,
-// with no interceptor, with an interceptor that does nothing (what any
-// interceptor costs in grpc-go: the generated code allocates the
-// UnaryServerInfo and the handler closure when an interceptor is set), and
-// with the grpcdrain interceptor. Compare grpcdrain with noop for what the
-// package adds.
+// benchServers are the servers every benchmark runs on: plain grpc-go with
+// no interceptor; with interceptors that do nothing (what any interceptor
+// costs in grpc-go: the generated code allocates the info and the handler
+// closure when an interceptor is set, and a stream interceptor that wraps
+// the stream allocates the wrapper); and grpcdrain's server. Compare
+// grpcdrain with noop for what the package adds.
+var benchServers = []struct {
+	name string
+	new  func() (srv *grpc.Server, stop func())
+}{
+	{"bare", func() (*grpc.Server, func()) { s := grpc.NewServer(); return s, s.Stop }},
+	{"noop", func() (*grpc.Server, func()) {
+		s := grpc.NewServer(grpc.ChainUnaryInterceptor(noopUnary), grpc.ChainStreamInterceptor(noopStream))
+		return s, s.Stop
+	}},
+	{"grpcdrain", func() (*grpc.Server, func()) {
+		s := grpcdrain.NewServer(trigger(nil))
+		return s.Server, func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_ = s.Drain(ctx)
+		}
+	}},
+}
+
+func noopUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return handler(ctx, req)
+}
+
+func noopStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, &wrappedStream{ss})
+}
+
+type wrappedStream struct{ grpc.ServerStream }
+
+// BenchmarkUnary measures a whole unary call in process over bufconn.
 func BenchmarkUnary(b *testing.B) {
-	noop := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		return handler(ctx, req)
-	}
-	d, err := grpcdrain.New(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, bc := range []struct {
-		name string
-		opts []grpc.ServerOption
-	}{
-		{"bare", nil},
-		{"noop", []grpc.ServerOption{grpc.UnaryInterceptor(noop)}},
-		{"grpcdrain", []grpc.ServerOption{grpc.UnaryInterceptor(d.UnaryServerInterceptor())}},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			client := benchClient(b, bc.opts...)
+	for _, bs := range benchServers {
+		b.Run(bs.name, func(b *testing.B) {
+			client := benchClient(b, bs.new)
 			ctx := context.Background()
 			req := &testpb.CallRequest{}
 			b.ReportAllocs()
@@ -49,40 +65,68 @@ func BenchmarkUnary(b *testing.B) {
 	}
 }
 
-// BenchmarkUnaryInterceptor measures the interceptor alone, against calling
-// the handler directly: the cost a call pays for the in-flight tracking.
-func BenchmarkUnaryInterceptor(b *testing.B) {
-	d, err := grpcdrain.New(nil)
-	if err != nil {
-		b.Fatal(err)
+// BenchmarkStreamOpen measures a whole bidi stream with one message each
+// way: what opening a stream costs, the receiving goroutine included.
+func BenchmarkStreamOpen(b *testing.B) {
+	for _, bs := range benchServers {
+		b.Run(bs.name, func(b *testing.B) {
+			client := benchClient(b, bs.new)
+			msg := &testpb.ChatMessage{Text: "m"}
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx, cancel := context.WithCancel(context.Background())
+				stream, err := client.Chat(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := stream.Send(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := stream.Recv(); err != nil {
+					b.Fatal(err)
+				}
+				if err := stream.CloseSend(); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := stream.Recv(); err == nil {
+					b.Fatal("stream did not end")
+				}
+				cancel()
+			}
+		})
 	}
-	interceptor := d.UnaryServerInterceptor()
-	handler := func(_ context.Context, req any) (any, error) { return req, nil }
-	info := &grpc.UnaryServerInfo{FullMethod: testpb.Test_Call_FullMethodName}
-	ctx := context.Background()
-	req := &testpb.CallRequest{}
-	b.Run("handler", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := handler(ctx, req); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("grpcdrain", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := interceptor(ctx, req, info, handler); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 }
 
-func benchClient(b *testing.B, opts ...grpc.ServerOption) testpb.TestClient {
+// BenchmarkStreamMessage measures one message each way on an open bidi
+// stream: what every RecvMsg costs.
+func BenchmarkStreamMessage(b *testing.B) {
+	for _, bs := range benchServers {
+		b.Run(bs.name, func(b *testing.B) {
+			client := benchClient(b, bs.new)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stream, err := client.Chat(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg := &testpb.ChatMessage{Text: "m"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := stream.Send(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := stream.Recv(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func benchClient(b *testing.B, newServer func() (*grpc.Server, func())) testpb.TestClient {
 	b.Helper()
 	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer(opts...)
+	srv, stop := newServer()
 	testpb.RegisterTestServer(srv, newService("bench"))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
@@ -94,7 +138,7 @@ func benchClient(b *testing.B, opts ...grpc.ServerOption) testpb.TestClient {
 	}
 	b.Cleanup(func() {
 		_ = cc.Close()
-		srv.Stop()
+		stop()
 		<-served
 	})
 	return testpb.NewTestClient(cc)

@@ -1,24 +1,51 @@
-// Package grpcdrain drains a *grpc.Server (google.golang.org/grpc) without
+// Package grpcdrain drains a gRPC server (google.golang.org/grpc) without
 // failing an RPC and without hanging. It is the gRPC counterpart of
 // httpdrain and knows nothing of the shutdown sequence that drives it: it
-// takes the sequence's triggered channel, at which the standard health
-// service (grpc.health.v1) goes NOT_SERVING for every service, latched, so
-// that clients doing client-side health checking (round_robin with
+// takes the sequence as a [Lifecycle], whose trigger puts the standard
+// health service (grpc.health.v1) NOT_SERVING for every service, latched,
+// so that clients doing client-side health checking (round_robin with
 // healthCheckConfig), grpc-health-probe and Kubernetes' gRPC probes stop
 // sending here while the server still serves; and it gives the sequence a
-// drain step, [Drainer.Drain]: GracefulStop bounded by the step's deadline,
-// then Stop. GracefulStop alone hangs on streams that never end by
-// themselves — health Watch streams (grpc-go#8776), subscriptions and bidi
-// sessions (grpc-go#1355) — so the stream interceptor hands stream handlers
-// a context that the drain cancels, with cause [ErrDraining], early enough
-// for them to finish cleanly before the forced stop.
+// drain step, [Server.Drain]: GracefulStop bounded by the step's deadline,
+// then Stop.
 //
-// Wiring, with seq from the shutdown package:
+// One call sets it up, with seq from the shutdown package:
 //
-//	d, err := grpcdrain.New(seq.Triggered())
-//	srv := grpc.NewServer(d.ServerOptions()...)
-//	hs := health.NewServer()
-//	healthgrpc.RegisterHealthServer(srv, hs)
-//	d.Attach(srv, hs)
-//	seq.Add("grpc", d.Drain)
+//	srv := grpcdrain.NewServer(seq, grpcdrain.WithServerOptions(grpc.Creds(creds)))
+//	workpb.RegisterWorkServer(srv, impl) // *grpcdrain.Server embeds *grpc.Server
+//	seq.Serve("grpc", func() error { return srv.Serve(lis) }, srv.Drain)
+//
+// # Streams
+//
+// GracefulStop alone hangs on streams that never end by themselves, such as
+// health Watch streams (grpc-go#8776), subscriptions and bidi sessions
+// (grpc-go#1355); Stop alone cuts finite streams short. The drain does
+// neither: every stream accepted before the drain runs on, so a download, a
+// page of results or an upload that fits in the drain's budget completes.
+// Streams still open [WithStreamEndLead] before the deadline are told to
+// end, which leaves their handlers time to return before the forced stop:
+//
+//   - the stream's context is cancelled, with cause [ErrDraining];
+//   - a RecvMsg (Recv) pending or called later returns codes.Unavailable,
+//     so a handler blocked in Recv returns too. The message it was waiting
+//     for may still be written into the message passed to RecvMsg until
+//     the stream ends: do not read or reuse it after that error;
+//   - whatever the handler then returns — nil, the context's error, the
+//     error of Recv — the client gets codes.Unavailable with a message
+//     saying the server is draining: the code that tells it to open the
+//     stream again elsewhere. A stream the drain ended never looks to its
+//     client as if it had completed. Only a status of the handler's own
+//     (status.Error with a code other than Canceled) reaches the client as
+//     it is.
+//
+// So a handler needs nothing special for the drain: return when the
+// context ends, as for a client that goes away. A stream that completes in
+// the instant the drain ends it may still be reported as Unavailable to a
+// client that has had every message: a client that retries must tolerate a
+// duplicate, never a loss. A handler blocked in Send because its client
+// does not read is not woken by the notice; the forced stop ends it.
+//
+// Health Watch streams are ended as soon as the drain starts, since they
+// would otherwise hold it for no purpose. Unary calls are never told
+// anything: they run to completion, or to the forced stop.
 package grpcdrain

@@ -6,81 +6,84 @@ import (
 	"time"
 )
 
-// Drain drains the attached server; it is the drain step to register with
-// the shutdown sequence (its signature is that of a step). In order, it:
+// Drain drains the server; it is the drain step to give the shutdown
+// sequence. In order, it:
 //
-//  1. puts the health service NOT_SERVING (latched), if [Drainer.Attach]
-//     was given one and the trigger has not done so already;
+//  1. puts the health service NOT_SERVING (latched), if the trigger has
+//     not done so already;
 //  2. ends the health service's Watch streams (grpc-go#8776) and starts
 //     GracefulStop: the listeners close, every connection gets GOAWAY, and
 //     RPCs in flight go on; clients open new RPCs elsewhere;
-//  3. after [WithStreamGrace], cancels the contexts of the other long-lived
-//     streams with [ErrDraining], so their handlers can end them cleanly;
+//  3. lets the streams in flight run: finite ones complete. Streams still
+//     open [WithStreamEndLead] before ctx's deadline (or after
+//     [WithStreamGrace], if given and sooner; one after another over
+//     [WithStreamEndWindow], if given) are told to end: their
+//     contexts are cancelled with [ErrDraining] and a RecvMsg that is
+//     pending or comes later returns codes.Unavailable. The client of such
+//     a stream gets codes.Unavailable, whatever the handler returns, unless
+//     the handler returns a status of its own (see Streams in the package
+//     doc);
 //  4. returns nil as soon as GracefulStop returns, that is when the last
 //     handler has returned.
 //
-// When ctx is done first, Drain cancels the streams' contexts if it had not
+// When ctx is done first, Drain tells the streams to end if it had not
 // yet, calls Stop (every connection closes, RPCs still in flight fail with
 // codes.Unavailable) and returns an error wrapping [ErrForced] and
 // context.Cause(ctx), without waiting for handlers that ignore their
 // context: it returns promptly after ctx is done however the handlers
-// behave. [Drainer.Stopped] tells when they have all returned. Without a
-// deadline or cancellation on ctx, Drain waits for GracefulStop however long
-// it takes.
+// behave. [Server.Stopped] tells when they have all returned. Without a
+// deadline or cancellation on ctx, and without [WithStreamGrace], Drain
+// waits for GracefulStop however long it takes.
 //
 // Drain does not close listeners the server was not serving, and does not
-// wait for the handlers Stop left running. It returns [ErrNotAttached]
-// before Attach. It runs once: a later or concurrent call
-// waits for the first one and returns its result, or returns early with
-// its own ctx's error.
-func (d *Drainer) Drain(ctx context.Context) error {
-	t := d.target.Load()
-	if t == nil {
-		return ErrNotAttached
-	}
-	if !d.started.CompareAndSwap(false, true) {
+// wait for the handlers Stop left running. It may run in parallel with the
+// drains of other servers. It runs once: a later or concurrent call waits
+// for the first one and returns its result, or returns early with its own
+// ctx's error.
+func (s *Server) Drain(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
 		select {
-		case <-d.finished:
-			return d.err
+		case <-s.finished:
+			return s.err
 		case <-ctx.Done():
 			return fmt.Errorf("grpcdrain: waiting for the drain already running: %w", context.Cause(ctx))
 		}
 	}
-	d.err = d.drain(ctx, t)
-	close(d.finished)
-	return d.err
+	s.err = s.drain(ctx)
+	close(s.finished)
+	return s.err
 }
 
-func (d *Drainer) drain(ctx context.Context, t *target) error {
-	if t.health != nil {
-		t.health.Shutdown()
-	}
-	d.endHealth()
+func (s *Server) drain(ctx context.Context) error {
+	s.health.Shutdown()
+	s.endHealth()
 	go func() {
-		t.srv.GracefulStop()
-		close(d.stopped)
+		s.Server.GracefulStop()
+		close(s.stopped)
 	}()
 
-	var grace <-chan time.Time
-	if d.cfg.streamGrace > 0 {
-		timer := time.NewTimer(d.cfg.streamGrace)
+	start := time.Now()
+	var notice <-chan time.Time
+	var end time.Time
+	deadline, hasDeadline := ctx.Deadline()
+	if after, ok := s.cfg.noticeAfter(deadline, hasDeadline, start); ok {
+		end = start.Add(after)
+		timer := time.NewTimer(max(after-s.cfg.streamEndWindow, 0))
 		defer timer.Stop()
-		grace = timer.C
-	} else {
-		d.endStreams(ErrDraining)
+		notice = timer.C
 	}
 	for {
 		select {
-		case <-d.stopped:
-			d.endStreams(ErrDraining)
+		case <-s.stopped:
+			s.endStreams(ErrDraining) // nothing left to tell: a release
 			return nil
-		case <-grace:
-			d.endStreams(ErrDraining)
-			grace = nil
+		case now := <-notice:
+			s.openWindow(now, end)
+			notice = nil
 		case <-ctx.Done():
-			d.endStreams(ErrDraining)
-			inFlight := d.inFlight.Load()
-			t.srv.Stop()
+			s.endStreams(ErrDraining)
+			inFlight := s.inFlight.Load()
+			s.Server.Stop()
 			return fmt.Errorf("%w with %d RPCs in flight: %w", ErrForced, inFlight, context.Cause(ctx))
 		}
 	}

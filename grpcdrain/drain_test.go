@@ -29,38 +29,27 @@ type openRPC func(t *testing.T, cc *grpc.ClientConn, svc *service) <-chan error
 
 func TestDrainReturnsByTheDeadline(t *testing.T) {
 	tests := []struct {
-		name           string
-		opts           []grpcdrain.Option
-		chatWatchesCtx bool
-		noInterceptors bool // the server is built without d.ServerOptions()
-		open           openRPC
-		wantForced     bool
-		wantCode       codes.Code // of the RPC's final error
-		minDuration    time.Duration
+		name        string
+		opts        []grpcdrain.Option
+		chat        chatMode
+		open        openRPC
+		wantForced  bool
+		wantCode    codes.Code // of the RPC's final error
+		minDuration time.Duration
 	}{
-		{name: "health watch", open: openWatch, wantCode: codes.Unavailable},
-		{name: "health watch without interceptors", noInterceptors: true, open: openWatch, wantForced: true, wantCode: codes.Unavailable},
-		{name: "bidi blocked in Recv", open: openChat, wantForced: true, wantCode: codes.Unavailable},
-		{name: "bidi watching its context", chatWatchesCtx: true, open: openChat, wantCode: codes.OK},
-		{name: "server stream", open: openTicks, wantCode: codes.OK},
-		{name: "server stream after a grace", opts: []grpcdrain.Option{grpcdrain.WithStreamGrace(300 * time.Millisecond)}, open: openTicks, wantCode: codes.OK, minDuration: 300 * time.Millisecond},
-		{name: "server stream without interceptors", noInterceptors: true, open: openTicks, wantForced: true, wantCode: codes.Unavailable},
+		{name: "health watch ends at once", open: openWatch, wantCode: codes.Unavailable},
+		{name: "server stream after a grace", opts: []grpcdrain.Option{grpcdrain.WithStreamGrace(300 * time.Millisecond)}, open: openTicks, wantCode: codes.Unavailable, minDuration: 300 * time.Millisecond},
+		{name: "bidi blocked in Recv, no grace", opts: []grpcdrain.Option{grpcdrain.WithStreamGrace(0)}, open: openChat, wantCode: codes.Unavailable},
+		{name: "bidi watching its context, no grace", opts: []grpcdrain.Option{grpcdrain.WithStreamGrace(0)}, chat: chatWatching, open: openChat, wantCode: codes.Unavailable},
 		{name: "unary in flight completes", open: openCall(200), wantCode: codes.OK},
 		{name: "unary ignoring its context", open: openCall(-1), wantForced: true, wantCode: codes.Unavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			svc := newService("a")
-			svc.chatWatchesContext = tt.chatWatchesCtx
-			d, err := grpcdrain.New(nil, tt.opts...)
-			require.NoError(t, err)
-			var opts []grpc.ServerOption
-			if !tt.noInterceptors {
-				opts = d.ServerOptions()
-			}
-			s := startServer(t, svc, opts...)
-			d.Attach(s.srv, s.health)
-			rpcErr := tt.open(t, dial(t, s.addr), svc)
+			svc.chat = tt.chat
+			s, d := startDrained(t, svc, nil, tt.opts...)
+			rpcErr := tt.open(t, dialServer(t, s), svc)
 
 			budget := waitBound
 			if tt.wantForced {
@@ -69,7 +58,7 @@ func TestDrainReturnsByTheDeadline(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), budget)
 			defer cancel()
 			start := time.Now()
-			err = d.Drain(ctx)
+			err := d.Drain(ctx)
 			took := time.Since(start)
 			close(svc.release)
 

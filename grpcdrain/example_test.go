@@ -2,31 +2,31 @@ package grpcdrain_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/credentials/insecure"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/lameduck/lameduck/grpcdrain"
 	"github.com/lameduck/lameduck/grpcdrain/internal/testpb"
 )
 
+// lifecycle stands for the shutdown sequence (*shutdown.Sequence) in the
+// examples: closing triggered is the SIGTERM.
+type lifecycle struct{ triggered chan struct{} }
+
+func (l lifecycle) Triggered() <-chan struct{} { return l.triggered }
+
 func Example() {
-	// In a program, triggered is the shutdown sequence's Triggered channel
-	// and Drain is registered as its drain step.
-	triggered := make(chan struct{})
-	d, err := grpcdrain.New(triggered)
-	if err != nil {
-		panic(err)
-	}
-	srv := grpc.NewServer(d.ServerOptions()...)
-	hs := health.NewServer()
-	healthgrpc.RegisterHealthServer(srv, hs)
-	d.Attach(srv, hs)
+	// In a program: srv := grpcdrain.NewServer(seq, ...), and
+	// seq.Serve("grpc", func() error { return srv.Serve(lis) }, srv.Drain).
+	lc := lifecycle{triggered: make(chan struct{})}
+	srv := grpcdrain.NewServer(lc, grpcdrain.WithServerOptions(grpc.MaxConcurrentStreams(100)))
+	testpb.RegisterTestServer(srv, ticker{}) // srv embeds *grpc.Server
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -35,13 +35,13 @@ func Example() {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 
-	close(triggered) // SIGTERM: NOT_SERVING, still serving
+	close(lc.triggered) // SIGTERM: NOT_SERVING, still serving
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	fmt.Println("drain:", d.Drain(ctx)) // after the propagation delay
+	fmt.Println("drain:", srv.Drain(ctx)) // after the propagation delay
 	// Serve returns nil, or grpc.ErrServerStopped if the drain came first.
 	<-served
-	resp, err := hs.Check(ctx, &healthgrpc.HealthCheckRequest{})
+	resp, err := srv.Health().Check(ctx, &healthgrpc.HealthCheckRequest{})
 	if err != nil {
 		panic(err)
 	}
@@ -51,39 +51,61 @@ func Example() {
 	// health: NOT_SERVING
 }
 
-// ticker is a service whose long-lived stream ends cleanly at the drain.
+// ticker is a service with a stream that never ends by itself.
 type ticker struct {
 	testpb.UnimplementedTestServer
 }
 
+// Ticks sends a tick every second until its context ends. It returns the
+// context's error, as any handler: when the drain ended the stream, the
+// client gets codes.Unavailable all the same.
 func (ticker) Ticks(_ *testpb.TicksRequest, stream testpb.Test_TicksServer) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for seq := int64(1); ; seq++ {
+		if err := stream.Send(&testpb.Tick{Seq: seq}); err != nil {
+			return err
+		}
 		select {
 		case <-t.C:
-			if err := stream.Send(&testpb.Tick{Seq: seq}); err != nil {
-				return err
-			}
 		case <-stream.Context().Done():
-			if errors.Is(context.Cause(stream.Context()), grpcdrain.ErrDraining) {
-				return nil // the server is draining: a clean end of stream
-			}
-			return stream.Context().Err() // the client went away
+			return stream.Context().Err()
 		}
 	}
 }
 
-// A stream handler learns of the drain from its context, whose cause is
-// ErrDraining.
-func ExampleDrainer_StreamServerInterceptor() {
-	d, err := grpcdrain.New(nil)
+// A stream that the drain ends reaches its client as codes.Unavailable,
+// the code that tells it to open the stream again elsewhere.
+func ExampleServer_Drain_longLivedStream() {
+	srv := grpcdrain.NewServer(lifecycle{}, grpcdrain.WithStreamGrace(0))
+	testpb.RegisterTestServer(srv, ticker{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
 	}
-	srv := grpc.NewServer(grpc.ChainStreamInterceptor(d.StreamServerInterceptor()))
-	testpb.RegisterTestServer(srv, ticker{})
-	d.Attach(srv, nil)
-	fmt.Println(d.Drain(context.Background()))
-	// Output: <nil>
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+
+	cc, err := grpc.NewClient("passthrough:///"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		panic(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := testpb.NewTestClient(cc).Ticks(ctx, &testpb.TicksRequest{})
+	if err != nil {
+		panic(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		panic(err)
+	}
+
+	fmt.Println("drain:", srv.Drain(ctx))
+	_, err = stream.Recv()
+	fmt.Println("client:", status.Code(err))
+	<-served
+	// Output:
+	// drain: <nil>
+	// client: Unavailable
 }

@@ -1,15 +1,15 @@
 package grpcdrain
 
 import (
+	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 )
 
-// WithMaxConnectionAge makes [Drainer.ServerOptions] include
-// grpc.KeepaliveParams with keepalive.ServerParameters.MaxConnectionAge set
-// to d: the server sends GOAWAY on every connection once it is about d old
+// WithMaxConnectionAge makes [NewServer] pass grpc.KeepaliveParams with
+// keepalive.ServerParameters.MaxConnectionAge set to d: the server sends GOAWAY on every connection once it is about d old
 // (grpc-go adds ±10% jitter), and the client opens a new one, going through
 // its resolver and load balancer again. MaxConnectionAgeGrace stays
 // infinite, so an aged connection never cuts an RPC: it closes when its last
@@ -29,11 +29,14 @@ import (
 // already spread their RPCs and leave this pod at the trigger.
 //
 // Pick an age of minutes, not seconds (every reconnect costs a handshake),
-// and do not pass grpc.KeepaliveParams yourself as well: the later option
+// and do not pass grpc.KeepaliveParams in [WithServerOptions] as well: the later option
 // wins and replaces all of its fields.
 //
-// Defaults to [DefaultMaxConnectionAge].
+// It panics if d is negative. Defaults to [DefaultMaxConnectionAge].
 func WithMaxConnectionAge(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("grpcdrain: WithMaxConnectionAge(%v): the age must not be negative; use 0 to never recycle connections", d))
+	}
 	return func(c *config) { c.maxConnectionAge = d }
 }
 

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
@@ -37,10 +41,91 @@ type service struct {
 	// release is what Call with a negative delay waits for, ignoring its
 	// context.
 	release chan struct{}
-	// chatWatchesContext makes Chat receive in a goroutine and return
-	// when its context ends; otherwise it blocks in Recv like most bidi
-	// handlers do (grpc-go#1355).
-	chatWatchesContext bool
+	// ticks is how many ticks Ticks sends before it ends with OK; 0 means
+	// until its context ends.
+	ticks int64
+	// chat is how Chat handles its stream.
+	chat chatMode
+	// end is how a stream handler ends when its context is done.
+	end endStyle
+	// opened, if not nil, records when each stream handler started.
+	opened *timeline
+}
+
+// timeline records moments.
+type timeline struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (l *timeline) add(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.times = append(l.times, t)
+}
+
+func (l *timeline) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.times)
+}
+
+// peak returns the largest number of moments within any span of d.
+func (l *timeline) peak(d time.Duration) int {
+	l.mu.Lock()
+	times := slices.Clone(l.times)
+	l.mu.Unlock()
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	peak := 0
+	for i, j := 0, 0; j < len(times); j++ {
+		for times[j].Sub(times[i]) >= d {
+			i++
+		}
+		peak = max(peak, j-i+1)
+	}
+	return peak
+}
+
+// chatMode is how the Chat handler handles its stream.
+type chatMode int
+
+const (
+	// chatBlocked echoes every message, blocked in Recv between them, as
+	// most bidi handlers do (grpc-go#1355).
+	chatBlocked chatMode = iota
+	// chatWatching echoes every message, receiving in a goroutine and
+	// returning when its context ends.
+	chatWatching
+	// chatCollect receives until the client closes its side, then sends
+	// one message with the number of messages it received: a client
+	// stream.
+	chatCollect
+)
+
+// endStyle is how a stream handler that sees its context done ends.
+type endStyle int
+
+const (
+	// endCtxErr returns the context's error.
+	endCtxErr endStyle = iota
+	// endNilOnDraining returns nil when the cause is ErrDraining, hoping
+	// for a clean end of stream.
+	endNilOnDraining
+)
+
+func (e endStyle) String() string {
+	if e == endNilOnDraining {
+		return "nil on ErrDraining"
+	}
+	return "context error"
+}
+
+// ended is what a handler of style e returns when ctx is done.
+func (e endStyle) ended(ctx context.Context) error {
+	if e == endNilOnDraining && errors.Is(context.Cause(ctx), grpcdrain.ErrDraining) {
+		return nil
+	}
+	return ctx.Err()
 }
 
 func newService(name string) *service {
@@ -71,43 +156,69 @@ func (s *service) Call(ctx context.Context, req *testpb.CallRequest) (*testpb.Ca
 	return &testpb.CallResponse{Server: s.name}, nil
 }
 
-// Ticks ends cleanly when the drain tells it to, the pattern the package
-// documents for long-lived streams.
+// Ticks sends s.ticks ticks (or ticks until its context ends), one every
+// IntervalMs.
 func (s *service) Ticks(req *testpb.TicksRequest, stream testpb.Test_TicksServer) error {
 	s.enter("Ticks")
+	if s.opened != nil {
+		s.opened.add(time.Now())
+	}
 	ticker := time.NewTicker(time.Duration(max(req.IntervalMs, 1)) * time.Millisecond)
 	defer ticker.Stop()
-	for seq := int64(1); ; seq++ {
+	for seq := int64(1); s.ticks == 0 || seq <= s.ticks; seq++ {
 		if err := stream.Send(&testpb.Tick{Seq: seq}); err != nil {
 			return err
+		}
+		if seq == s.ticks {
+			break
 		}
 		select {
 		case <-ticker.C:
 		case <-stream.Context().Done():
-			if errors.Is(context.Cause(stream.Context()), grpcdrain.ErrDraining) {
-				return nil
-			}
-			return stream.Context().Err()
+			return s.end.ended(stream.Context())
 		}
 	}
+	return nil
 }
 
 func (s *service) Chat(stream testpb.Test_ChatServer) error {
 	s.enter("Chat")
-	if !s.chatWatchesContext {
-		for {
-			m, err := stream.Recv()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if err := stream.Send(m); err != nil {
-				return err
-			}
+	switch s.chat {
+	case chatCollect:
+		return s.collect(stream)
+	case chatWatching:
+		return s.chatWatching(stream)
+	}
+	for {
+		m, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(m); err != nil {
+			return err
 		}
 	}
+}
+
+func (s *service) collect(stream testpb.Test_ChatServer) error {
+	n := 0
+	for {
+		_, err := stream.Recv()
+		if err == io.EOF {
+			return stream.Send(&testpb.ChatMessage{Text: strconv.Itoa(n)})
+		}
+		if err != nil {
+			return err
+		}
+		n++
+	}
+}
+
+func (s *service) chatWatching(stream testpb.Test_ChatServer) error {
+	ctx := stream.Context()
 	received := make(chan *testpb.ChatMessage)
 	recvErr := make(chan error, 1)
 	go func() {
@@ -119,8 +230,8 @@ func (s *service) Chat(stream testpb.Test_ChatServer) error {
 			}
 			select {
 			case received <- m:
-			case <-stream.Context().Done():
-				recvErr <- stream.Context().Err()
+			case <-ctx.Done():
+				recvErr <- ctx.Err()
 				return
 			}
 		}
@@ -136,12 +247,18 @@ func (s *service) Chat(stream testpb.Test_ChatServer) error {
 				return nil
 			}
 			return err
-		case <-stream.Context().Done():
+		case <-ctx.Done():
 			// Returning ends the stream, which ends the pending Recv.
-			return nil
+			return s.end.ended(ctx)
 		}
 	}
 }
+
+// trigger is a Lifecycle whose trigger the test pulls by closing it; a
+// nil trigger never fires.
+type trigger chan struct{}
+
+func (c trigger) Triggered() <-chan struct{} { return c }
 
 // server is a gRPC server on loopback with the health service and the test
 // service registered.
@@ -150,46 +267,84 @@ type server struct {
 	srv    *grpc.Server
 	health *health.Server
 	svc    *service
+	// creds are the client's transport credentials for this server.
+	creds credentials.TransportCredentials
 }
 
-// startServer starts a server on 127.0.0.1:0; the test's cleanup stops it
-// and waits for Serve to return.
-func startServer(t *testing.T, svc *service, opts ...grpc.ServerOption) *server {
+// startPlain starts a plain grpc-go server on 127.0.0.1:0, with no drain:
+// what the package is compared with. The test's cleanup stops it and
+// waits for Serve to return.
+func startPlain(t *testing.T, svc *service) *server {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &server{addr: lis.Addr().String(), srv: grpc.NewServer(opts...), health: health.NewServer(), svc: svc}
+	s := &server{srv: grpc.NewServer(), health: health.NewServer(), svc: svc, creds: insecure.NewCredentials()}
 	healthgrpc.RegisterHealthServer(s.srv, s.health)
-	testpb.RegisterTestServer(s.srv, svc)
-	served := make(chan error, 1)
-	go func() { served <- s.srv.Serve(lis) }()
-	t.Cleanup(func() {
-		s.srv.Stop()
-		select {
-		case <-served:
-		case <-time.After(waitBound):
-			t.Errorf("Serve did not return after Stop within %v", waitBound)
-		}
-	})
+	serve(t, s, s.srv.Stop)
 	return s
 }
 
-// startDrained starts a server wired to a new Drainer.
-func startDrained(t *testing.T, svc *service, triggered <-chan struct{}, opts ...grpcdrain.Option) (*server, *grpcdrain.Drainer) {
+// startDrained starts a grpcdrain server on 127.0.0.1:0, triggered by
+// trig. The test's cleanup drains it with a context already done (which
+// stops it at once if the test did not drain it) and waits for Serve to
+// return.
+func startDrained(t *testing.T, svc *service, trig trigger, opts ...grpcdrain.Option) (*server, *grpcdrain.Server) {
 	t.Helper()
-	d, err := grpcdrain.New(triggered, opts...)
-	require.NoError(t, err)
-	s := startServer(t, svc, d.ServerOptions()...)
-	d.Attach(s.srv, s.health)
+	d := grpcdrain.NewServer(trig, opts...)
+	s := &server{srv: d.Server, health: d.Health(), svc: svc, creds: insecure.NewCredentials()}
+	serve(t, s, func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = d.Drain(ctx)
+	})
 	return s, d
 }
 
-// dial connects to one address, without retries; the test's cleanup
-// closes the connection.
+// startDrainedTLS is startDrained for a server of gRPC over TLS, with a
+// certificate made for the test.
+func startDrainedTLS(t *testing.T, svc *service, trig trigger, opts ...grpcdrain.Option) (*server, *grpcdrain.Server) {
+	t.Helper()
+	serverCreds, clientCreds := newTLS(t)
+	s, d := startDrained(t, svc, trig, append(opts, grpcdrain.WithServerOptions(grpc.Creds(serverCreds)))...)
+	s.creds = clientCreds
+	return s, d
+}
+
+// serve registers the test service on s and serves it on 127.0.0.1:0
+// until the test's cleanup calls stop.
+func serve(t *testing.T, s *server, stop func()) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s.addr = lis.Addr().String()
+	testpb.RegisterTestServer(s.srv, s.svc)
+	served := make(chan error, 1)
+	go func() { served <- s.srv.Serve(lis) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case <-served:
+		case <-time.After(waitBound):
+			t.Errorf("Serve did not return after the stop within %v", waitBound)
+		}
+	})
+}
+
+// dial connects to one address in plaintext, without retries; the test's
+// cleanup closes the connection.
 func dial(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
+	return dialCreds(t, addr, insecure.NewCredentials())
+}
+
+// dialServer connects to s with the credentials it needs, without retries.
+func dialServer(t *testing.T, s *server) *grpc.ClientConn {
+	t.Helper()
+	return dialCreds(t, s.addr, s.creds)
+}
+
+func dialCreds(t *testing.T, addr string, creds credentials.TransportCredentials) *grpc.ClientConn {
+	t.Helper()
 	cc, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDisableRetry())
+		grpc.WithTransportCredentials(creds), grpc.WithDisableRetry())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cc.Close() })
 	return cc

@@ -3,49 +3,142 @@ package grpcdrain
 import (
 	"fmt"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
-// DefaultStreamGrace is the default for [WithStreamGrace]: long-lived
-// streams are told to finish as soon as the drain starts.
-const DefaultStreamGrace time.Duration = 0
+// DefaultStreamEndLead is the default for [WithStreamEndLead]: streams
+// still open a second before the drain's deadline are told to end.
+const DefaultStreamEndLead = time.Second
+
+// DefaultStreamEndWindow is the default for [WithStreamEndWindow]: zero,
+// the streams still open are all told to end at once.
+const DefaultStreamEndWindow time.Duration = 0
 
 // DefaultMaxConnectionAge is the default for [WithMaxConnectionAge]: zero,
 // connections are never recycled by age (grpc-go's own default).
 const DefaultMaxConnectionAge time.Duration = 0
 
-// Option configures a [Drainer].
+// Option configures a [Server]. An option given an invalid value panics:
+// that is a programmer error, not a runtime condition.
 type Option func(*config)
 
 type config struct {
-	streamGrace      time.Duration
+	streamGrace      time.Duration // noGrace unless WithStreamGrace was used
+	streamEndLead    time.Duration
+	streamEndWindow  time.Duration
 	maxConnectionAge time.Duration
+	grpcOptions      []grpc.ServerOption
 }
 
-func newConfig(opts []Option) (config, error) {
-	c := config{streamGrace: DefaultStreamGrace, maxConnectionAge: DefaultMaxConnectionAge}
+// noGrace marks that WithStreamGrace was not used.
+const noGrace time.Duration = -1
+
+func newConfig(opts []Option) config {
+	c := config{
+		streamGrace:      noGrace,
+		streamEndLead:    DefaultStreamEndLead,
+		streamEndWindow:  DefaultStreamEndWindow,
+		maxConnectionAge: DefaultMaxConnectionAge,
+	}
 	for _, o := range opts {
 		o(&c)
 	}
-	if c.streamGrace < 0 {
-		return c, fmt.Errorf("grpcdrain: stream grace %v is negative: use 0 to end streams when the drain starts", c.streamGrace)
-	}
-	if c.maxConnectionAge < 0 {
-		return c, fmt.Errorf("grpcdrain: max connection age %v is negative: use 0 to never recycle connections", c.maxConnectionAge)
-	}
-	return c, nil
+	return c
 }
 
-// WithStreamGrace sets how long after [Drainer.Drain] starts the contexts
-// of long-lived streams are cancelled with [ErrDraining]. Streams that
-// end by themselves within the grace (a download, a finite batch) are not
-// cut short; streams that never end (subscriptions, bidi sessions) hold
-// the drain for the whole grace. The grace never extends the drain past
-// the context's deadline: at the deadline the streams are cancelled and
-// the server is stopped at once, so keep the grace well below the budget
-// of the drain step to leave handlers time to return. Health Watch streams
-// are not subject to it: they end as soon as the drain starts.
+// serverOptions returns the options of grpc.NewServer for s: its
+// interceptors first, then the keepalive parameters, then the caller's.
+func (c config) serverOptions(s *Server) []grpc.ServerOption {
+	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(s.unary), grpc.ChainStreamInterceptor(s.stream)}
+	if ka := c.keepaliveOption(); ka != nil {
+		opts = append(opts, ka)
+	}
+	return append(opts, c.grpcOptions...)
+}
+
+// WithServerOptions passes opts to grpc.NewServer, after this package's
+// own: credentials, limits, stats handlers, more interceptors (they run
+// after this package's). Passing grpc.KeepaliveParams replaces what
+// [WithMaxConnectionAge] set. It may be given more than once; the options
+// add up. It panics if an option is nil.
+func WithServerOptions(opts ...grpc.ServerOption) Option {
+	for i, o := range opts {
+		if o == nil {
+			panic(fmt.Sprintf("grpcdrain: WithServerOptions: option %d is nil: pass only options made by the grpc package", i))
+		}
+	}
+	return func(c *config) { c.grpcOptions = append(c.grpcOptions, opts...) }
+}
+
+// WithStreamEndLead sets how long before the drain's deadline the streams
+// still open are told to end (their contexts cancelled with
+// [ErrDraining], their pending RecvMsg returning codes.Unavailable): the
+// time their handlers get to return before the forced stop. It is capped
+// at half the time the drain has when it starts, so that streams get at
+// least the other half to finish by themselves. Without a deadline on the
+// drain's context, streams are told to end only when the context is done,
+// or after [WithStreamGrace].
 //
-// Defaults to [DefaultStreamGrace].
+// It panics if d is negative. Defaults to [DefaultStreamEndLead].
+func WithStreamEndLead(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("grpcdrain: WithStreamEndLead(%v): the lead must not be negative; use 0 to end streams only at the deadline", d))
+	}
+	return func(c *config) { c.streamEndLead = d }
+}
+
+// WithStreamGrace sets the longest a stream may still run once the drain
+// has started before it is told to end (0: at once). The notice never
+// comes later than [WithStreamEndLead] before the deadline.
+//
+// Use it on a server with streams that never end by themselves
+// (subscriptions, watches, bidi sessions): by default they hold the drain,
+// and so the exit of the process, until shortly before the deadline. Set
+// it to the longest a finite stream of the server takes: finite streams
+// still complete, and the drain ends that much after it started.
+//
+// It panics if d is negative. By default there is no such limit: streams
+// run until [DefaultStreamEndLead] before the drain's deadline, so that
+// every finite stream that fits in the budget completes.
 func WithStreamGrace(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("grpcdrain: WithStreamGrace(%v): the grace must not be negative; use 0 to end streams when the drain starts", d))
+	}
 	return func(c *config) { c.streamGrace = d }
+}
+
+// WithStreamEndWindow spreads the notice to the streams still open over a
+// window of w that ends when they would all have been told at once
+// ([WithStreamEndLead] before the deadline, or [WithStreamGrace]): the
+// streams open when the window starts are told one after another, evenly
+// spaced. Their clients then reconnect to the remaining servers a few at a
+// time rather than in one burst, which matters when a server holds many
+// long-lived streams (watches, subscriptions); the model is Envoy's
+// gradual drain strategy. A window longer than the time before the notice
+// starts when the drain starts. Streams in the window run at most w less
+// than without it; finite streams that end before their turn are not
+// affected.
+//
+// It panics if d is negative. Defaults to [DefaultStreamEndWindow].
+func WithStreamEndWindow(w time.Duration) Option {
+	if w < 0 {
+		panic(fmt.Sprintf("grpcdrain: WithStreamEndWindow(%v): the window must not be negative; use 0 to tell every stream at once", w))
+	}
+	return func(c *config) { c.streamEndWindow = w }
+}
+
+// noticeAfter returns how long after the drain starts, at now, the
+// streams are told to end, and false if only ctx's end tells them.
+func (c config) noticeAfter(deadline time.Time, hasDeadline bool, now time.Time) (time.Duration, bool) {
+	after, ok := max(c.streamGrace, 0), c.streamGrace != noGrace
+	if !hasDeadline {
+		return after, ok
+	}
+	left := max(deadline.Sub(now), 0)
+	untilLead := left - min(c.streamEndLead, left/2)
+	if !ok || untilLead < after {
+		return untilLead, true
+	}
+	return after, true
 }

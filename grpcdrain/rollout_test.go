@@ -10,9 +10,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
 
 	"github.com/lameduck/lameduck/grpcdrain/internal/testpb"
 )
@@ -32,6 +34,8 @@ const (
 	// hangBound is how long plain GracefulStop gets before the test calls
 	// it a hang; it would wait forever.
 	hangBound = 3 * time.Second
+	// rolloutBudget is the drain's budget in the rollout.
+	rolloutBudget = 2 * time.Second
 )
 
 // TestRollout runs one server of two through its termination while a
@@ -40,31 +44,33 @@ const (
 // subscriber would.
 func TestRollout(t *testing.T) {
 	t.Run("trigger, delay, drain, exit: zero failed RPCs", func(t *testing.T) {
-		trigger := make(chan struct{})
-		a, d := startDrained(t, newService("a"), trigger)
+		trig := make(trigger)
+		a, d := startDrained(t, newService("a"), trig)
 		b, _ := startDrained(t, newService("b"), nil)
 		l, ticks := startRollout(t, a, b)
 
-		close(trigger)
+		close(trig)
 		// The propagation delay: the health service tells the client that
 		// "a" is NOT_SERVING and the client moves all its calls to "b",
 		// while "a" still serves.
 		l.armMovedAway()
 		waitClosed(t, l.movedAway, "client moved away from the triggered server")
 
-		ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+		// The stream never ends by itself: the drain ends it
+		// DefaultStreamEndLead before its deadline.
+		ctx, cancel := context.WithTimeout(context.Background(), rolloutBudget)
 		defer cancel()
 		require.NoError(t, d.Drain(ctx), "the drain must finish without forcing")
 		l.finish(t)
 
 		assert.Zero(t, l.failures.Load(), "failed unary RPCs, first: %v", l.firstErr())
-		assert.NoError(t, waitErr(t, ticks, "stream"), "the stream must end cleanly")
+		assert.Equal(t, codes.Unavailable, status.Code(waitErr(t, ticks, "stream")), "the stream must end with a status that says to go elsewhere")
 		assert.Positive(t, l.served["a"].Load())
 	})
 
 	t.Run("plain GracefulStop at SIGTERM: failures or a hang", func(t *testing.T) {
-		a := startServer(t, newService("a"))
-		b := startServer(t, newService("b"))
+		a := startPlain(t, newService("a"))
+		b := startPlain(t, newService("b"))
 		l, ticks := startRollout(t, a, b)
 
 		stopped := make(chan struct{})
@@ -95,7 +101,7 @@ func startRollout(t *testing.T, a, b *server) (*load, <-chan error) {
 	t.Helper()
 	l := startLoad(t, dialRoundRobin(t, a.addr, b.addr))
 	l.waitServed(t, map[string]int64{"a": 20, "b": 20})
-	return l, openTicks(t, dial(t, a.addr), a.svc)
+	return l, openTicks(t, dialServer(t, a), a.svc)
 }
 
 // dialRoundRobin connects to every address with round_robin and

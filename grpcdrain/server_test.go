@@ -10,37 +10,59 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/lameduck/lameduck/grpcdrain"
 	"github.com/lameduck/lameduck/grpcdrain/internal/testpb"
 )
 
-func TestNewRejectsInvalidOptions(t *testing.T) {
+func TestMisuse(t *testing.T) {
 	tests := []struct {
-		name    string
-		opt     grpcdrain.Option
-		wantErr string
+		name      string
+		call      func()
+		wantPanic string
 	}{
-		{"negative stream grace", grpcdrain.WithStreamGrace(-time.Second), "grpcdrain: stream grace -1s is negative"},
-		{"negative max connection age", grpcdrain.WithMaxConnectionAge(-time.Second), "grpcdrain: max connection age -1s is negative"},
+		{"nil lifecycle", func() { grpcdrain.NewServer(nil) }, "grpcdrain: NewServer with a nil Lifecycle: pass the shutdown sequence (*shutdown.Sequence)"},
+		{"negative stream grace", func() { grpcdrain.WithStreamGrace(-time.Second) }, "grpcdrain: WithStreamGrace(-1s): the grace must not be negative; use 0 to end streams when the drain starts"},
+		{"negative stream end lead", func() { grpcdrain.WithStreamEndLead(-time.Second) }, "grpcdrain: WithStreamEndLead(-1s): the lead must not be negative; use 0 to end streams only at the deadline"},
+		{"negative max connection age", func() { grpcdrain.WithMaxConnectionAge(-time.Second) }, "grpcdrain: WithMaxConnectionAge(-1s): the age must not be negative; use 0 to never recycle connections"},
+		{"nil server option", func() { grpcdrain.WithServerOptions(grpc.MaxConcurrentStreams(1), nil) }, "grpcdrain: WithServerOptions: option 1 is nil: pass only options made by the grpc package"},
+		{"negative stream end window", func() { grpcdrain.WithStreamEndWindow(-time.Second) }, "grpcdrain: WithStreamEndWindow(-1s): the window must not be negative; use 0 to tell every stream at once"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := grpcdrain.New(nil, tt.opt)
-			require.ErrorContains(t, err, tt.wantErr)
-			assert.Nil(t, d)
+			assert.PanicsWithValue(t, tt.wantPanic, tt.call)
 		})
 	}
+}
+
+// TestServerOptionsComeAfter checks that the options of WithServerOptions
+// reach the server, and that their interceptors run after the package's,
+// so that the in-flight count covers them.
+func TestServerOptionsComeAfter(t *testing.T) {
+	var seen atomic.Int64
+	var d *grpcdrain.Server
+	count := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		seen.Store(d.InFlight())
+		return handler(ctx, req)
+	}
+	s, d := startDrained(t, newService("a"), nil, grpcdrain.WithServerOptions(grpc.ChainUnaryInterceptor(count)))
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	_, err := testpb.NewTestClient(dialServer(t, s)).Call(ctx, &testpb.CallRequest{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, seen.Load(), "in flight as seen by the later interceptor")
 }
 
 // TestTriggerLatchesNotServing checks that the trigger alone puts every
 // service NOT_SERVING, for good, while RPCs are still served.
 func TestTriggerLatchesNotServing(t *testing.T) {
-	trigger := make(chan struct{})
-	s, d := startDrained(t, newService("a"), trigger)
+	trig := make(trigger)
+	s, d := startDrained(t, newService("a"), trig)
 	s.health.SetServingStatus("test.v1.Test", healthgrpc.HealthCheckResponse_SERVING)
-	cc := dial(t, s.addr)
+	cc := dialServer(t, s)
 	hc := healthgrpc.NewHealthClient(cc)
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
@@ -51,7 +73,7 @@ func TestTriggerLatchesNotServing(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, healthgrpc.HealthCheckResponse_SERVING, first.Status)
 
-	close(trigger)
+	close(trig)
 	next, err := watch.Recv()
 	require.NoError(t, err)
 	assert.Equal(t, healthgrpc.HealthCheckResponse_NOT_SERVING, next.Status)
@@ -71,26 +93,10 @@ func TestTriggerLatchesNotServing(t *testing.T) {
 	require.NoError(t, d.Drain(ctx))
 }
 
-func TestDrainBeforeAttach(t *testing.T) {
-	d, err := grpcdrain.New(nil)
-	require.NoError(t, err)
-	require.ErrorIs(t, d.Drain(context.Background()), grpcdrain.ErrNotAttached)
-}
-
-func TestAttachMisuse(t *testing.T) {
-	d, err := grpcdrain.New(nil)
-	require.NoError(t, err)
-	assert.PanicsWithValue(t, "grpcdrain: Attach with a nil server", func() { d.Attach(nil, nil) })
-	srv := grpc.NewServer()
-	d.Attach(srv, nil)
-	assert.PanicsWithValue(t, "grpcdrain: Attach called twice", func() { d.Attach(srv, nil) })
-	require.NoError(t, d.Drain(context.Background()))
-}
-
 func TestDrainTwiceReturnsTheFirstResult(t *testing.T) {
 	svc := newService("a")
 	s, d := startDrained(t, svc, nil)
-	rpc := openCall(-1)(t, dial(t, s.addr), svc)
+	rpc := openCall(-1)(t, dialServer(t, s), svc)
 
 	ctx, cancel := context.WithTimeout(context.Background(), forcedBudget)
 	defer cancel()
@@ -105,8 +111,8 @@ func TestDrainTwiceReturnsTheFirstResult(t *testing.T) {
 
 func TestInFlightCountsHandlers(t *testing.T) {
 	svc := newService("a")
-	s, d := startDrained(t, svc, nil)
-	cc := dial(t, s.addr)
+	s, d := startDrained(t, svc, nil, grpcdrain.WithStreamGrace(0))
+	cc := dialServer(t, s)
 	call := openCall(-1)(t, cc, svc)
 	ticks := openTicks(t, cc, svc)
 	assert.EqualValues(t, 2, d.InFlight())
@@ -116,23 +122,20 @@ func TestInFlightCountsHandlers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
 	require.NoError(t, d.Drain(ctx))
-	require.NoError(t, waitErr(t, ticks, "stream"))
+	assert.Equal(t, codes.Unavailable, status.Code(waitErr(t, ticks, "stream")))
 	assert.Zero(t, d.InFlight())
 }
 
 // TestMaxConnectionAge checks that the option reaches the server: the
 // client's connection is replaced while it keeps calling.
 func TestMaxConnectionAge(t *testing.T) {
-	d, err := grpcdrain.New(nil, grpcdrain.WithMaxConnectionAge(100*time.Millisecond))
-	require.NoError(t, err)
+	d := grpcdrain.NewServer(trigger(nil), grpcdrain.WithMaxConnectionAge(100*time.Millisecond))
+	testpb.RegisterTestServer(d, newService("a"))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	counted := &countingListener{Listener: lis}
-	srv := grpc.NewServer(d.ServerOptions()...)
-	testpb.RegisterTestServer(srv, newService("a"))
-	d.Attach(srv, nil)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(counted) }()
+	go func() { served <- d.Serve(counted) }()
 
 	client := testpb.NewTestClient(dial(t, lis.Addr().String()))
 	deadline := time.Now().Add(waitBound)

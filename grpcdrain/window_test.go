@@ -1,0 +1,119 @@
+package grpcdrain_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/lameduck/lameduck/grpcdrain"
+	"github.com/lameduck/lameduck/grpcdrain/internal/testpb"
+)
+
+const (
+	// movingStreams is how many long-lived streams move from the drained
+	// server to the other one.
+	movingStreams = 50
+	// windowBudget is the drain's budget: the streams are told to end
+	// DefaultStreamEndLead before its deadline.
+	windowBudget = 3 * time.Second
+	// reconnectSpan is the span in which reconnects are counted.
+	reconnectSpan = 100 * time.Millisecond
+)
+
+// TestStreamEndWindowSpreadsReconnects measures the burst of streams that
+// the remaining server gets when the drained one ends its long-lived
+// streams, whose clients open them again there at once: the most streams
+// opened within any reconnectSpan, with and without a window.
+func TestStreamEndWindowSpreadsReconnects(t *testing.T) {
+	tests := []struct {
+		window time.Duration
+		check  func(t *testing.T, peak int)
+	}{
+		{0, func(t *testing.T, peak int) {
+			assert.GreaterOrEqual(t, peak, movingStreams/2, "told at once, the streams should move in a burst")
+		}},
+		{1500 * time.Millisecond, func(t *testing.T, peak int) {
+			assert.LessOrEqual(t, peak, movingStreams/3, "spread over the window, the streams should move a few at a time")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("window %v", tt.window), func(t *testing.T) {
+			t.Parallel()
+			from, d := startDrained(t, newService("a"), nil, grpcdrain.WithStreamEndWindow(tt.window))
+			toSvc := newService("b")
+			toSvc.opened = new(timeline)
+			to, _ := startDrained(t, toSvc, nil)
+			fromCC, toCC := dialServer(t, from), dialServer(t, to)
+
+			var wg sync.WaitGroup
+			moved := make(chan error, movingStreams)
+			for range movingStreams {
+				opened := make(chan struct{})
+				wg.Go(func() { moved <- moveStream(fromCC, toCC, opened) })
+				waitClosed(t, opened, "stream open on the drained server")
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), windowBudget)
+			defer cancel()
+			require.NoError(t, d.Drain(ctx))
+			wg.Wait()
+			close(moved)
+			for err := range moved {
+				require.NoError(t, err)
+			}
+			require.Equal(t, movingStreams, toSvc.opened.len())
+			peak := toSvc.opened.peak(reconnectSpan)
+			t.Logf("window %v: at most %d of %d streams reopened within %v", tt.window, peak, movingStreams, reconnectSpan)
+			tt.check(t, peak)
+		})
+	}
+}
+
+// moveStream holds a Ticks stream on from until the server ends it with
+// codes.Unavailable, then opens one on to, as a watcher would; it closes
+// opened once the first stream is under way.
+func moveStream(from, to *grpc.ClientConn, opened chan struct{}) error {
+	defer closeIfOpen(opened)
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	stream, err := testpb.NewTestClient(from).Ticks(ctx, &testpb.TicksRequest{IntervalMs: 50})
+	if err != nil {
+		return err
+	}
+	// Bounded: the stream gets a tick every 50 ms for a few seconds.
+	for i := 0; i < 100_000; i++ {
+		if _, err = stream.Recv(); err != nil {
+			break
+		}
+		if i == 0 {
+			close(opened)
+		}
+	}
+	if errors.Is(err, io.EOF) || status.Code(err) != codes.Unavailable {
+		return fmt.Errorf("the drained server ended the stream with %v, want Unavailable", err)
+	}
+	again, err := testpb.NewTestClient(to).Ticks(ctx, &testpb.TicksRequest{IntervalMs: 50})
+	if err != nil {
+		return err
+	}
+	_, err = again.Recv()
+	return err
+}
+
+func closeIfOpen(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
