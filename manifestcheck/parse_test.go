@@ -132,7 +132,7 @@ spec:
 
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
-		{"misspelt field", "apiVersion: v1\nkind: Pod\nspec: {contianers: []}", `document 1: v1 Pod: error unmarshaling JSON: while decoding JSON: json: unknown field "spec.contianers"`},
+		{"misspelt field", "apiVersion: v1\nkind: Pod\nspec: {contianers: []}", `document 1: v1 Pod: error unmarshaling JSON: while decoding JSON: json: unknown field "contianers"`},
 		{"duplicate field", "apiVersion: v1\nkind: Pod\nmetadata: {name: a, name: b}", `document 1: v1 Pod: error converting YAML to JSON: yaml: unmarshal errors:`},
 		{"wrong type", "apiVersion: v1\nkind: Pod\nspec: {terminationGracePeriodSeconds: soon}", "document 1: v1 Pod: error unmarshaling JSON"},
 		{"in a later document", "apiVersion: v1\nkind: ConfigMap\n---\napiVersion: batch/v1\nkind: Job\nspec: {parallelism: [1]}", "document 2: batch/v1 Job"},
