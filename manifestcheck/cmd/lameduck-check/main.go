@@ -62,8 +62,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		total.Findings = append(total.Findings, r.Findings...)
 	}
 	problems := total.Problems()
-	fmt.Fprintf(stdout, "lameduck-check: %d files (%d unreadable), %d workloads (%d other objects skipped), %d containers configured for lameduck: %d problems, %d notes\n",
-		len(args), unreadable, total.Workloads, total.Skipped, total.Containers, problems, len(total.Findings)-problems)
+	fmt.Fprintf(stdout, "lameduck-check: %s (%d unreadable), %s (%s skipped), %s configured for lameduck: %s, %s\n",
+		count(len(args), "file"), unreadable, count(total.Workloads, "workload"), count(total.Skipped, "other object"),
+		count(total.Containers, "container"), count(problems, "problem"), count(len(total.Findings)-problems, "note"))
 	switch {
 	case unreadable > 0:
 		return 2
@@ -88,4 +89,12 @@ func checkFile(file string, stdin io.Reader) (manifestcheck.Report, error) {
 		file = "<stdin>"
 	}
 	return manifestcheck.Check(file, data)
+}
+
+// count returns "1 thing" or "n things".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
