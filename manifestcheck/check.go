@@ -178,16 +178,18 @@ func (ck *checker) grace(seconds *int64, grace setting) {
 // the shutdown package's own rule (delay + margin < grace). It uses the
 // service's grace period, or the kubelet's when the service's is unknown.
 func (ck *checker) budget(seconds *int64, grace, delay, margin setting) {
+	consequence := "so the service will not start"
 	if !grace.known {
 		kubelet, label, ok := kubeletGrace(seconds)
 		grace = setting{d: kubelet, known: ok, label: label}
+		consequence = "so nothing is left to drain in before the kubelet's SIGKILL"
 	}
 	if !grace.known || !delay.known || !margin.known {
 		return
 	}
 	if margin.d >= grace.d || delay.d >= grace.d-margin.d {
 		ck.problem("shorten the delay or the margin, or raise terminationGracePeriodSeconds and "+envGracePeriod+" together",
-			"%s + %s does not fit in the grace period %v, so the service will not start", delay.label, margin.label, grace.d)
+			"%s + %s does not fit in the grace period %v, %s", delay.label, margin.label, grace.d, consequence)
 	}
 }
 

@@ -99,7 +99,7 @@ func TestBrokenExamples(t *testing.T) {
 
 		// Delay + margin < grace, and values the service accepts.
 		{name: "delay too long", edit: func(_ *corev1.PodSpec, c *corev1.Container) { setEnv(c, "SHUTDOWN_PROPAGATION_DELAY", "28s") },
-			want: []string{"SHUTDOWN_PROPAGATION_DELAY 28s + SHUTDOWN_SAFETY_MARGIN 2s (default) does not fit in the grace period 30s"}},
+			want: []string{"SHUTDOWN_PROPAGATION_DELAY 28s + SHUTDOWN_SAFETY_MARGIN 2s (default) does not fit in the grace period 30s, so the service will not start"}},
 		{name: "delay just fits", edit: func(_ *corev1.PodSpec, c *corev1.Container) {
 			setEnv(c, "SHUTDOWN_PROPAGATION_DELAY", "27.9s")
 			c.ReadinessProbe.PeriodSeconds = 27 // keep the probe rule out of it
@@ -120,7 +120,7 @@ func TestBrokenExamples(t *testing.T) {
 			s.TerminationGracePeriodSeconds = seconds(6)
 			c.Env = append(c.Env, corev1.EnvVar{Name: "SHUTDOWN_GRACE_PERIOD", ValueFrom: &corev1.EnvVarSource{
 				ConfigMapKeyRef: &corev1.ConfigMapKeySelector{Key: "grace"}}})
-		}, want: []string{"SHUTDOWN_PROPAGATION_DELAY 5s + SHUTDOWN_SAFETY_MARGIN 2s (default) does not fit in the grace period 6s"},
+		}, want: []string{"SHUTDOWN_PROPAGATION_DELAY 5s + SHUTDOWN_SAFETY_MARGIN 2s (default) does not fit in the grace period 6s, so nothing is left to drain in before the kubelet's SIGKILL"},
 			notes: []string{"SHUTDOWN_GRACE_PERIOD is set with valueFrom"}},
 
 		// preStop is an httpGet on /prestop on a declared port.
