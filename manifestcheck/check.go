@@ -99,7 +99,7 @@ func (ck *checker) note(format string, args ...any) {
 func (ck *checker) container(spec corev1.PodSpec, c corev1.Container) {
 	env := make(map[string]corev1.EnvVar)
 	for _, e := range c.Env {
-		env[e.Name] = e // the kubelet lets a later entry override an earlier one
+		env[e.Name] = e // a later entry wins, as in the kubelet's makeEnvironmentVariables (pkg/kubelet/kubelet_pods.go), which also lets env override envFrom
 	}
 	if len(c.EnvFrom) > 0 {
 		ck.note("envFrom may set the SHUTDOWN_* variables that env leaves unset: their values cannot be checked, the defaults are assumed")
@@ -115,7 +115,6 @@ func (ck *checker) container(spec corev1.PodSpec, c corev1.Container) {
 
 // setting is a duration as the container's env sets it.
 type setting struct {
-	name  string
 	d     time.Duration
 	known bool   // false when it cannot be checked or is invalid
 	label string // how to show it: "SHUTDOWN_X 5s" or "SHUTDOWN_X 5s (default)"
@@ -129,25 +128,25 @@ func (ck *checker) duration(env map[string]corev1.EnvVar, name string, def time.
 	switch {
 	case ok && e.ValueFrom != nil:
 		ck.note("%s is set with valueFrom (a ConfigMap, Secret or field reference): its value cannot be checked", name)
-		return setting{name: name}
+		return setting{}
 	case !ok || e.Value == "":
-		return setting{name: name, d: def, known: true, label: fmt.Sprintf("%s %v (default)", name, def)}
+		return setting{d: def, known: true, label: fmt.Sprintf("%s %v (default)", name, def)}
 	case strings.Contains(e.Value, "$("):
 		ck.note("%s=%q refers to other variables: its value cannot be checked", name, e.Value)
-		return setting{name: name}
+		return setting{}
 	}
 	d, err := parseDuration(e.Value)
 	switch {
 	case err != nil:
 		ck.problem(fmt.Sprintf("set %s to a Go duration such as \"30s\" or whole seconds such as \"30\"", name),
 			"%s=%q %v, so the service will not start", name, e.Value, err)
-		return setting{name: name}
+		return setting{}
 	case d < 0 || (d == 0 && name == envGracePeriod):
 		ck.problem(fmt.Sprintf("set %s to a positive duration", name),
 			"%s=%q is not positive, so the service will not start", name, e.Value)
-		return setting{name: name}
+		return setting{}
 	}
-	return setting{name: name, d: d, known: true, label: fmt.Sprintf("%s %v", name, d)}
+	return setting{d: d, known: true, label: fmt.Sprintf("%s %v", name, d)}
 }
 
 // kubeletGrace returns terminationGracePeriodSeconds as a duration and how
