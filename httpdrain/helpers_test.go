@@ -38,6 +38,13 @@ func startBackend(t testing.TB, h http.Handler, opts ...httpdrain.Option) *backe
 // serveWith serves srv like startBackend.
 func serveWith(t testing.TB, srv *http.Server, opts ...httpdrain.Option) *backend {
 	t.Helper()
+	return serveWithFunc(t, srv, srv.Serve, opts...)
+}
+
+// serveWithFunc is serveWith with serve (srv.Serve or a srv.ServeTLS) to
+// serve the listener.
+func serveWithFunc(t testing.TB, srv *http.Server, serve func(net.Listener) error, opts ...httpdrain.Option) *backend {
+	t.Helper()
 	b := &backend{srv: srv, trigger: make(chan struct{}), served: make(chan error, 1)}
 	d, err := httpdrain.New(b.srv, b.trigger, opts...)
 	require.NoError(t, err)
@@ -45,7 +52,7 @@ func serveWith(t testing.TB, srv *http.Server, opts ...httpdrain.Option) *backen
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	b.addr = ln.Addr().String()
-	go func() { b.served <- b.srv.Serve(ln) }()
+	go func() { b.served <- serve(ln) }()
 	t.Cleanup(func() {
 		b.d.Drain(canceled()) // ends the Drainer's goroutine
 		b.srv.Close()
