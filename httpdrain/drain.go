@@ -19,14 +19,16 @@ const maxPollInterval = 50 * time.Millisecond
 //
 // In order, Drain:
 //  1. closes the [Drainer.Draining] channel and, if the trigger channel is
-//     still open, starts the lame-duck phase: responses carry
+//     still open, starts the lame-duck phase: HTTP/1 responses carry
 //     "Connection: close";
 //  2. with [WithRejectWhileDraining], keeps accepting, answering new requests
 //     503, until the requests in flight have finished;
-//  3. closes idle and never-used connections whose client has not started
-//     a request, and waits for the others to turn their request in: the
-//     server's own Shutdown would close them mid-request. On Linux the
-//     kernel's tcp_info tells which have; elsewhere all count as quiet;
+//  3. closes idle and never-used HTTP/1 connections whose client has not
+//     started a request, and waits for the others to turn their request
+//     in, TLS handshakes under way included: the server's own Shutdown
+//     would close them mid-request, or drop the request. On Linux the
+//     kernel's tcp_info tells which have; elsewhere all count as quiet once
+//     their TLS handshake is over;
 //  4. calls the server's Shutdown: the listeners close, HTTP/2 connections
 //     get a GOAWAY and finish their streams, functions registered with
 //     RegisterOnShutdown start; meanwhile it closes connections that

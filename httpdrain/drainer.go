@@ -39,9 +39,10 @@ type Drainer struct {
 }
 
 // New returns a Drainer for srv. From the moment triggered is closed, every
-// response of srv carries "Connection: close" (for HTTP/2: a graceful
-// GOAWAY), so keep-alive clients reconnect, through the load balancer,
-// while srv still accepts connections. A nil triggered is never closed: the
+// HTTP/1 response of srv carries "Connection: close", so keep-alive
+// clients reconnect, through the load balancer, while srv still accepts
+// connections; HTTP/2 connections get a GOAWAY at the drain (see the
+// package doc). A nil triggered is never closed: the
 // lame-duck phase then starts with [Drainer.Drain].
 //
 // New wraps srv.Handler (http.DefaultServeMux if nil) with
@@ -87,8 +88,8 @@ func (d *Drainer) watch() {
 	close(d.lameDuck)
 }
 
-// LameDuck returns a channel closed once responses carry "Connection:
-// close": soon after the trigger channel closes, or when [Drainer.Drain]
+// LameDuck returns a channel closed once HTTP/1 responses carry
+// "Connection: close": soon after the trigger channel closes, or when [Drainer.Drain]
 // starts. The channel is the same on every call.
 func (d *Drainer) LameDuck() <-chan struct{} { return d.lameDuck }
 

@@ -4,8 +4,8 @@ import "net/http"
 
 // Middleware returns next wrapped with the Drainer's per-request work:
 // it counts the request in [Drainer.InFlight] and, once the lame-duck phase
-// has started (see [Drainer.LameDuck]), adds "Connection: close" to the
-// response (with [WithRejectWhileDraining], it answers 503 instead once
+// has started (see [Drainer.LameDuck]), adds "Connection: close" to HTTP/1
+// responses (with [WithRejectWhileDraining], it answers 503 instead once
 // Drain has started). It does not allocate before the trigger.
 //
 // [New] already wraps srv.Handler; use Middleware only for a handler that
@@ -37,9 +37,13 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and answers 503 if it must reject the request. It reports whether it did.
 func (d *Drainer) goodbye(w http.ResponseWriter, r *http.Request) (rejected bool) {
 	h := w.Header()
-	// HTTP/1.1 closes the connection after the response; HTTP/2 turns the
-	// header into a graceful GOAWAY (h2_bundle.go, writeChunk).
-	h.Set("Connection", "close")
+	// HTTP/1.1 closes the connection after the response. HTTP/2 would turn
+	// the header into a graceful GOAWAY (h2_bundle.go, writeChunk), a
+	// single one that refuses the streams the client opens meanwhile
+	// (see the package doc): one per connection, at the drain, is enough.
+	if r.ProtoMajor == 1 {
+		h.Set("Connection", "close")
+	}
 	if !d.cfg.reject || !d.isDraining() || d.cfg.exempt[r.URL.Path] {
 		return false
 	}
