@@ -2,6 +2,7 @@ package httpdrain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -38,13 +39,31 @@ const maxPollInterval = 50 * time.Millisecond
 //     by their owners (Shutdown ignores them, golang/go#17721) and
 //     functions registered with [Drainer.RegisterOnShutdown] to return.
 //
-// Drain does not return before ctx ends if ctx has no deadline and
-// something never finishes. It may be called more than once, concurrently
-// too: later calls wait for the first and return its result. The server
-// cannot serve again afterwards.
+// If srv.Handler or srv.ConnState was replaced after [New], Drain still
+// stops the server but cannot spare what it does not see, and returns an
+// error wrapping [ErrBypassed] that names the fix.
+//
+// Drain shares nothing with other servers' drains: the shutdown sequence
+// runs them all at once. It does not return before ctx ends if ctx has no
+// deadline and something never finishes. It may be called more than once,
+// concurrently too: later calls wait for the first and return its result,
+// or an error wrapping their own context's error if that ends first. The
+// server cannot serve again afterwards.
 func (d *Drainer) Drain(ctx context.Context) error {
-	d.drainOnce.Do(func() { d.drainErr = d.drain(ctx) })
-	return d.drainErr
+	first := false
+	d.drainOnce.Do(func() { first = true })
+	if first {
+		bypassed := d.bypassed()
+		d.drainErr = errors.Join(bypassed, d.drain(ctx))
+		close(d.drained)
+		return d.drainErr
+	}
+	select {
+	case <-d.drained:
+		return d.drainErr
+	case <-ctx.Done():
+		return fmt.Errorf("httpdrain: another drain still running: %w", context.Cause(ctx))
+	}
 }
 
 func (d *Drainer) drain(ctx context.Context) error {

@@ -14,26 +14,21 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestNewRejectsBadInput(t *testing.T) {
+func TestNewPanicsOnProgrammerErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		srv  *http.Server
-		opts []httpdrain.Option
-		is   error
+		call func()
+		want string
 	}{
-		{"nil server", nil, nil, nil},
-		{"zero retry-after", &http.Server{}, []httpdrain.Option{httpdrain.WithRetryAfter(0)}, httpdrain.ErrInvalidOption},
-		{"negative retry-after", &http.Server{}, []httpdrain.Option{httpdrain.WithRetryAfter(-time.Second)}, httpdrain.ErrInvalidOption},
+		{"nil server", func() { httpdrain.New(nil, make(lifecycle)) }, "httpdrain: New: nil *http.Server: pass the server to drain"},
+		{"nil lifecycle", func() { httpdrain.New(&http.Server{}, nil) }, "httpdrain: New: nil Lifecycle: pass the shutdown sequence (*shutdown.Sequence)"},
+		{"zero retry-after", func() { httpdrain.WithRetryAfter(0) }, "httpdrain: WithRetryAfter(0s): the Retry-After value must be positive"},
+		{"negative retry-after", func() { httpdrain.WithRetryAfter(-time.Second) }, "httpdrain: WithRetryAfter(-1s): the Retry-After value must be positive"},
+		{"nil logger", func() { httpdrain.WithLogger(nil) }, "httpdrain: WithLogger(nil): pass a logger, or omit the option for slog.Default()"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := httpdrain.New(tt.srv, nil, tt.opts...)
-			require.Error(t, err)
-			assert.Nil(t, d)
-			assert.Regexp(t, `^httpdrain: [a-z]`, err.Error())
-			if tt.is != nil {
-				assert.ErrorIs(t, err, tt.is)
-			}
+			assert.PanicsWithValue(t, tt.want, tt.call)
 		})
 	}
 }
@@ -41,8 +36,7 @@ func TestNewRejectsBadInput(t *testing.T) {
 func TestNewKeepsConnStateHook(t *testing.T) {
 	states := make(chan http.ConnState, 10)
 	srv := &http.Server{Handler: http.HandlerFunc(echo), ConnState: func(_ net.Conn, s http.ConnState) { states <- s }}
-	d, err := httpdrain.New(srv, nil)
-	require.NoError(t, err)
+	d := httpdrain.New(srv, make(lifecycle))
 	defer d.Drain(canceled())
 	c, peer := net.Pipe()
 	defer peer.Close()

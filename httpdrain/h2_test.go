@@ -36,8 +36,7 @@ func startH2(t *testing.T, h http.Handler, useTLS bool) *h2Server {
 			s.closed <- struct{}{}
 		}
 	}
-	d, err := httpdrain.New(ts.Config, s.trigger)
-	require.NoError(t, err)
+	d := httpdrain.New(ts.Config, lifecycle(s.trigger))
 	s.d = d
 	tr := &http.Transport{}
 	if useTLS {

@@ -19,6 +19,11 @@ import (
 // waitLimit bounds every wait for something that should take milliseconds.
 const waitLimit = 20 * time.Second
 
+// lifecycle is a trigger channel as an [httpdrain.Lifecycle].
+type lifecycle chan struct{}
+
+func (l lifecycle) Triggered() <-chan struct{} { return l }
+
 // backend is a real server on loopback with a Drainer.
 type backend struct {
 	srv     *http.Server
@@ -46,9 +51,7 @@ func serveWith(t testing.TB, srv *http.Server, opts ...httpdrain.Option) *backen
 func serveWithFunc(t testing.TB, srv *http.Server, serve func(net.Listener) error, opts ...httpdrain.Option) *backend {
 	t.Helper()
 	b := &backend{srv: srv, trigger: make(chan struct{}), served: make(chan error, 1)}
-	d, err := httpdrain.New(b.srv, b.trigger, opts...)
-	require.NoError(t, err)
-	b.d = d
+	b.d = httpdrain.New(b.srv, lifecycle(b.trigger), opts...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	b.addr = ln.Addr().String()

@@ -9,8 +9,10 @@ import "net/http"
 // Drain has started). It does not allocate before the trigger.
 //
 // [New] already wraps srv.Handler; use Middleware only for a handler that
-// New did not wrap, such as one installed on srv after New. Wrapping a
-// handler twice counts its requests twice.
+// New did not wrap, such as one installed on srv after New (set srv.Handler
+// to d.Middleware(h) itself, not to a wrapper around it, or the Drainer
+// reports the server as bypassing it). Wrapping a handler twice counts its
+// requests twice.
 func (d *Drainer) Middleware(next http.Handler) http.Handler {
 	return &middleware{d: d, next: next}
 }
@@ -25,6 +27,10 @@ type middleware struct {
 func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// An atomic load: a receive from the trigger channel costs about ten
 	// times as much (runtime.chanrecv).
+	if !m.d.sawRequest.Load() {
+		m.d.sawRequest.Store(true)
+		m.d.checkBypass()
+	}
 	if m.d.lame.Load() && m.d.goodbye(w, r) {
 		return
 	}

@@ -2,6 +2,7 @@ package httpdrain
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 )
@@ -23,19 +24,20 @@ type config struct {
 	retryAfter  time.Duration
 	retryHeader string // retryAfter in whole seconds, rounded up
 	exempt      map[string]bool
+	logger      *slog.Logger
 }
 
-func newConfig(opts []Option) (*config, error) {
+func newConfig(opts []Option) *config {
 	c := &config{retryAfter: DefaultRetryAfter}
 	WithExemptPaths(DefaultExemptPaths()...)(c)
 	for _, o := range opts {
 		o(c)
 	}
-	if c.retryAfter <= 0 {
-		return nil, fmt.Errorf("httpdrain: retry-after %v must be positive: %w", c.retryAfter, ErrInvalidOption)
+	if c.logger == nil {
+		c.logger = slog.Default()
 	}
 	c.retryHeader = strconv.FormatInt(int64((c.retryAfter+time.Second-1)/time.Second), 10)
-	return c, nil
+	return c
 }
 
 // WithRejectWhileDraining makes the Drainer answer requests that arrive
@@ -51,10 +53,22 @@ func WithRejectWhileDraining() Option {
 }
 
 // WithRetryAfter sets the Retry-After value sent with the 503 answers of
-// [WithRejectWhileDraining], rounded up to whole seconds. [New] returns an
-// error if d is not positive. Defaults to [DefaultRetryAfter].
+// [WithRejectWhileDraining], rounded up to whole seconds. It panics if d is
+// not positive. Defaults to [DefaultRetryAfter].
 func WithRetryAfter(d time.Duration) Option {
+	if d <= 0 {
+		panic(fmt.Sprintf("httpdrain: WithRetryAfter(%v): the Retry-After value must be positive", d))
+	}
 	return func(c *config) { c.retryAfter = d }
+}
+
+// WithLogger sets the logger the Drainer reports misuse to (see [New]). It
+// panics if l is nil. Defaults to [slog.Default] at the time of New.
+func WithLogger(l *slog.Logger) Option {
+	if l == nil {
+		panic("httpdrain: WithLogger(nil): pass a logger, or omit the option for slog.Default()")
+	}
+	return func(c *config) { c.logger = l }
 }
 
 // WithExemptPaths replaces the request paths that [WithRejectWhileDraining]
