@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Lifecycle is what this package needs of the shutdown sequence: a channel closed once at
@@ -131,18 +132,31 @@ func (d *Drainer) watch() {
 	}
 	d.lame.Store(true)
 	close(d.lameDuck)
+	if d.cfg.earlyIdle <= 0 {
+		return
+	}
+	t := time.NewTicker(max(d.cfg.earlyIdle/2, 5*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-d.draining:
+			return
+		case <-t.C:
+			d.conns.closeIdleFor(d.cfg.earlyIdle)
+		}
+	}
 }
 
 // LameDuck returns a channel closed once HTTP/1 responses carry
-// "Connection: close": soon after the trigger channel closes, or when [Drainer.Drain]
-// starts. The channel is the same on every call.
+// "Connection: close": soon after the trigger channel closes, or when
+// [Drainer.Drain] starts. The channel is the same on every call.
 func (d *Drainer) LameDuck() <-chan struct{} { return d.lameDuck }
 
 // Draining returns a channel closed when [Drainer.Drain] starts, after the
-// propagation delay, never at the trigger (see [Drainer.LameDuck]). Owners of
-// hijacked connections (WebSockets) and other long-lived exchanges watch it
-// to say goodbye and close: Drain waits for them until its deadline, then
-// closes their connections. The channel is the same on every call.
+// propagation delay, never at the trigger (see [Drainer.LameDuck]). Owners
+// of hijacked connections (WebSockets) and other long-lived exchanges watch
+// it to say goodbye and close: Drain waits for them until its deadline,
+// then closes their connections. The channel is the same on every call.
 func (d *Drainer) Draining() <-chan struct{} { return d.draining }
 
 // InFlight returns the number of requests being served by handlers

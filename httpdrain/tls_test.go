@@ -122,6 +122,7 @@ func TestDrainServesTLSHandshakeInProgress(t *testing.T) {
 			at   int
 		}{{"in ClientHello", 1}, {"before Finished", 2}} {
 			t.Run(proto+"/"+pause.name, func(t *testing.T) {
+				t.Parallel() // the HTTP/2 server holds a connection 1s after its GOAWAY
 				accepted := make(chan struct{}, 10)
 				b := serveTLSWith(t, &http.Server{
 					Handler: http.HandlerFunc(echo),
