@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 )
 
 // conns follows the server's connections through its ConnState hook, which
@@ -109,23 +108,6 @@ func (t *conns) closeQuiet(newOnly bool) (busy int) {
 	return busy
 }
 
-// closeIdleFor closes the HTTP/1 connections that have been idle, in both
-// directions, for at least d and have nothing unanswered.
-func (t *conns) closeIdleFor(d time.Duration) {
-	t.live.Range(func(k, v any) bool {
-		e := v.(*conn)
-		if http.ConnState(e.state.Load()) != http.StateIdle || e.h2.Load() {
-			return true
-		}
-		c := k.(net.Conn)
-		if s, ok := inspect(c); ok && !s.unread && !s.recvSinceSend && s.idleFor >= d {
-			c.Close()
-			t.live.Delete(c)
-		}
-		return true
-	})
-}
-
 // A verdict is what the drain does with a new or idle connection.
 type verdict bool
 
@@ -194,10 +176,9 @@ func (e *conn) watchHandshake(c *tls.Conn) {
 
 // sockState is what the kernel knows of a connection (see inspect).
 type sockState struct {
-	received      uint64        // bytes received from the peer, ever
-	unread        bool          // bytes received that the server has not read
-	recvSinceSend bool          // data arrived after the server's last send
-	idleFor       time.Duration // since the last data sent or received
+	received      uint64 // bytes received from the peer, ever
+	unread        bool   // bytes received that the server has not read
+	recvSinceSend bool   // data arrived after the server's last send
 }
 
 // openHijacked returns how many hijacked connections are still open,

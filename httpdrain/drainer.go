@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Lifecycle is what this package needs of the shutdown sequence: a channel closed once at
@@ -132,19 +131,6 @@ func (d *Drainer) watch() {
 	}
 	d.lame.Store(true)
 	close(d.lameDuck)
-	if d.cfg.earlyIdle <= 0 {
-		return
-	}
-	t := time.NewTicker(max(d.cfg.earlyIdle/2, 5*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-d.draining:
-			return
-		case <-t.C:
-			d.conns.closeIdleFor(d.cfg.earlyIdle)
-		}
-	}
 }
 
 // LameDuck returns a channel closed once HTTP/1 responses carry

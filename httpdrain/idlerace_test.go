@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lameduck/lameduck/httpdrain"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,7 +18,6 @@ import (
 type stopper struct {
 	name     string
 	lameduck bool
-	opts     []httpdrain.Option
 }
 
 func (s stopper) trigger(a *backend) {
@@ -67,7 +65,7 @@ func BenchmarkIdleRace(b *testing.B) {
 // idleRaceTrial runs one trial of BenchmarkIdleRace and reports whether the
 // request succeeded.
 func idleRaceTrial(b *testing.B, s stopper, spare *backend, offset time.Duration) bool {
-	a := startBackend(b, http.HandlerFunc(echo), s.opts...)
+	a := startBackend(b, http.HandlerFunc(echo))
 	p := startProxy(b, 0, a.addr, spare.addr) // the first connection goes to a
 	tr := &http.Transport{MaxIdleConnsPerHost: 1}
 	defer tr.CloseIdleConnections()
@@ -95,17 +93,15 @@ func idleRaceTrial(b *testing.B, s stopper, spare *backend, offset time.Duration
 // that each keep one connection and send POSTs they cannot replay at random
 // (exponential) intervals, some often, some rarely, across the trigger, the
 // propagation delay and the drain of one of two backends behind a load
-// balancer that learns of it late. It compares plain Shutdown, the drain,
-// and the drain with connections idle for a while closed during the delay.
+// balancer that learns of it late. It compares plain Shutdown and the
+// drain. (Closing connections idle for 20ms or 100ms during the delay as
+// well failed more, not fewer: each connection is closed once either way,
+// and the early close takes connections a request would have moved away
+// with "Connection: close" without a race.)
 //
 //	go test -run '^$' -bench BenchmarkIdleRollout -benchtime 10x ./httpdrain/
 func BenchmarkIdleRollout(b *testing.B) {
-	for _, s := range []stopper{
-		{name: "shutdown"},
-		{name: "drainer", lameduck: true},
-		{name: "drainer+early=20ms", lameduck: true, opts: []httpdrain.Option{httpdrain.WithEarlyIdleClose(20 * time.Millisecond)}},
-		{name: "drainer+early=100ms", lameduck: true, opts: []httpdrain.Option{httpdrain.WithEarlyIdleClose(100 * time.Millisecond)}},
-	} {
+	for _, s := range []stopper{{name: "shutdown"}, {name: "drainer", lameduck: true}} {
 		b.Run(s.name, func(b *testing.B) {
 			var failed, sent int64
 			for b.Loop() {
@@ -129,7 +125,7 @@ func idleRollout(b *testing.B, s stopper) (failed, sent int64) {
 		warm    = 300 * time.Millisecond
 		after   = 300 * time.Millisecond
 	)
-	a := startBackend(b, http.HandlerFunc(echo), s.opts...)
+	a := startBackend(b, http.HandlerFunc(echo))
 	spare := startBackend(b, http.HandlerFunc(echo))
 	p := startProxy(b, lag, a.addr, spare.addr)
 	res := new(loadResult)

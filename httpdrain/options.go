@@ -25,7 +25,6 @@ type config struct {
 	retryHeader string // retryAfter in whole seconds, rounded up
 	exempt      map[string]bool
 	logger      *slog.Logger
-	earlyIdle   time.Duration // if positive, close connections idle that long in the lame-duck phase
 }
 
 func newConfig(opts []Option) *config {

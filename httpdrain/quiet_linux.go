@@ -3,7 +3,6 @@ package httpdrain
 import (
 	"net"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
@@ -51,7 +50,6 @@ func inspect(c net.Conn) (k sockState, ok bool) {
 			unread:   e == 0 && unread > 0,
 			// last* fields count milliseconds since the event: larger is older.
 			recvSinceSend: ti.lastDataRecv < ti.lastDataSent,
-			idleFor:       time.Duration(min(ti.lastDataRecv, ti.lastDataSent)) * time.Millisecond,
 		}
 		ok = true
 	})
