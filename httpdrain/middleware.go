@@ -50,7 +50,7 @@ func (d *Drainer) goodbye(w http.ResponseWriter, r *http.Request) (rejected bool
 	if r.ProtoMajor == 1 {
 		h.Set("Connection", "close")
 	}
-	if !d.cfg.reject || !d.isDraining() || d.cfg.exempt[r.URL.Path] {
+	if !d.cfg.reject || !d.isDraining() || d.cfg.isExempt(r) {
 		return false
 	}
 	h.Set("Retry-After", d.cfg.retryHeader)
