@@ -23,15 +23,19 @@
 // http.Transport does for requests whose GetBody is set (http.NewRequest
 // sets it for in-memory bodies). A client that never resends sees such a
 // request fail, rarely (in the h2c load test of examples/http, one request
-// in two runs of ten, about 110 requests each). No server-side setting of net/http avoids it; the request was
-// never processed, so resending it cannot apply it twice. That is why the
+// in two runs of ten, about 110 requests each). No server-side setting of
+// net/http avoids it; the request was never processed, so resending it
+// cannot apply it twice. That is why the
 // lame-duck phase does not turn "Connection: close" into a GOAWAY on HTTP/2
 // connections: each GOAWAY is one more chance of a refused stream, and a
 // client reconnecting after one may well land on the same server while the
 // load balancer still routes to it. The drain sends one per connection. In
 // the HTTPS load test of this package (4 workers, 800 non-replayable POSTs
 // across trigger, delay and drain), a GOAWAY at the trigger refused 21
-// requests in 10 runs; one at the drain only, 7.
+// requests in 10 runs; one at the drain only, 7. A drain with idle HTTP/2
+// connections whose clients do not close them on the GOAWAY (Go's do not)
+// takes about a second more: the server waits that long before it closes
+// them itself (h2_bundle.go, goAwayTimeout), as under plain Shutdown.
 //
 // # TLS
 //
