@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -250,6 +251,35 @@ func TestRollingRestartUnderTLSLoad(t *testing.T) {
 			for _, s := range res.sample {
 				assert.Contains(t, s, "graceful shutdown GOAWAY", "only refused streams fail")
 			}
+		})
+	}
+}
+
+// TestDrainClosesTLSConnAfterHandshake drains while a client has completed
+// its TLS handshake and sent nothing since: the drain closes the connection
+// at once, rather than wait for a request, or for net/http to close a
+// connection in StateNew after 5s (golang/go#22682).
+func TestDrainClosesTLSConnAfterHandshake(t *testing.T) {
+	for _, proto := range []string{"http/1.1", "h2"} {
+		t.Run(proto, func(t *testing.T) {
+			b := startTLSBackend(t, http.HandlerFunc(echo))
+			_, pool := testCert()
+			c, err := tls.Dial("tcp", b.addr, &tls.Config{RootCAs: pool, NextProtos: []string{proto}})
+			require.NoError(t, err)
+			defer c.Close()
+			require.Equal(t, proto, c.ConnectionState().NegotiatedProtocol)
+			// Read what the server sent after the handshake (its session
+			// tickets; for HTTP/2 its SETTINGS too), as a client would.
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+			_, err = io.Copy(io.Discard, c)
+			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second) // < 5s
+			defer cancel()
+			require.NoError(t, b.d.Drain(ctx), "the drain closes the connection")
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(waitLimit)))
+			_, err = c.Read(make([]byte, 1))
+			assert.Error(t, err, "the connection is closed")
 		})
 	}
 }
