@@ -218,6 +218,7 @@ func TestRollingRestartUnderTLSLoad(t *testing.T) {
 	)
 	for _, proto := range []string{"http/1.1", "h2"} {
 		t.Run(proto, func(t *testing.T) {
+			t.Parallel() // the HTTP/2 server holds a connection 1s after its GOAWAY
 			a := startTLSBackend(t, http.HandlerFunc(work))
 			b := startTLSBackend(t, http.HandlerFunc(work))
 			p := startProxy(t, lag, a.addr, b.addr)
