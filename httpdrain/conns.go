@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // conns follows the server's connections through its ConnState hook, which
@@ -33,12 +34,27 @@ type conn struct {
 	// done: the drain leaves it alone rather than close it under a stream
 	// the client may be opening.
 	h2 atomic.Bool
+	// h2At is when it did (UnixNano); h2Streamed is set at its first
+	// stream: until then, and for firstRequestGrace at most, the drain
+	// waits before Shutdown's GOAWAY, which would refuse the stream the
+	// client is opening.
+	h2At       atomic.Int64
+	h2Streamed atomic.Bool
 	// For a TLS connection in StateNew, once the drain has looked at it:
-	// whether its handshake is over, and how many bytes the peer had sent
-	// when it was (see watchHandshake).
+	// whether its handshake is over, when the drain saw it end, and how
+	// many bytes the peer had sent by then (see watchHandshake).
 	hsWatched, hsDone atomic.Bool
+	hsDoneAt          atomic.Int64 // UnixNano
 	hsReceived        atomic.Uint64
 }
+
+// firstRequestGrace is how long after its TLS handshake a connection is
+// given to send its first request before the drain takes it for unused. A
+// client that dialed for a request writes it right behind the handshake's
+// last message, but the drain may look in between; a client that
+// connected ahead of need (browsers do) may send nothing for long. The
+// same holds for the first stream of an HTTP/2 connection.
+const firstRequestGrace = 100 * time.Millisecond
 
 // track records that c moved to state s. It is called by net/http for every
 // request (StateActive, StateIdle), so those cases only load and store.
@@ -51,8 +67,15 @@ func (t *conns) track(c net.Conn, s http.ConnState) {
 	case http.StateActive, http.StateIdle:
 		if v, ok := t.live.Load(c); ok {
 			e := v.(*conn)
-			if e.state.Swap(int32(s)) == int32(http.StateNew) {
-				e.h2.Store(isH2(c))
+			switch prev := e.state.Swap(int32(s)); {
+			case prev == int32(http.StateNew) && isH2(c):
+				// The HTTP/2 server reports StateActive, then StateIdle,
+				// once it has read the client's preface (h2_bundle.go,
+				// serve), and StateActive again at the first stream.
+				e.h2At.Store(time.Now().UnixNano())
+				e.h2.Store(true)
+			case s == http.StateActive && e.h2.Load() && !e.h2Streamed.Load():
+				e.h2Streamed.Store(true)
 			}
 		}
 	case http.StateHijacked:
@@ -86,12 +109,20 @@ func isH2(c net.Conn) bool {
 // peer has sent nothing the server has not answered (see verdict), and
 // reports how many such connections it had to leave open because the peer
 // had sent something. With newOnly it leaves idle connections alone.
-// HTTP/2 connections over TLS wait for Shutdown's GOAWAY.
+// HTTP/2 connections over TLS wait for Shutdown's GOAWAY; without newOnly,
+// it counts those that have not had their first stream yet as busy, for
+// firstRequestGrace at most.
 func (t *conns) closeQuiet(newOnly bool) (busy int) {
 	t.live.Range(func(k, v any) bool {
 		e := v.(*conn)
+		if e.h2.Load() {
+			if !newOnly && !e.h2Streamed.Load() && time.Since(time.Unix(0, e.h2At.Load())) < firstRequestGrace {
+				busy++
+			}
+			return true
+		}
 		s := http.ConnState(e.state.Load())
-		if s != http.StateNew && (newOnly || s != http.StateIdle) || e.h2.Load() {
+		if s != http.StateNew && (newOnly || s != http.StateIdle) {
 			return true
 		}
 		c := k.(net.Conn)
@@ -126,9 +157,10 @@ const (
 // shuttingDown ends the connection). The kernel can tell (see inspect):
 //   - a new plaintext connection is closable if the peer has sent no byte;
 //   - a new TLS connection too; if it has, the drain waits for its
-//     handshake to end, and then for the bytes sent since (its request):
-//     the handshake's last message, the client's Finished, comes after the
-//     server's last send, so tcp_info's times cannot tell it from a request;
+//     handshake to end, and then for the bytes sent since (its request),
+//     for firstRequestGrace at least: the handshake's last message, the
+//     client's Finished, comes after the server's last send, so tcp_info's
+//     times cannot tell it from a request;
 //   - an idle one is closable if no data arrived after the server's last
 //     send (the response) and none is waiting to be read. TLS adds no
 //     record of its own to an idle HTTP/1 connection but alerts, and
@@ -153,8 +185,10 @@ func (e *conn) verdict(c net.Conn, s http.ConnState) verdict {
 			go e.watchHandshake(tc)
 		}
 		return wait
+	case ok && k.received > e.hsReceived.Load():
+		return wait
 	default:
-		return verdict(ok && k.received > e.hsReceived.Load())
+		return verdict(time.Since(time.Unix(0, e.hsDoneAt.Load())) < firstRequestGrace)
 	}
 }
 
@@ -171,6 +205,7 @@ func (e *conn) watchHandshake(c *tls.Conn) {
 	}
 	k, _ := inspect(c)
 	e.hsReceived.Store(k.received)
+	e.hsDoneAt.Store(time.Now().UnixNano())
 	e.hsDone.Store(true)
 }
 
