@@ -42,8 +42,12 @@
 // A TLS connection whose handshake is under way when the drain starts is
 // served: the drain waits for the handshake, then for the request that
 // follows, before it stops the server (net/http drops a request it reads
-// after Shutdown started). A connection that completes its handshake and
-// sends nothing is closed like a never-used one.
+// after Shutdown started); over HTTP/2 it waits for the first stream
+// before the GOAWAY. A connection that completes its handshake and then
+// sends nothing for 100ms is closed like a never-used one. A client that
+// sends half a request header right behind its handshake and then stalls
+// for longer can have it cut, where a plaintext one would be waited for:
+// the kernel cannot tell those bytes from the handshake's.
 //
 // # Idle keep-alive connections
 //
