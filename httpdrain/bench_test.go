@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/lameduck/lameduck/httpdrain"
-	"github.com/stretchr/testify/require"
 )
 
 // nopWriter is a ResponseWriter that keeps nothing, so that a benchmark
@@ -29,8 +28,7 @@ func handlers(b *testing.B) []struct {
 	h    http.Handler
 } {
 	srv := &http.Server{Handler: http.HandlerFunc(bare)}
-	d, err := httpdrain.New(srv, make(chan struct{}))
-	require.NoError(b, err)
+	d := httpdrain.New(srv, make(lifecycle))
 	b.Cleanup(func() { d.Drain(canceled()) })
 	return []struct {
 		name string

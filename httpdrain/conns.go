@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // conns follows the server's connections through its ConnState hook, which
@@ -14,7 +15,7 @@ import (
 // private, and Shutdown forgets hijacked connections (golang/go#17721).
 // The zero value tracks nothing yet and is ready to use.
 type conns struct {
-	live     sync.Map // net.Conn -> *atomic.Int32 holding its http.ConnState
+	live     sync.Map // net.Conn -> *conn
 	mu       sync.Mutex
 	hijacked map[net.Conn]struct{}
 	pruneAt  int // size of hijacked at which to forget the closed ones
@@ -24,17 +25,58 @@ type conns struct {
 // for those their owners closed.
 const minPruneAt = 64
 
+// conn is what conns knows of a live connection.
+type conn struct {
+	state atomic.Int32 // its http.ConnState
+	// h2 is set when the connection turns out to be HTTP/2 over TLS. Its
+	// ConnState reports come from the HTTP/2 server (h2_bundle.go,
+	// setConnState), and Shutdown's GOAWAY closes it once its streams are
+	// done: the drain leaves it alone rather than close it under a stream
+	// the client may be opening.
+	h2 atomic.Bool
+	// h2At is when it did (UnixNano); h2Streamed is set at its first
+	// stream: until then, and for firstRequestGrace at most, the drain
+	// waits before Shutdown's GOAWAY, which would refuse the stream the
+	// client is opening.
+	h2At       atomic.Int64
+	h2Streamed atomic.Bool
+	// For a TLS connection in StateNew, once the drain has looked at it:
+	// whether its handshake is over, when the drain saw it end, and how
+	// many bytes the peer had sent by then (see watchHandshake).
+	hsWatched, hsDone atomic.Bool
+	hsDoneAt          atomic.Int64 // UnixNano
+	hsReceived        atomic.Uint64
+}
+
+// firstRequestGrace is how long after its TLS handshake a connection is
+// given to send its first request before the drain takes it for unused. A
+// client that dialed for a request writes it right behind the handshake's
+// last message, but the drain may look in between; a client that
+// connected ahead of need (browsers do) may send nothing for long. The
+// same holds for the first stream of an HTTP/2 connection.
+const firstRequestGrace = 100 * time.Millisecond
+
 // track records that c moved to state s. It is called by net/http for every
 // request (StateActive, StateIdle), so those cases only load and store.
 func (t *conns) track(c net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateNew:
-		st := new(atomic.Int32)
-		st.Store(int32(s))
-		t.live.Store(c, st)
+		e := new(conn)
+		e.state.Store(int32(s))
+		t.live.Store(c, e)
 	case http.StateActive, http.StateIdle:
-		if st, ok := t.live.Load(c); ok {
-			st.(*atomic.Int32).Store(int32(s))
+		if v, ok := t.live.Load(c); ok {
+			e := v.(*conn)
+			switch prev := e.state.Swap(int32(s)); {
+			case prev == int32(http.StateNew) && isH2(c):
+				// The HTTP/2 server reports StateActive, then StateIdle,
+				// once it has read the client's preface (h2_bundle.go,
+				// serve), and StateActive again at the first stream.
+				e.h2At.Store(time.Now().UnixNano())
+				e.h2.Store(true)
+			case s == http.StateActive && e.h2.Load() && !e.h2Streamed.Load():
+				e.h2Streamed.Store(true)
+			}
 		}
 	case http.StateHijacked:
 		t.live.Delete(c)
@@ -55,18 +97,36 @@ func (t *conns) track(c net.Conn, s http.ConnState) {
 	}
 }
 
-// closeQuiet closes the connections in StateNew or StateIdle whose peer has
-// sent nothing the server has not answered (see quiet), and reports how many
-// such connections it had to leave open because the peer had sent something.
-// With newOnly it leaves idle connections alone.
+// isH2 reports whether c, a connection that has left StateNew, speaks
+// HTTP/2 over TLS. Its handshake is over by then, so ConnectionState, which
+// holds the handshake's lock, does not block (crypto/tls, conn.go).
+func isH2(c net.Conn) bool {
+	tc, ok := c.(*tls.Conn)
+	return ok && tc.ConnectionState().NegotiatedProtocol == "h2"
+}
+
+// closeQuiet closes the HTTP/1 connections in StateNew or StateIdle whose
+// peer has sent nothing the server has not answered (see verdict), and
+// reports how many such connections it had to leave open because the peer
+// had sent something. With newOnly it leaves idle connections alone.
+// HTTP/2 connections over TLS wait for Shutdown's GOAWAY; without newOnly,
+// it counts those that have not had their first stream yet as busy, for
+// firstRequestGrace at most.
 func (t *conns) closeQuiet(newOnly bool) (busy int) {
 	t.live.Range(func(k, v any) bool {
-		s := http.ConnState(v.(*atomic.Int32).Load())
+		e := v.(*conn)
+		if e.h2.Load() {
+			if !newOnly && !e.h2Streamed.Load() && time.Since(time.Unix(0, e.h2At.Load())) < firstRequestGrace {
+				busy++
+			}
+			return true
+		}
+		s := http.ConnState(e.state.Load())
 		if s != http.StateNew && (newOnly || s != http.StateIdle) {
 			return true
 		}
 		c := k.(net.Conn)
-		if !quiet(c, s) {
+		if e.verdict(c, s) == wait {
 			busy++
 			return true
 		}
@@ -77,6 +137,83 @@ func (t *conns) closeQuiet(newOnly bool) (busy int) {
 		return true
 	})
 	return busy
+}
+
+// A verdict is what the drain does with a new or idle connection.
+type verdict bool
+
+const (
+	closable verdict = false // nothing unanswered: close it
+	wait     verdict = true  // a request is arriving: wait for it
+)
+
+// verdict tells what to do with c, which the server sees in state s
+// (StateNew or StateIdle), so as not to cut short a request the peer has
+// started to send. net/http cannot tell: it keeps a connection "new" or
+// "idle" until a whole request header has been read, so Shutdown closes an
+// idle connection whose client is halfway through sending, and drops a
+// request whose header it reads after Shutdown started (server.go,
+// conn.serve: StateActive is set only after readRequest, then
+// shuttingDown ends the connection). The kernel can tell (see inspect):
+//   - a new plaintext connection is closable if the peer has sent no byte;
+//   - a new TLS connection too; if it has, the drain waits for its
+//     handshake to end, and then for the bytes sent since (its request),
+//     for firstRequestGrace at least: the handshake's last message, the
+//     client's Finished, comes after the server's last send, so tcp_info's
+//     times cannot tell it from a request;
+//   - an idle one is closable if no data arrived after the server's last
+//     send (the response) and none is waiting to be read. TLS adds no
+//     record of its own to an idle HTTP/1 connection but alerts, and
+//     close_notify ends the connection anyway.
+//
+// Where the kernel cannot answer, a connection is closable once a TLS
+// handshake is over, as net/http's Shutdown would treat it.
+func (e *conn) verdict(c net.Conn, s http.ConnState) verdict {
+	tc, isTLS := c.(*tls.Conn)
+	k, ok := inspect(c)
+	switch {
+	case ok && k.unread:
+		return wait
+	case s == http.StateIdle:
+		return verdict(ok && k.recvSinceSend)
+	case !isTLS:
+		return verdict(ok && k.received > 0)
+	case ok && k.received == 0:
+		return closable
+	case !e.hsDone.Load():
+		if !e.hsWatched.Swap(true) {
+			go e.watchHandshake(tc)
+		}
+		return wait
+	case ok && k.received > e.hsReceived.Load():
+		return wait
+	default:
+		return verdict(time.Since(time.Unix(0, e.hsDoneAt.Load())) < firstRequestGrace)
+	}
+}
+
+// watchHandshake waits for the server's handshake on c to end and records
+// how many bytes the peer had sent by then. It blocks as long as the
+// handshake does, which the server's timeouts or a closed connection end:
+// ConnectionState holds the handshake's lock (crypto/tls, conn.go), so it
+// is never called from the drain's own goroutine.
+func (e *conn) watchHandshake(c *tls.Conn) {
+	if !c.ConnectionState().HandshakeComplete {
+		// Not started yet, or failed: look again at the next poll.
+		e.hsWatched.Store(false)
+		return
+	}
+	k, _ := inspect(c)
+	e.hsReceived.Store(k.received)
+	e.hsDoneAt.Store(time.Now().UnixNano())
+	e.hsDone.Store(true)
+}
+
+// sockState is what the kernel knows of a connection (see inspect).
+type sockState struct {
+	received      uint64 // bytes received from the peer, ever
+	unread        bool   // bytes received that the server has not read
+	recvSinceSend bool   // data arrived after the server's last send
 }
 
 // openHijacked returns how many hijacked connections are still open,

@@ -2,6 +2,7 @@ package httpdrain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -19,14 +20,16 @@ const maxPollInterval = 50 * time.Millisecond
 //
 // In order, Drain:
 //  1. closes the [Drainer.Draining] channel and, if the trigger channel is
-//     still open, starts the lame-duck phase: responses carry
+//     still open, starts the lame-duck phase: HTTP/1 responses carry
 //     "Connection: close";
 //  2. with [WithRejectWhileDraining], keeps accepting, answering new requests
 //     503, until the requests in flight have finished;
-//  3. closes idle and never-used connections whose client has not started
-//     a request, and waits for the others to turn their request in: the
-//     server's own Shutdown would close them mid-request. On Linux the
-//     kernel's tcp_info tells which have; elsewhere all count as quiet;
+//  3. closes idle and never-used HTTP/1 connections whose client has not
+//     started a request, and waits for the others to turn their request
+//     in, TLS handshakes under way included: the server's own Shutdown
+//     would close them mid-request, or drop the request. On Linux the
+//     kernel's tcp_info tells which have; elsewhere all count as quiet once
+//     their TLS handshake is over;
 //  4. calls the server's Shutdown: the listeners close, HTTP/2 connections
 //     get a GOAWAY and finish their streams, functions registered with
 //     RegisterOnShutdown start; meanwhile it closes connections that
@@ -36,13 +39,31 @@ const maxPollInterval = 50 * time.Millisecond
 //     by their owners (Shutdown ignores them, golang/go#17721) and
 //     functions registered with [Drainer.RegisterOnShutdown] to return.
 //
-// Drain does not return before ctx ends if ctx has no deadline and
-// something never finishes. It may be called more than once, concurrently
-// too: later calls wait for the first and return its result. The server
-// cannot serve again afterwards.
+// If srv.Handler or srv.ConnState was replaced after [New], Drain still
+// stops the server but cannot spare what it does not see, and returns an
+// error wrapping [ErrBypassed] that names the fix.
+//
+// Drain shares nothing with other servers' drains: the shutdown sequence
+// runs them all at once. It does not return before ctx ends if ctx has no
+// deadline and something never finishes. It may be called more than once,
+// concurrently too: later calls wait for the first and return its result,
+// or an error wrapping their own context's error if that ends first. The
+// server cannot serve again afterwards.
 func (d *Drainer) Drain(ctx context.Context) error {
-	d.drainOnce.Do(func() { d.drainErr = d.drain(ctx) })
-	return d.drainErr
+	first := false
+	d.drainOnce.Do(func() { first = true })
+	if first {
+		bypassed := d.bypassed()
+		d.drainErr = errors.Join(bypassed, d.drain(ctx))
+		close(d.drained)
+		return d.drainErr
+	}
+	select {
+	case <-d.drained:
+		return d.drainErr
+	case <-ctx.Done():
+		return fmt.Errorf("httpdrain: another drain still running: %w", context.Cause(ctx))
+	}
 }
 
 func (d *Drainer) drain(ctx context.Context) error {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,26 +15,22 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestNewRejectsBadInput(t *testing.T) {
+func TestNewPanicsOnProgrammerErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		srv  *http.Server
-		opts []httpdrain.Option
-		is   error
+		call func()
+		want string
 	}{
-		{"nil server", nil, nil, nil},
-		{"zero retry-after", &http.Server{}, []httpdrain.Option{httpdrain.WithRetryAfter(0)}, httpdrain.ErrInvalidOption},
-		{"negative retry-after", &http.Server{}, []httpdrain.Option{httpdrain.WithRetryAfter(-time.Second)}, httpdrain.ErrInvalidOption},
+		{"nil server", func() { httpdrain.New(nil, make(lifecycle)) }, "httpdrain: New: nil *http.Server: pass the server to drain"},
+		{"nil lifecycle", func() { httpdrain.New(&http.Server{}, nil) }, "httpdrain: New: nil Lifecycle: pass the shutdown sequence (*shutdown.Sequence)"},
+		{"zero retry-after", func() { httpdrain.WithRetryAfter(0) }, "httpdrain: WithRetryAfter(0s): the Retry-After value must be positive"},
+		{"negative retry-after", func() { httpdrain.WithRetryAfter(-time.Second) }, "httpdrain: WithRetryAfter(-1s): the Retry-After value must be positive"},
+		{"nil logger", func() { httpdrain.WithLogger(nil) }, "httpdrain: WithLogger(nil): pass a logger, or omit the option for slog.Default()"},
+		{"nil exempt func", func() { httpdrain.WithExemptFunc(nil) }, "httpdrain: WithExemptFunc(nil): pass a function that reports exempt requests"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := httpdrain.New(tt.srv, nil, tt.opts...)
-			require.Error(t, err)
-			assert.Nil(t, d)
-			assert.Regexp(t, `^httpdrain: [a-z]`, err.Error())
-			if tt.is != nil {
-				assert.ErrorIs(t, err, tt.is)
-			}
+			assert.PanicsWithValue(t, tt.want, tt.call)
 		})
 	}
 }
@@ -41,8 +38,7 @@ func TestNewRejectsBadInput(t *testing.T) {
 func TestNewKeepsConnStateHook(t *testing.T) {
 	states := make(chan http.ConnState, 10)
 	srv := &http.Server{Handler: http.HandlerFunc(echo), ConnState: func(_ net.Conn, s http.ConnState) { states <- s }}
-	d, err := httpdrain.New(srv, nil)
-	require.NoError(t, err)
+	d := httpdrain.New(srv, make(lifecycle))
 	defer d.Drain(canceled())
 	c, peer := net.Pipe()
 	defer peer.Close()
@@ -222,4 +218,63 @@ func waitRefused(t testing.TB, addr string) {
 		time.Sleep(time.Millisecond) // a poll: nothing to wait on from outside
 	}
 	t.Fatal("server still accepts connections")
+}
+
+// TestRejectExemptions drains in reject mode, a request in flight holding
+// the reject phase open, and checks which requests are still served.
+func TestRejectExemptions(t *testing.T) {
+	byAgent := httpdrain.WithExemptFunc(func(r *http.Request) bool { return r.Header.Get("User-Agent") == "monitor" })
+	tests := []struct {
+		name   string
+		opts   []httpdrain.Option
+		path   string
+		agent  string
+		served bool
+	}{
+		{"metrics by default", nil, "/metrics", "", true},
+		{"readyz check by default", nil, "/readyz/db", "", true},
+		{"readyz by default", nil, "/readyz", "", true},
+		{"livez check by default", nil, "/livez/ping", "", true},
+		{"other path", nil, "/work", "", false},
+		{"no prefix match without slash", nil, "/metricsx", "", false},
+		{"custom prefix", []httpdrain.Option{httpdrain.WithExemptPaths("/admin/")}, "/admin/x/y", "", true},
+		{"custom paths replace the defaults", []httpdrain.Option{httpdrain.WithExemptPaths("/admin/")}, "/metrics", "", false},
+		{"predicate", []httpdrain.Option{byAgent}, "/work", "monitor", true},
+		{"predicate false", []httpdrain.Option{byAgent}, "/work", "browser", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newGate()
+			mux := http.NewServeMux()
+			mux.Handle("/slow", g)
+			mux.HandleFunc("/", echo)
+			b := startBackend(t, mux, append([]httpdrain.Option{httpdrain.WithRejectWhileDraining()}, tt.opts...)...)
+			slow := dialRaw(t, b.addr)
+			_, err := io.WriteString(slow, postHead("/slow", "x")+"x")
+			require.NoError(t, err)
+			waitClosed(t, g.entered, "request in handler")
+			errc := b.drainAsync(waitLimit)
+			waitClosed(t, b.d.Draining(), "draining")
+
+			c := dialRaw(t, b.addr)
+			head := postHead(tt.path, "ping")
+			if tt.agent != "" {
+				head = strings.Replace(head, "Host: test\r\n", "Host: test\r\nUser-Agent: "+tt.agent+"\r\n", 1)
+			}
+			_, err = io.WriteString(c, head+"ping")
+			require.NoError(t, err)
+			resp, body, err := c.read()
+			require.NoError(t, err)
+			if tt.served {
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+				assert.Equal(t, "ping", body)
+			} else {
+				assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+			}
+			close(g.release)
+			_, _, err = slow.read()
+			require.NoError(t, err)
+			require.NoError(t, waitErr(t, errc))
+		})
+	}
 }

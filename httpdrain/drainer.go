@@ -2,21 +2,29 @@ package httpdrain
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 )
 
-var (
-	// ErrInvalidOption is wrapped by the error [New] returns for an
-	// option with an invalid value.
-	ErrInvalidOption = errors.New("httpdrain: invalid option")
+// Lifecycle is what this package needs of the shutdown sequence: a channel closed once at
+// the trigger, when the process becomes a lame duck. *shutdown.Sequence implements it.
+type Lifecycle interface{ Triggered() <-chan struct{} }
 
+var (
 	// ErrForced is wrapped by the error [Drainer.Drain] returns when its
 	// context ended before the server was quiet, so that it closed the
 	// remaining connections.
 	ErrForced = errors.New("httpdrain: forced close at the deadline")
+
+	// ErrBypassed is wrapped by the error [Drainer.Drain] returns when
+	// srv.Handler or srv.ConnState was replaced after [New], so that the
+	// server no longer goes through the Drainer: requests are not counted,
+	// responses get no "Connection: close", connections are not tracked.
+	// Drain still stops the server.
+	ErrBypassed = errors.New("httpdrain: server bypasses the drainer")
 )
 
 // A Drainer turns an [http.Server] into a drain step and a lame-duck
@@ -30,37 +38,46 @@ type Drainer struct {
 	reqs       inflight
 	conns      conns
 	onShutdown atomic.Int64 // RegisterOnShutdown functions not yet returned
+	sawConn    atomic.Bool  // the ConnState hook has run
+	sawRequest atomic.Bool  // the middleware has run
+	reported   atomic.Bool  // a bypass has been logged
 
 	lame      atomic.Bool   // set once the trigger or Drain started the lame-duck phase
 	lameDuck  chan struct{} // closed right after lame is set
 	draining  chan struct{} // closed when Drain starts
 	drainOnce sync.Once
-	drainErr  error
+	drained   chan struct{} // closed when the first Drain returns
+	drainErr  error         // set before drained is closed
 }
 
-// New returns a Drainer for srv. From the moment triggered is closed, every
-// response of srv carries "Connection: close" (for HTTP/2: a graceful
-// GOAWAY), so keep-alive clients reconnect, through the load balancer,
-// while srv still accepts connections. A nil triggered is never closed: the
-// lame-duck phase then starts with [Drainer.Drain].
+// New returns a Drainer for srv, in the lame-duck phase from the moment
+// lc's Triggered channel closes (never, if that channel is nil: the phase
+// then starts with [Drainer.Drain]). In that phase every HTTP/1 response of
+// srv carries "Connection: close", so keep-alive clients reconnect, through
+// the load balancer, while srv still accepts connections; HTTP/2
+// connections get a GOAWAY at the drain (see the package doc).
 //
 // New wraps srv.Handler (http.DefaultServeMux if nil) with
 // [Drainer.Middleware] and chains srv.ConnState, calling the hook already
-// set after its own; it must be called before srv serves and before any
-// later change to those two fields. It does not touch the listener. It
-// starts one goroutine that waits for triggered to close or Drain to start,
-// so that requests test an atomic flag rather than a channel: call Drain
-// (or close triggered) to end it. It returns an error if srv is nil, and
-// one wrapping [ErrInvalidOption] for an invalid option.
-func New(srv *http.Server, triggered <-chan struct{}, opts ...Option) (*Drainer, error) {
+// set after its own; it must be called before srv serves. Replacing either
+// field afterwards makes the server bypass the Drainer: New's hooks detect
+// it at the first connection or request and log it at ERROR, and
+// [Drainer.Drain] reports it with [ErrBypassed]. To change the handler
+// after New, set srv.Handler to d.Middleware(h). New does not touch the
+// listener. It starts one goroutine that waits for the trigger or the
+// drain, so that requests test an atomic flag rather than a channel: call
+// Drain (or close the trigger channel) to end it.
+//
+// New panics if srv or lc is nil; options panic on invalid values.
+func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
 	if srv == nil {
-		return nil, errors.New("httpdrain: nil *http.Server: pass the server to drain")
+		panic("httpdrain: New: nil *http.Server: pass the server to drain")
 	}
-	cfg, err := newConfig(opts)
-	if err != nil {
-		return nil, err
+	if lc == nil {
+		panic("httpdrain: New: nil Lifecycle: pass the shutdown sequence (*shutdown.Sequence)")
 	}
-	d := &Drainer{srv: srv, triggered: triggered, cfg: cfg, lameDuck: make(chan struct{}), draining: make(chan struct{})}
+	d := &Drainer{srv: srv, triggered: lc.Triggered(), cfg: newConfig(opts),
+		lameDuck: make(chan struct{}), draining: make(chan struct{}), drained: make(chan struct{})}
 	h := srv.Handler
 	if h == nil {
 		h = http.DefaultServeMux
@@ -68,13 +85,42 @@ func New(srv *http.Server, triggered <-chan struct{}, opts ...Option) (*Drainer,
 	srv.Handler = d.Middleware(h)
 	prev := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		if !d.sawConn.Load() {
+			d.sawConn.Store(true)
+			d.checkBypass()
+		}
 		d.conns.track(c, s)
 		if prev != nil {
 			prev(c, s)
 		}
 	}
 	go d.watch()
-	return d, nil
+	return d
+}
+
+// bypassed returns an error wrapping [ErrBypassed] that names the fix if
+// the server does not lead to the Drainer, else nil. srv.Handler must be
+// the Drainer's middleware. srv.ConnState may be chained (httptest does),
+// so what tells that it was replaced is a request without a connection:
+// net/http runs the hook of a connection's StateNew before it serves its
+// first request (server.go, Serve).
+func (d *Drainer) bypassed() error {
+	if m, ok := d.srv.Handler.(*middleware); !ok || m.d != d {
+		return fmt.Errorf("%w: srv.Handler was replaced after New: set it before New, or to d.Middleware(handler)", ErrBypassed)
+	}
+	if d.sawRequest.Load() && !d.sawConn.Load() {
+		return fmt.Errorf("%w: srv.ConnState was replaced after New: set it before New, which calls it, or call the hook New set from the new one", ErrBypassed)
+	}
+	return nil
+}
+
+// checkBypass logs, once, that the server bypasses the Drainer. It runs at
+// the first connection (catching a replaced srv.Handler) and at the first
+// request (a replaced srv.ConnState).
+func (d *Drainer) checkBypass() {
+	if err := d.bypassed(); err != nil && !d.reported.Swap(true) {
+		d.cfg.logger.Error("httpdrain: server bypasses the drainer", "error", err)
+	}
 }
 
 // watch starts the lame-duck phase at the trigger or at the drain.
@@ -87,15 +133,16 @@ func (d *Drainer) watch() {
 	close(d.lameDuck)
 }
 
-// LameDuck returns a channel closed once responses carry "Connection:
-// close": soon after the trigger channel closes, or when [Drainer.Drain]
-// starts. The channel is the same on every call.
+// LameDuck returns a channel closed once HTTP/1 responses carry
+// "Connection: close": soon after the trigger channel closes, or when
+// [Drainer.Drain] starts. The channel is the same on every call.
 func (d *Drainer) LameDuck() <-chan struct{} { return d.lameDuck }
 
-// Draining returns a channel closed when [Drainer.Drain] starts. Owners of
-// hijacked connections (WebSockets) and other long-lived exchanges watch it
-// to say goodbye and close: Drain waits for them until its deadline, then
-// closes their connections. The channel is the same on every call.
+// Draining returns a channel closed when [Drainer.Drain] starts, after the
+// propagation delay, never at the trigger (see [Drainer.LameDuck]). Owners
+// of hijacked connections (WebSockets) and other long-lived exchanges watch
+// it to say goodbye and close: Drain waits for them until its deadline,
+// then closes their connections. The channel is the same on every call.
 func (d *Drainer) Draining() <-chan struct{} { return d.draining }
 
 // InFlight returns the number of requests being served by handlers

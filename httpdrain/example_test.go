@@ -11,19 +11,21 @@ import (
 	"github.com/lameduck/lameduck/httpdrain"
 )
 
+// trigger stands in for *shutdown.Sequence, the Lifecycle of a real
+// service: its channel closes at SIGTERM.
+type trigger chan struct{}
+
+func (t trigger) Triggered() <-chan struct{} { return t }
+
 // A server is drained after the trigger: in-flight requests finish, the
-// drain step returns nil. With package shutdown, triggered is
-// seq.Triggered() and the step is registered with seq.Add("http", d.Drain).
+// drain step returns nil. With package shutdown, pass the sequence itself,
+// httpdrain.New(srv, seq), and run d.Drain as the server's drain step.
 func Example() {
-	triggered := make(chan struct{})
+	lc := make(trigger)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "hello")
 	})}
-	d, err := httpdrain.New(srv, triggered)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	d := httpdrain.New(srv, lc)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Println(err)
@@ -32,7 +34,7 @@ func Example() {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
-	close(triggered) // SIGTERM: responses now carry Connection: close
+	close(lc) // SIGTERM: HTTP/1 responses now carry Connection: close
 	<-d.LameDuck()
 	resp, err := http.Post("http://"+ln.Addr().String(), "text/plain", nil)
 	if err != nil {
@@ -50,4 +52,18 @@ func Example() {
 	// 200 OK close: true
 	// drain: <nil>
 	// serve: http: Server closed
+}
+
+// Replacing the handler after New would bypass the Drainer: wrap the new
+// one with the Drainer's middleware instead.
+func ExampleDrainer_Middleware() {
+	srv := &http.Server{}
+	d := httpdrain.New(srv, make(trigger))
+	srv.Handler = d.Middleware(http.NotFoundHandler())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fmt.Println("drain:", d.Drain(ctx))
+	// Output:
+	// drain: <nil>
 }

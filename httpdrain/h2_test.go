@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
@@ -35,8 +36,7 @@ func startH2(t *testing.T, h http.Handler, useTLS bool) *h2Server {
 			s.closed <- struct{}{}
 		}
 	}
-	d, err := httpdrain.New(ts.Config, s.trigger)
-	require.NoError(t, err)
+	d := httpdrain.New(ts.Config, lifecycle(s.trigger))
 	s.d = d
 	tr := &http.Transport{}
 	if useTLS {
@@ -66,7 +66,13 @@ func startH2(t *testing.T, h http.Handler, useTLS bool) *h2Server {
 // post sends a POST that the client cannot replay and returns the body.
 func (s *h2Server) post(t *testing.T, path string) (*http.Response, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	return s.postCtx(t, context.Background(), path)
+}
+
+// postCtx is post with a context for the request.
+func (s *h2Server) postCtx(t *testing.T, ctx context.Context, path string) (*http.Response, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+path, strings.NewReader("body"))
 	require.NoError(t, err)
@@ -85,17 +91,26 @@ func TestHTTP2(t *testing.T) {
 		name string
 		tls  bool
 	}{{"h2", true}, {"h2c", false}} {
-		t.Run(tt.name+"/trigger sends GOAWAY", func(t *testing.T) {
+		t.Run(tt.name+"/GOAWAY at the drain, not the trigger", func(t *testing.T) {
 			s := startH2(t, http.HandlerFunc(echo), tt.tls)
 			_, body := s.post(t, "/")
 			assert.Equal(t, "body", body)
 			close(s.trigger)
 			waitClosed(t, s.d.LameDuck(), "lame duck")
-			resp, body := s.post(t, "/")
-			assert.Equal(t, "body", body)
-			assert.Empty(t, resp.Header.Get("Connection"), "no connection header in HTTP/2")
-			// The GOAWAY makes the server close the connection once idle.
-			waitClosed(t, s.closed, "server closes the connection")
+			for range 2 {
+				var reused bool
+				ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+					GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused },
+				})
+				resp, body := s.postCtx(t, ctx, "/")
+				assert.Equal(t, "body", body)
+				assert.Empty(t, resp.Header.Get("Connection"), "no connection header in HTTP/2")
+				assert.True(t, reused, "no GOAWAY in the lame-duck phase: the connection stays")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			require.NoError(t, s.d.Drain(ctx))
+			waitClosed(t, s.closed, "the drain's GOAWAY closes the connection")
 		})
 		t.Run(tt.name+"/drain completes in-flight streams", func(t *testing.T) {
 			g := newGate()

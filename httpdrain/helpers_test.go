@@ -19,6 +19,11 @@ import (
 // waitLimit bounds every wait for something that should take milliseconds.
 const waitLimit = 20 * time.Second
 
+// lifecycle is a trigger channel as an [httpdrain.Lifecycle].
+type lifecycle chan struct{}
+
+func (l lifecycle) Triggered() <-chan struct{} { return l }
+
 // backend is a real server on loopback with a Drainer.
 type backend struct {
 	srv     *http.Server
@@ -38,14 +43,19 @@ func startBackend(t testing.TB, h http.Handler, opts ...httpdrain.Option) *backe
 // serveWith serves srv like startBackend.
 func serveWith(t testing.TB, srv *http.Server, opts ...httpdrain.Option) *backend {
 	t.Helper()
+	return serveWithFunc(t, srv, srv.Serve, opts...)
+}
+
+// serveWithFunc is serveWith with serve (srv.Serve or a srv.ServeTLS) to
+// serve the listener.
+func serveWithFunc(t testing.TB, srv *http.Server, serve func(net.Listener) error, opts ...httpdrain.Option) *backend {
+	t.Helper()
 	b := &backend{srv: srv, trigger: make(chan struct{}), served: make(chan error, 1)}
-	d, err := httpdrain.New(b.srv, b.trigger, opts...)
-	require.NoError(t, err)
-	b.d = d
+	b.d = httpdrain.New(b.srv, lifecycle(b.trigger), opts...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	b.addr = ln.Addr().String()
-	go func() { b.served <- b.srv.Serve(ln) }()
+	go func() { b.served <- serve(ln) }()
 	t.Cleanup(func() {
 		b.d.Drain(canceled()) // ends the Drainer's goroutine
 		b.srv.Close()

@@ -36,7 +36,13 @@ func (r *loadResult) fail(format string, args ...any) {
 // that never retries. Every transport error, non-200 answer or wrong body
 // counts as a failure. It calls at(i) before sending request i.
 func openLoop(url string, conns, total int, interval time.Duration, at func(i int)) *loadResult {
-	tr := &http.Transport{MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns, DisableCompression: true}
+	tr := &http.Transport{MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns}
+	return openLoopWith(tr, url, total, interval, at)
+}
+
+// openLoopWith is openLoop over the connections of tr.
+func openLoopWith(tr *http.Transport, url string, total int, interval time.Duration, at func(i int)) *loadResult {
+	tr.DisableCompression = true
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: waitLimit}
 	res := new(loadResult)

@@ -4,13 +4,15 @@ import "net/http"
 
 // Middleware returns next wrapped with the Drainer's per-request work:
 // it counts the request in [Drainer.InFlight] and, once the lame-duck phase
-// has started (see [Drainer.LameDuck]), adds "Connection: close" to the
-// response (with [WithRejectWhileDraining], it answers 503 instead once
+// has started (see [Drainer.LameDuck]), adds "Connection: close" to HTTP/1
+// responses (with [WithRejectWhileDraining], it answers 503 instead once
 // Drain has started). It does not allocate before the trigger.
 //
 // [New] already wraps srv.Handler; use Middleware only for a handler that
-// New did not wrap, such as one installed on srv after New. Wrapping a
-// handler twice counts its requests twice.
+// New did not wrap, such as one installed on srv after New (set srv.Handler
+// to d.Middleware(h) itself, not to a wrapper around it, or the Drainer
+// reports the server as bypassing it). Wrapping a handler twice counts its
+// requests twice.
 func (d *Drainer) Middleware(next http.Handler) http.Handler {
 	return &middleware{d: d, next: next}
 }
@@ -25,6 +27,10 @@ type middleware struct {
 func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// An atomic load: a receive from the trigger channel costs about ten
 	// times as much (runtime.chanrecv).
+	if !m.d.sawRequest.Load() {
+		m.d.sawRequest.Store(true)
+		m.d.checkBypass()
+	}
 	if m.d.lame.Load() && m.d.goodbye(w, r) {
 		return
 	}
@@ -37,10 +43,14 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and answers 503 if it must reject the request. It reports whether it did.
 func (d *Drainer) goodbye(w http.ResponseWriter, r *http.Request) (rejected bool) {
 	h := w.Header()
-	// HTTP/1.1 closes the connection after the response; HTTP/2 turns the
-	// header into a graceful GOAWAY (h2_bundle.go, writeChunk).
-	h.Set("Connection", "close")
-	if !d.cfg.reject || !d.isDraining() || d.cfg.exempt[r.URL.Path] {
+	// HTTP/1.1 closes the connection after the response. HTTP/2 would turn
+	// the header into a graceful GOAWAY (h2_bundle.go, writeChunk), a
+	// single one that refuses the streams the client opens meanwhile
+	// (see the package doc): one per connection, at the drain, is enough.
+	if r.ProtoMajor == 1 {
+		h.Set("Connection", "close")
+	}
+	if !d.cfg.reject || !d.isDraining() || d.cfg.isExempt(r) {
 		return false
 	}
 	h.Set("Retry-After", d.cfg.retryHeader)

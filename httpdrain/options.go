@@ -2,7 +2,10 @@ package httpdrain
 
 import (
 	"fmt"
+	"log/slog"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -11,9 +14,13 @@ import (
 const DefaultRetryAfter = 1 * time.Second
 
 // DefaultExemptPaths returns the request paths that [WithRejectWhileDraining]
-// never rejects by default: the probe paths package readiness serves and the
-// conventional "/healthz". It returns a new slice on each call.
-func DefaultExemptPaths() []string { return []string{"/readyz", "/livez", "/startupz", "/healthz"} }
+// never rejects by default: the probe paths package readiness serves, with
+// their per-check subpaths ("/readyz/db"), the conventional "/healthz", and
+// "/metrics", so that scrapes go on during the drain. It returns a new
+// slice on each call.
+func DefaultExemptPaths() []string {
+	return []string{"/readyz", "/readyz/", "/livez", "/livez/", "/startupz", "/healthz", "/metrics"}
+}
 
 // An Option configures a [Drainer] in [New].
 type Option func(*config)
@@ -21,21 +28,24 @@ type Option func(*config)
 type config struct {
 	reject      bool
 	retryAfter  time.Duration
-	retryHeader string // retryAfter in whole seconds, rounded up
-	exempt      map[string]bool
+	retryHeader string                     // retryAfter in whole seconds, rounded up
+	exempt      map[string]bool            // exact paths
+	exemptTrees []string                   // prefixes: paths ending in "/"
+	exemptFuncs []func(*http.Request) bool // see WithExemptFunc
+	logger      *slog.Logger
 }
 
-func newConfig(opts []Option) (*config, error) {
+func newConfig(opts []Option) *config {
 	c := &config{retryAfter: DefaultRetryAfter}
 	WithExemptPaths(DefaultExemptPaths()...)(c)
 	for _, o := range opts {
 		o(c)
 	}
-	if c.retryAfter <= 0 {
-		return nil, fmt.Errorf("httpdrain: retry-after %v must be positive: %w", c.retryAfter, ErrInvalidOption)
+	if c.logger == nil {
+		c.logger = slog.Default()
 	}
 	c.retryHeader = strconv.FormatInt(int64((c.retryAfter+time.Second-1)/time.Second), 10)
-	return c, nil
+	return c
 }
 
 // WithRejectWhileDraining makes the Drainer answer requests that arrive
@@ -44,27 +54,80 @@ func newConfig(opts []Option) (*config, error) {
 // the requests already in flight have finished, instead of refusing new
 // connections at once (the approach k8s.io/apiserver offers with
 // ShutdownSendRetryAfter). Clients that honour Retry-After then retry
-// elsewhere; the exempt paths (see [WithExemptPaths]) are still served.
+// elsewhere; the exempt requests (see [WithExemptPaths] and
+// [WithExemptFunc]) are still served.
 // Defaults to off: connections are refused once Drain starts.
 func WithRejectWhileDraining() Option {
 	return func(c *config) { c.reject = true }
 }
 
 // WithRetryAfter sets the Retry-After value sent with the 503 answers of
-// [WithRejectWhileDraining], rounded up to whole seconds. [New] returns an
-// error if d is not positive. Defaults to [DefaultRetryAfter].
+// [WithRejectWhileDraining], rounded up to whole seconds. It panics if d is
+// not positive. Defaults to [DefaultRetryAfter].
 func WithRetryAfter(d time.Duration) Option {
+	if d <= 0 {
+		panic(fmt.Sprintf("httpdrain: WithRetryAfter(%v): the Retry-After value must be positive", d))
+	}
 	return func(c *config) { c.retryAfter = d }
 }
 
+// WithLogger sets the logger the Drainer reports misuse to (see [New]). It
+// panics if l is nil. Defaults to [slog.Default] at the time of New.
+func WithLogger(l *slog.Logger) Option {
+	if l == nil {
+		panic("httpdrain: WithLogger(nil): pass a logger, or omit the option for slog.Default()")
+	}
+	return func(c *config) { c.logger = l }
+}
+
 // WithExemptPaths replaces the request paths that [WithRejectWhileDraining]
-// never rejects (matched exactly against URL.Path). Defaults to
-// [DefaultExemptPaths].
+// never rejects. A path matches URL.Path exactly, except one that ends in
+// "/", which matches every path under it, as in [http.ServeMux]: "/readyz/"
+// matches "/readyz/db" (and "/readyz/", not "/readyz"). Defaults to
+// [DefaultExemptPaths]; to add to them, pass
+// append(httpdrain.DefaultExemptPaths(), paths...).
 func WithExemptPaths(paths ...string) Option {
 	return func(c *config) {
 		c.exempt = make(map[string]bool, len(paths))
+		c.exemptTrees = nil
 		for _, p := range paths {
-			c.exempt[p] = true
+			if strings.HasSuffix(p, "/") {
+				c.exemptTrees = append(c.exemptTrees, p)
+			} else {
+				c.exempt[p] = true
+			}
 		}
 	}
+}
+
+// WithExemptFunc makes [WithRejectWhileDraining] serve the requests for
+// which exempt returns true, in addition to the exempt paths: requests from
+// a monitoring agent by User-Agent, say, as k8s.io/apiserver exempts its
+// own probes. It is called only for requests that arrive while the
+// Drainer rejects, from their handlers' goroutines, so concurrently. Each
+// use adds a function; a request is exempt if any returns true. It panics
+// if exempt is nil.
+func WithExemptFunc(exempt func(*http.Request) bool) Option {
+	if exempt == nil {
+		panic("httpdrain: WithExemptFunc(nil): pass a function that reports exempt requests")
+	}
+	return func(c *config) { c.exemptFuncs = append(c.exemptFuncs, exempt) }
+}
+
+// isExempt reports whether r is served even while the Drainer rejects.
+func (c *config) isExempt(r *http.Request) bool {
+	if c.exempt[r.URL.Path] {
+		return true
+	}
+	for _, p := range c.exemptTrees {
+		if strings.HasPrefix(r.URL.Path, p) {
+			return true
+		}
+	}
+	for _, f := range c.exemptFuncs {
+		if f(r) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,9 +1,7 @@
 package httpdrain
 
 import (
-	"crypto/tls"
 	"net"
-	"net/http"
 	"syscall"
 	"unsafe"
 )
@@ -23,32 +21,20 @@ type tcpInfo struct {
 	pacingRate, maxPacingRate, bytesAcked, bytesReceived uint64
 }
 
-// quiet reports whether closing c, a connection the server sees in state s
-// (StateNew or StateIdle), cannot cut short a request the peer has started
-// to send. net/http cannot tell: it keeps a connection "new" or "idle"
-// until a whole request header has been read, so Shutdown closes a
-// connection whose client is halfway through sending (server.go, conn.serve
-// sets StateActive only after readRequest). The kernel can tell:
-//   - a new connection is quiet if the peer has sent no byte at all, or,
-//     for TLS, none beyond the handshake that the server has not read;
-//   - an idle one is quiet if no data arrived after the server's last send
-//     (the response) and none is waiting to be read.
-//
-// Times in tcp_info have jiffy resolution; equal times count as quiet, as a
-// request sent within the same jiffy as the response is not yet read by
-// the server either and shows up as unread bytes. When the kernel cannot
-// answer, the connection counts as quiet, as net/http itself would treat it.
-func quiet(c net.Conn, s http.ConnState) bool {
-	_, isTLS := c.(*tls.Conn)
-	sc, ok := netConn(c).(syscall.Conn)
-	if !ok {
-		return true
+// inspect returns what the kernel knows of c's transport connection, and
+// whether it could tell. Times in tcp_info have jiffy resolution; equal
+// times count as nothing received since the send, as a request sent within
+// the same jiffy as the response is not yet read by the server either and
+// shows up as unread bytes.
+func inspect(c net.Conn) (k sockState, ok bool) {
+	sc, isSC := netConn(c).(syscall.Conn)
+	if !isSC {
+		return k, false
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return true
+		return k, false
 	}
-	q := true
 	rc.Control(func(fd uintptr) {
 		var ti tcpInfo
 		n := uint32(unsafe.Sizeof(ti))
@@ -59,16 +45,13 @@ func quiet(c net.Conn, s http.ConnState) bool {
 		}
 		var unread int32
 		_, _, e = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&unread)))
-		if e == 0 && unread > 0 {
-			q = false
-			return
+		k = sockState{
+			received: ti.bytesReceived,
+			unread:   e == 0 && unread > 0,
+			// last* fields count milliseconds since the event: larger is older.
+			recvSinceSend: ti.lastDataRecv < ti.lastDataSent,
 		}
-		if s == http.StateNew {
-			q = isTLS || ti.bytesReceived == 0
-			return
-		}
-		// last* fields count milliseconds since the event: larger is older.
-		q = ti.lastDataRecv >= ti.lastDataSent
+		ok = true
 	})
-	return q
+	return k, ok
 }

@@ -2,13 +2,8 @@
 
 package httpdrain
 
-import (
-	"net"
-	"net/http"
-)
+import "net"
 
-// quiet reports whether closing c cannot cut short a request the peer has
-// started to send. Only Linux exposes what is needed (tcp_info); elsewhere
-// every new or idle connection counts as quiet, as net/http's Shutdown
-// treats it.
-func quiet(net.Conn, http.ConnState) bool { return true }
+// inspect returns what the kernel knows of c's transport connection, and
+// whether it could tell: only Linux exposes what is needed (tcp_info).
+func inspect(net.Conn) (sockState, bool) { return sockState{}, false }
