@@ -1,0 +1,102 @@
+package shutdown_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/lameduck/lameduck/grpcdrain"
+	"github.com/lameduck/lameduck/httpdrain"
+	"github.com/lameduck/lameduck/readiness"
+	"github.com/lameduck/lameduck/shutdown"
+)
+
+// This is a whole service, as in the README: an admin listener with the
+// probes and /prestop, an HTTP API and a gRPC server that drain together,
+// a background worker, and a database closed after them. Here a GET
+// /prestop stands in for the kubelet, and the listeners are on loopback.
+func Example_service() {
+	if err := run(); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// pre-drain deregister <nil>
+	// drain http <nil>
+	// drain grpc <nil>
+	// drain consumer <nil>
+	// close db <nil>
+	// close admin <nil>
+	// triggered by prestop, exit 0
+}
+
+func run() error {
+	seq, err := shutdown.New(
+		shutdown.FromEnv(os.LookupEnv), // SHUTDOWN_GRACE_PERIOD=30s ...
+		shutdown.WithPropagationDelay(50*time.Millisecond), // seconds in production
+		shutdown.WithLogger(slog.New(slog.DiscardHandler)),
+	)
+	if err != nil {
+		return err
+	}
+	probe := readiness.New(seq) // /readyz fails at the trigger
+	admin := http.NewServeMux() // /readyz /livez /startupz /prestop
+	probe.Register(admin)
+	admin.Handle("/prestop", seq.PrestopHandler())
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0") // ":9090"
+	if err != nil {
+		return err
+	}
+	adminSrv := &http.Server{Handler: admin}
+	go func() { seq.Fail(ignoreClosed(adminSrv.Serve(adminLn))) }() // up to the last step
+
+	api := &http.Server{Handler: http.NotFoundHandler()}
+	apiLn, err := net.Listen("tcp", "127.0.0.1:0") // ":8080"
+	if err != nil {
+		return err
+	}
+	seq.Serve("http", func() error { return api.Serve(apiLn) }, httpdrain.New(api, seq).Drain)
+
+	rpc := grpcdrain.NewServer(seq) // health service included; register yours on rpc
+	rpcLn, err := net.Listen("tcp", "127.0.0.1:0") // ":8081"
+	if err != nil {
+		return err
+	}
+	seq.Serve("grpc", func() error { return rpc.Serve(rpcLn) }, rpc.Drain)
+
+	seq.BeforeDrain("deregister", func(context.Context) error { return nil }) // leave a registry
+	seq.Go("consumer", func(ctx context.Context) error { <-ctx.Done(); return nil })
+	seq.Add("db", shutdown.Closer(io.NopCloser(nil))) // the pool, after the drains
+	seq.Add("admin", shutdown.Closer(adminSrv))       // probes answered to the end
+	probe.SetReady()
+
+	go kubeletPrestop("http://" + adminLn.Addr().String() + "/prestop")
+	err = seq.Wait() // blocks until the sequence is done
+	tl := seq.Timeline()
+	for _, st := range tl.Steps {
+		fmt.Println(st.Phase, st.Name, st.Err)
+	}
+	fmt.Printf("triggered by %s, exit %d\n", tl.Source, map[bool]int{true: 0, false: 1}[err == nil])
+	return nil
+}
+
+// ignoreClosed turns the error of a server closed on purpose into nil.
+func ignoreClosed(err error) error {
+	if err == http.ErrServerClosed {
+		return nil
+	}
+	return err
+}
+
+// kubeletPrestop does what the kubelet's preStop httpGet hook does.
+func kubeletPrestop(url string) {
+	resp, err := http.Get(url)
+	if err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
