@@ -36,7 +36,7 @@ func Example_service() {
 
 func run() error {
 	seq, err := shutdown.New(
-		shutdown.FromEnv(os.LookupEnv), // SHUTDOWN_GRACE_PERIOD=30s ...
+		shutdown.FromEnv(os.LookupEnv),                     // SHUTDOWN_GRACE_PERIOD=30s ...
 		shutdown.WithPropagationDelay(50*time.Millisecond), // seconds in production
 		shutdown.WithLogger(slog.New(slog.DiscardHandler)),
 	)
@@ -61,7 +61,7 @@ func run() error {
 	}
 	seq.Serve("http", func() error { return api.Serve(apiLn) }, httpdrain.New(api, seq).Drain)
 
-	rpc := grpcdrain.NewServer(seq) // health service included; register yours on rpc
+	rpc := grpcdrain.NewServer(seq)                // health service included; register yours on rpc
 	rpcLn, err := net.Listen("tcp", "127.0.0.1:0") // ":8081"
 	if err != nil {
 		return err
