@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/lameduck/lameduck/examples/internal/selfsigned"
 	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
 
@@ -114,6 +115,21 @@ func Start(t testing.TB, bin string, args ...string) *Proc {
 	return p
 }
 
+// Cert writes a self-signed certificate for loopback into a temporary
+// directory of the test (see package selfsigned).
+func Cert(t testing.TB) selfsigned.Cert {
+	t.Helper()
+	c, err := selfsigned.Write(t.TempDir())
+	require.NoError(t, err)
+	return c
+}
+
+// TLSFlags returns the -tls-cert and -tls-key flags for c, followed by
+// extra.
+func TLSFlags(c selfsigned.Cert, extra ...string) []string {
+	return append([]string{"-tls-cert", c.CertFile, "-tls-key", c.KeyFile}, extra...)
+}
+
 // WaitExit waits up to timeout for the process to exit and returns its exit
 // code (-1 if a signal ended it). It fails the test on timeout.
 func (p *Proc) WaitExit(t testing.TB, timeout time.Duration) int {
@@ -136,7 +152,8 @@ func cleanEnv() []string {
 		switch k, _, _ := strings.Cut(kv, "="); k {
 		case "ADDR", "ADMIN_ADDR", "DATA_DIR", "STRATEGY",
 			"SHUTDOWN_GRACE_PERIOD", "SHUTDOWN_PROPAGATION_DELAY",
-			"SHUTDOWN_SAFETY_MARGIN", "SHUTDOWN_PRESTOP_TOKEN":
+			"SHUTDOWN_SAFETY_MARGIN", "SHUTDOWN_PRESTOP_TOKEN",
+			"TLS_CERT_FILE", "TLS_KEY_FILE":
 			continue
 		}
 		env = append(env, kv)
