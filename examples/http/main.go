@@ -24,8 +24,8 @@
 //
 // Every flag also comes from the environment: ADDR, ADMIN_ADDR,
 // SHUTDOWN_GRACE_PERIOD, SHUTDOWN_PROPAGATION_DELAY, DATA_DIR, STRATEGY,
-// TLS_CERT_FILE, TLS_KEY_FILE (a flag wins). SHUTDOWN_SAFETY_MARGIN and SHUTDOWN_PRESTOP_TOKEN are read
-// by package shutdown. Once serving it writes
+// TLS_CERT_FILE, TLS_KEY_FILE (a flag wins). SHUTDOWN_SAFETY_MARGIN and
+// SHUTDOWN_PRESTOP_TOKEN are read by package shutdown. Once serving it writes
 // "listening addr=HOST:PORT admin=HOST:PORT" to stderr; it exits 0 after a
 // clean shutdown, and 1 when a step failed or a drain was forced at its
 // deadline.

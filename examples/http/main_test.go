@@ -234,7 +234,7 @@ func TestNoneStrategyLosesJournalLines(t *testing.T) {
 	// At most 80 requests: their journal lines (under 40 bytes each) fit in
 	// the 4 KiB buffer, so none reaches the file unless the exit path runs.
 	code, res, rows, lines := terminateUnderLoad(t, bin, wire{}, 8, 10, proctest.Flags("-strategy", "none")...)
-	assert.Equal(t, -1, code, "SIGTERM kills a process that does not handle it")
+	proctest.AssertDiedOfSignal(t, code, false)
 	assert.Greater(t, res.ok, 0)
 	assert.Less(t, lines, res.ok, "acknowledged journal lines are lost")
 	assert.GreaterOrEqual(t, rows, res.ok, "committed rows survive the kill (WAL)")
@@ -433,4 +433,26 @@ func TestTLSUsage(t *testing.T) {
 		assert.Contains(t, string(out), tt.wantErr)
 		assert.NotContains(t, string(out), "listening", "never served")
 	}
+}
+
+// TestNoneStrategyAsPID1 runs -strategy none as the entry point of a
+// container runs, PID 1 of its PID namespace: SIGTERM still ends it
+// without its exit path, but with exit code 2, not by the signal.
+func TestNoneStrategyAsPID1(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	p := proctest.StartPID1(t, bin, proctest.Flags("-strategy", "none")...)
+	client := newClient(false)
+	defer client.CloseIdleConnections()
+	const ok = 3
+	for range ok {
+		code, err := post(client, "http://"+p.Addr+"/work")
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, code)
+	}
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	proctest.AssertDiedOfSignal(t, p.WaitExit(t, proctest.ExitTimeout), true)
+	rows, lines, err := store.Count(p.DataDir)
+	require.NoError(t, err)
+	assert.Equal(t, ok, rows, "committed rows survive (WAL)")
+	assert.Zero(t, lines, "the buffered journal lines are lost: the exit path did not run")
 }

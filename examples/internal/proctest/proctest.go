@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,11 +76,30 @@ type Proc struct {
 // process is killed at the end of the test if it is still running.
 func Start(t testing.TB, bin string, args ...string) *Proc {
 	t.Helper()
+	return start(t, bin, nil, args...)
+}
+
+// StartPID1 is [Start] with the process as PID 1 of a new PID namespace,
+// as the entry point of a container is. It skips the test where creating
+// the namespace is not permitted (it needs CAP_SYS_ADMIN).
+func StartPID1(t testing.TB, bin string, args ...string) *Proc {
+	t.Helper()
+	probe := exec.Command("/bin/true")
+	probe.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	if err := probe.Run(); err != nil {
+		t.Skipf("cannot create a PID namespace: %v", err)
+	}
+	return start(t, bin, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}, args...)
+}
+
+func start(t testing.TB, bin string, attr *syscall.SysProcAttr, args ...string) *Proc {
+	t.Helper()
 	p := &Proc{DataDir: t.TempDir(), stderr: &lines{listening: make(chan string, 1)}}
 	cmd := exec.Command(bin, append([]string{
 		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-data", p.DataDir,
 	}, args...)...)
 	cmd.Env = cleanEnv()
+	cmd.SysProcAttr = attr
 	cmd.Stderr = p.stderr
 	require.NoError(t, cmd.Start())
 	p.Process = shutdowntest.Command(cmd)
@@ -141,6 +161,28 @@ func (p *Proc) WaitExit(t testing.TB, timeout time.Duration) int {
 		t.Fatalf("process did not exit within %v:\n%s", timeout, p.Stderr())
 		return 0
 	}
+}
+
+// AssertDiedOfSignal checks that code, from [Proc.WaitExit] after a
+// SIGTERM, is how a Go process ends that does not handle the signal. Not
+// as PID 1 the signal kills it, which exec reports as -1 (a shell as 143).
+// As PID 1 of its PID namespace, the kubelet's case (see [StartPID1]), it
+// exits 2: the Go runtime re-raises an unhandled SIGTERM with the default
+// action, which the kernel does not apply to a namespace's init
+// (pid_namespaces(7)), and then exits 2 (runtime/signal_unix.go,
+// dieFromSignal). Either way it is not 0 or 1, the codes of a service that
+// ran its exit path.
+func AssertDiedOfSignal(t testing.TB, code int, pid1 bool) bool {
+	t.Helper()
+	want, why := -1, "the unhandled signal killed the process"
+	if pid1 {
+		want, why = 2, "as PID 1, the kernel drops the signal the Go runtime re-raises and it exits 2"
+	}
+	if code != want {
+		t.Errorf("exit code %d, want %d: %s", code, want, why)
+		return false
+	}
+	return true
 }
 
 // Stderr returns what the process wrote to stderr so far.
