@@ -33,7 +33,10 @@
 // SHUTDOWN_PRESTOP_TOKEN are read by package shutdown. Once serving it writes
 // "listening addr=HOST:PORT admin=HOST:PORT" to stderr; it exits 0 after a
 // clean shutdown, and 1 when a step failed or a drain was forced at its
-// deadline.
+// deadline. Under -strategy none a SIGTERM kills it, except as PID 1 of a
+// container, where it exits 2: the kernel does not apply the default action
+// of the signal the Go runtime re-raises to a PID namespace's init
+// (pid_namespaces(7)), and the runtime then exits 2.
 package main
 
 import (
