@@ -23,31 +23,38 @@ func TestRollout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the example services and rolls them: not in -short")
 	}
+	// Each balancer × strategy is its own rollout with its own copies, ports
+	// and data directories. They run in parallel: a rollout mostly waits
+	// (delays, probes, 100 req/s of load), so four at once take little more
+	// than the longest one.
 	for _, lb := range []string{"haproxy", "builtin"} {
-		t.Run(lb, func(t *testing.T) {
-			if lb == "haproxy" {
-				requireHAProxy(t)
-			}
-			testRollout(t, lb)
-		})
+		for _, strategy := range []string{"none", "lameduck"} {
+			t.Run(lb+"/"+strategy, func(t *testing.T) {
+				if lb == "haproxy" {
+					requireHAProxy(t)
+				}
+				t.Parallel()
+				testRollout(t, lb, strategy)
+			})
+		}
 	}
 }
 
-func testRollout(t *testing.T, lb string) {
+func testRollout(t *testing.T, lb, strategy string) {
 	cfg := config{
 		Rate:       100,
 		Warmup:     500 * time.Millisecond,
 		Copies:     2,
 		Conns:      4,
 		Work:       20 * time.Millisecond,
-		Strategies: []string{"none", "lameduck"},
+		Strategies: []string{strategy},
 		Protocols:  allProtocols,
 		LB:         lb,
 		Lag:        300 * time.Millisecond,
 		Grace:      6 * time.Second,
 		Delay:      time.Second,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	results, err := runAll(ctx, cfg, testLog{t})
 	require.NoError(t, err)
@@ -57,7 +64,7 @@ func testRollout(t *testing.T, lb string) {
 	require.NoError(t, printTable(&table, results))
 	t.Logf("\n%s", table.String())
 	for _, r := range results {
-		t.Run(r.Strategy+"/"+string(r.Protocol), func(t *testing.T) {
+		t.Run(string(r.Protocol), func(t *testing.T) {
 			require.Len(t, r.Terminations, cfg.Copies, "not every copy was restarted")
 			assert.Positive(t, r.Load.OK, "no request succeeded")
 			switch r.Strategy {

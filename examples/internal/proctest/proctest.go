@@ -9,6 +9,7 @@ package proctest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,14 +50,49 @@ func Flags(extra ...string) []string {
 }
 
 // Build compiles the main package in dir (a path relative to the test's
-// working directory, such as ".") into a temporary directory and returns
-// the binary's path. It fails the test if the build fails.
+// working directory, such as ".") and returns the binary's path. It fails
+// the test if the build fails. The binary is built once per test process
+// and shared by the tests that ask for the same dir, into a temporary
+// directory that [RemoveBuilds] removes: call it from TestMain, for
+// example as goleak.VerifyTestMain's goleak.Cleanup.
 func Build(t testing.TB, dir string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "svc")
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if bin, ok := builds.bins[dir]; ok {
+		return bin
+	}
+	if builds.dir == "" {
+		d, err := os.MkdirTemp("", "proctest-")
+		require.NoError(t, err)
+		builds.dir = d
+	}
+	bin := filepath.Join(builds.dir, fmt.Sprintf("svc%d", len(builds.bins)))
 	out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput()
 	require.NoError(t, err, "go build %s:\n%s", dir, out)
+	if builds.bins == nil {
+		builds.bins = map[string]string{}
+	}
+	builds.bins[dir] = bin
 	return bin
+}
+
+// RemoveBuilds removes the binaries [Build] made. Call it once the tests
+// that use them have ended.
+func RemoveBuilds() {
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if builds.dir != "" {
+		_ = os.RemoveAll(builds.dir)
+	}
+	builds.dir, builds.bins = "", nil
+}
+
+// builds holds the binaries Build made in this process.
+var builds struct {
+	mu   sync.Mutex
+	dir  string
+	bins map[string]string // by Build's dir argument
 }
 
 // Proc is a running service.
