@@ -34,7 +34,10 @@ type Service struct {
 	LookupEnv func(string) (string, bool) // the environment Setup read
 	Log       *slog.Logger
 	Store     *store.Store
-	Listener  net.Listener // the traffic listener, bound to Config.Addr; plain TCP even with TLS
+	// Listener is the traffic listener, bound to Config.Addr. Setup leaves
+	// it plain TCP even with TLS: the service wraps it (tls.NewListener) or
+	// gives TLS to its server (grpc.Creds).
+	Listener net.Listener
 	// TLS is the traffic listener's TLS configuration when -tls-cert and
 	// -tls-key are given, nil otherwise: the certificate is loaded once by
 	// Setup, and NextProtos is left for the service to set (ALPN: "h2" and
