@@ -1,9 +1,10 @@
 // Command grpc is the gRPC counterpart of examples/http: it serves the Work
 // service (package workpb: a unary Do that waits a requested duration and
 // records the request as one row in an SQLite database and one line in a
-// buffered journal, and a server-streaming Watch that sends an event every
-// 100 ms until its context ends), the standard health service and server
-// reflection. With -strategy lameduck (the default), a SIGTERM or a GET
+// buffered journal, a server-streaming Watch that sends an event every
+// 100 ms until its context ends, and a server-streaming Page that sends a
+// requested number of items and ends), the standard health service and
+// server reflection. With -strategy lameduck (the default), a SIGTERM or a GET
 // /prestop on the admin listener starts the shutdown sequence: readiness
 // and the health service report not serving while the server keeps serving
 // through -delay, then the server drains (GracefulStop, Watch streams told to
@@ -18,15 +19,24 @@
 //
 // Usage:
 //
-//	grpc [-addr :8080] [-admin-addr :9090] [-grace 30s] [-delay 5s] [-data ./.data] [-strategy lameduck|shutdown|none]
+//	grpc [-addr :8080] [-admin-addr :9090] [-grace 30s] [-delay 5s] [-data ./.data] [-strategy lameduck|shutdown|none] [-tls-cert FILE -tls-key FILE]
+//
+// Without -tls-cert and -tls-key the traffic listener serves gRPC over
+// plaintext HTTP/2. With both (PEM files, read once at start) it serves
+// gRPC over TLS only (ALPN "h2"). One without the other is a usage error.
+// The admin listener always serves plaintext HTTP/1.1, for the kubelet's
+// probes and preStop hook.
 //
 // Every flag also comes from the environment: ADDR, ADMIN_ADDR,
-// SHUTDOWN_GRACE_PERIOD, SHUTDOWN_PROPAGATION_DELAY, DATA_DIR, STRATEGY
-// (a flag wins). SHUTDOWN_SAFETY_MARGIN and SHUTDOWN_PRESTOP_TOKEN are read
-// by package shutdown. Once serving it writes
+// SHUTDOWN_GRACE_PERIOD, SHUTDOWN_PROPAGATION_DELAY, DATA_DIR, STRATEGY,
+// TLS_CERT_FILE, TLS_KEY_FILE (a flag wins). SHUTDOWN_SAFETY_MARGIN and
+// SHUTDOWN_PRESTOP_TOKEN are read by package shutdown. Once serving it writes
 // "listening addr=HOST:PORT admin=HOST:PORT" to stderr; it exits 0 after a
 // clean shutdown, and 1 when a step failed or a drain was forced at its
-// deadline.
+// deadline. Under -strategy none a SIGTERM kills it, except as PID 1 of a
+// container, where it exits 2: the kernel does not apply the default action
+// of the signal the Go runtime re-raises to a PID namespace's init
+// (pid_namespaces(7)), and the runtime then exits 2.
 package main
 
 import (
@@ -79,7 +89,7 @@ func runLameduck(svc *service.Service) error {
 	if err != nil {
 		return errors.Join(err, svc.Abort())
 	}
-	srv, hs := newServer(svc.Store, drain.ServerOptions()...)
+	srv, hs := newServer(svc, drain.ServerOptions()...)
 	drain.Attach(srv, hs)
 	seq.Add("grpc", drain.Drain)
 	seq.Add("db", svc.Store.CloseDB)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -15,20 +16,25 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
 	reflectiongrpc "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/lameduck/lameduck/examples/grpc/workpb"
 	"github.com/lameduck/lameduck/examples/internal/proctest"
+	"github.com/lameduck/lameduck/examples/internal/selfsigned"
 	"github.com/lameduck/lameduck/examples/internal/store"
 	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { proctest.RemoveBuilds() }))
 }
 
 // rpcTimeout bounds each call of the load.
@@ -40,6 +46,19 @@ func dial(t *testing.T, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDisableRetry(),
+	}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+// dialTLS returns a client like dial's over TLS, trusting only cert.
+func dialTLS(t *testing.T, addr string, cert selfsigned.Cert, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	// credentials.NewTLS offers ALPN "h2" itself.
+	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{
+		grpc.WithTransportCredentials(credentials.NewTLS(cert.ClientConfig())),
 		grpc.WithDisableRetry(),
 	}, opts...)...)
 	require.NoError(t, err)
@@ -129,11 +148,23 @@ type terminated struct {
 }
 
 // terminateUnderLoad starts the service, opens a Watch stream, loads it
-// with Do calls, sends SIGTERM once warm and reports what happened.
-func terminateUnderLoad(t *testing.T, bin string, workers, perWorker int, args ...string) terminated {
+// with Do calls, sends SIGTERM once warm and reports what happened. With
+// cert, the service and the client speak TLS.
+func terminateUnderLoad(t *testing.T, bin string, cert *selfsigned.Cert, workers, perWorker int, args ...string) terminated {
 	t.Helper()
+	var client workpb.WorkClient
+	if cert != nil {
+		p := proctest.Start(t, bin, proctest.TLSFlags(*cert, args...)...)
+		client = workpb.NewWorkClient(dialTLS(t, p.Addr, *cert))
+		return terminate(t, p, client, workers, perWorker)
+	}
 	p := proctest.Start(t, bin, args...)
-	client := workpb.NewWorkClient(dial(t, p.Addr))
+	client = workpb.NewWorkClient(dial(t, p.Addr))
+	return terminate(t, p, client, workers, perWorker)
+}
+
+func terminate(t *testing.T, p *proctest.Proc, client workpb.WorkClient, workers, perWorker int) terminated {
+	t.Helper()
 	watched := watch(t, client)
 
 	warm, stop := make(chan struct{}), make(chan struct{})
@@ -170,13 +201,21 @@ func terminateUnderLoad(t *testing.T, bin string, workers, perWorker int, args .
 
 func TestLameduckLosesNothing(t *testing.T) {
 	bin := proctest.Build(t, ".")
-	r := terminateUnderLoad(t, bin, 8, 100, proctest.Flags()...)
-	assert.Equal(t, 0, r.code)
-	assert.Greater(t, r.load.ok, 16)
-	assert.Empty(t, r.load.errs, "no RPC failed")
-	assert.Equal(t, r.load.ok, r.rows, "rows = Do calls answered OK")
-	assert.Equal(t, r.load.ok, r.lines, "journal lines = Do calls answered OK")
-	assert.ErrorIs(t, r.watch.err, io.EOF, "the drain ends Watch streams cleanly")
+	cert := proctest.Cert(t)
+	for _, tt := range []struct {
+		name string
+		cert *selfsigned.Cert
+	}{{"plaintext", nil}, {"tls", &cert}} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := terminateUnderLoad(t, bin, tt.cert, 8, 100, proctest.Flags()...)
+			assert.Equal(t, 0, r.code)
+			assert.Greater(t, r.load.ok, 16)
+			assert.Empty(t, r.load.errs, "no RPC failed")
+			assert.Equal(t, r.load.ok, r.rows, "rows = Do calls answered OK")
+			assert.Equal(t, r.load.ok, r.lines, "journal lines = Do calls answered OK")
+			assert.ErrorIs(t, r.watch.err, io.EOF, "the drain ends Watch streams cleanly")
+		})
+	}
 }
 
 // TestShutdownStrategy runs the same load against the common pattern:
@@ -185,7 +224,7 @@ func TestLameduckLosesNothing(t *testing.T) {
 // and Stop then cuts it.
 func TestShutdownStrategy(t *testing.T) {
 	bin := proctest.Build(t, ".")
-	r := terminateUnderLoad(t, bin, 8, 100, proctest.Flags("-strategy", "shutdown")...)
+	r := terminateUnderLoad(t, bin, nil, 8, 100, proctest.Flags("-strategy", "shutdown")...)
 	assert.Equal(t, 0, r.code)
 	assert.Equal(t, r.load.ok, r.rows)
 	assert.Equal(t, r.load.ok, r.lines)
@@ -197,8 +236,8 @@ func TestNoneStrategyLosesJournalLines(t *testing.T) {
 	bin := proctest.Build(t, ".")
 	// At most 80 calls: their journal lines (under 40 bytes each) fit in the
 	// 4 KiB buffer, so none reaches the file unless the exit path runs.
-	r := terminateUnderLoad(t, bin, 8, 10, proctest.Flags("-strategy", "none")...)
-	assert.Equal(t, -1, r.code, "SIGTERM kills a process that does not handle it")
+	r := terminateUnderLoad(t, bin, nil, 8, 10, proctest.Flags("-strategy", "none")...)
+	proctest.AssertDiedOfSignal(t, r.code, false)
 	assert.Greater(t, r.load.ok, 0)
 	assert.Less(t, r.lines, r.load.ok, "acknowledged journal lines are lost")
 	assert.GreaterOrEqual(t, r.rows, r.load.ok, "committed rows survive the kill (WAL)")
@@ -224,6 +263,7 @@ func TestHealthAndReflection(t *testing.T) {
 	assert.ElementsMatch(t,
 		[]string{"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection", workpb.Work_ServiceDesc.ServiceName},
 		listServices(ctx, t, cc))
+	assert.ElementsMatch(t, []string{"Do", "Watch", "Page"}, listMethods(ctx, t, cc, workpb.Work_ServiceDesc.ServiceName))
 
 	hw, err := health.Watch(ctx, &healthgrpc.HealthCheckRequest{})
 	require.NoError(t, err)
@@ -256,6 +296,34 @@ func listServices(ctx context.Context, t *testing.T, cc *grpc.ClientConn) []stri
 	var names []string
 	for _, s := range resp.GetListServicesResponse().GetService() {
 		names = append(names, s.GetName())
+	}
+	return names
+}
+
+// listMethods asks reflection for the file that defines service and
+// returns the service's method names.
+func listMethods(ctx context.Context, t *testing.T, cc *grpc.ClientConn, service string) []string {
+	t.Helper()
+	stream, err := reflectiongrpc.NewServerReflectionClient(cc).ServerReflectionInfo(ctx)
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&reflectiongrpc.ServerReflectionRequest{
+		MessageRequest: &reflectiongrpc.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: service},
+	}))
+	resp, err := stream.Recv()
+	require.NoError(t, err)
+	require.NoError(t, stream.CloseSend())
+	var names []string
+	for _, raw := range resp.GetFileDescriptorResponse().GetFileDescriptorProto() {
+		var fd descriptorpb.FileDescriptorProto
+		require.NoError(t, proto.Unmarshal(raw, &fd))
+		for _, sd := range fd.GetService() {
+			if fd.GetPackage()+"."+sd.GetName() != service {
+				continue
+			}
+			for _, m := range sd.GetMethod() {
+				names = append(names, m.GetName())
+			}
+		}
 	}
 	return names
 }
@@ -326,4 +394,188 @@ func (h *firstHeader) HandleRPC(_ context.Context, s stats.RPCStats) {
 	if _, ok := s.(*stats.OutHeader); ok {
 		h.once.Do(func() { close(h.sent) })
 	}
+}
+
+// TestTLS serves gRPC over TLS: a client trusting the certificate calls Do
+// over a connection that negotiated "h2", a plaintext client is refused,
+// and the admin listener still speaks plaintext HTTP for the kubelet.
+func TestTLS(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	cert := proctest.Cert(t)
+	p := proctest.Start(t, bin, proctest.TLSFlags(cert, "-strategy", "shutdown")...)
+	ctx, cancel := context.WithTimeout(context.Background(), proctest.LoadTimeout)
+	defer cancel()
+
+	var pr peer.Peer
+	resp, err := workpb.NewWorkClient(dialTLS(t, p.Addr, cert)).Do(ctx, &workpb.DoRequest{}, grpc.Peer(&pr))
+	require.NoError(t, err)
+	assert.Positive(t, resp.GetId())
+	info, ok := pr.AuthInfo.(credentials.TLSInfo)
+	require.True(t, ok, "peer auth info %T", pr.AuthInfo)
+	assert.Equal(t, "h2", info.State.NegotiatedProtocol)
+
+	_, err = workpb.NewWorkClient(dial(t, p.Addr)).Do(ctx, &workpb.DoRequest{})
+	assert.Equal(t, codes.Unavailable, status.Code(err), "plaintext on the TLS port: %v", err)
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Admin+"/readyz", nil)
+	require.NoError(t, err)
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	hresp, err := hc.Do(req)
+	require.NoError(t, err)
+	hresp.Body.Close()
+	assert.Equal(t, http.StatusOK, hresp.StatusCode, "admin is plaintext")
+
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, p.WaitExit(t, proctest.ExitTimeout))
+	rows, lines, err := store.Count(p.DataDir)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rows)
+	assert.Equal(t, 1, lines)
+}
+
+// page calls Page and returns the seqs received and the final status.
+func page(ctx context.Context, client workpb.WorkClient, count, intervalMs int32) ([]int64, error) {
+	stream, err := client.Page(ctx, &workpb.PageRequest{Count: count, IntervalMs: intervalMs})
+	if err != nil {
+		return nil, err
+	}
+	var seqs []int64
+	for {
+		item, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return seqs, nil
+		}
+		if err != nil {
+			return seqs, err
+		}
+		seqs = append(seqs, item.GetSeq())
+	}
+}
+
+func TestPage(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	p := proctest.Start(t, bin, "-strategy", "shutdown")
+	client := workpb.NewWorkClient(dial(t, p.Addr))
+	ctx, cancel := context.WithTimeout(context.Background(), proctest.LoadTimeout)
+	defer cancel()
+
+	t.Run("items", func(t *testing.T) {
+		start := time.Now()
+		seqs, err := page(ctx, client, 4, 50)
+		require.NoError(t, err)
+		assert.Equal(t, []int64{1, 2, 3, 4}, seqs)
+		assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "items are interval_ms apart")
+	})
+	t.Run("none", func(t *testing.T) {
+		seqs, err := page(ctx, client, 0, 1000)
+		require.NoError(t, err)
+		assert.Empty(t, seqs)
+	})
+	t.Run("no interval", func(t *testing.T) {
+		seqs, err := page(ctx, client, 3, 0)
+		require.NoError(t, err)
+		assert.Equal(t, []int64{1, 2, 3}, seqs)
+	})
+	t.Run("sixty seconds", func(t *testing.T) {
+		// The longest stream allowed is accepted; cancel it at once.
+		cctx, ccancel := context.WithCancel(ctx)
+		stream, err := client.Page(cctx, &workpb.PageRequest{Count: 60, IntervalMs: 1000})
+		require.NoError(t, err)
+		ccancel()
+		_, err = stream.Recv()
+		assert.Equal(t, codes.Canceled, status.Code(err), "%v", err)
+	})
+	for _, tt := range []struct {
+		name            string
+		count, interval int32
+		want            string
+	}{
+		{"negative count", -1, 10, "count -1 must not be negative"},
+		{"negative interval", 1, -10, "interval_ms -10 must not be negative"},
+		{"too long", 61, 1000, "count 61 * interval_ms 1000 is more than 1m0s"},
+		{"overflow", 1 << 30, 1 << 30, "is more than 1m0s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			seqs, err := page(ctx, client, tt.count, tt.interval)
+			assert.Empty(t, seqs)
+			assert.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+			assert.Contains(t, status.Convert(err).Message(), tt.want)
+		})
+	}
+}
+
+// TestLameduckFinishesPages: Page streams in flight when the sequence is
+// triggered are delivered whole. A load balancer stops opening new ones on
+// this copy once readiness fails; the ones already open must not be cut
+// when the drain starts, nor end early with OK.
+func TestLameduckFinishesPages(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	cert := proctest.Cert(t)
+	p := proctest.Start(t, bin, proctest.TLSFlags(cert, proctest.Flags()...)...)
+	client := workpb.NewWorkClient(dialTLS(t, p.Addr, cert))
+	ctx, cancel := context.WithTimeout(context.Background(), proctest.LoadTimeout)
+	defer cancel()
+
+	// Each stream lasts 1.5 s, past the 1 s delay, so the drain starts while
+	// all of them are open, and ends well within the 4 s grace period.
+	const streams, count, intervalMs = 8, 15, 100
+	type end struct {
+		seqs []int64
+		err  error
+	}
+	ends := make(chan end, streams)
+	var opened sync.WaitGroup
+	for range streams {
+		opened.Add(1)
+		go func() {
+			stream, err := client.Page(ctx, &workpb.PageRequest{Count: count, IntervalMs: intervalMs})
+			if err != nil {
+				opened.Done()
+				ends <- end{err: err}
+				return
+			}
+			var e end
+			first := true
+			for {
+				item, err := stream.Recv()
+				if first {
+					opened.Done()
+					first = false
+				}
+				if err != nil {
+					if !errors.Is(err, io.EOF) {
+						e.err = err
+					}
+					ends <- e
+					return
+				}
+				e.seqs = append(e.seqs, item.GetSeq())
+			}
+		}()
+	}
+	opened.Wait() // every stream has its first item: the server has it open
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	want := make([]int64, count)
+	for i := range want {
+		want[i] = int64(i + 1)
+	}
+	truncated, failed := 0, 0
+	for range streams {
+		select {
+		case e := <-ends:
+			switch {
+			case e.err != nil:
+				failed++
+				t.Logf("stream failed after %d items: %v", len(e.seqs), e.err)
+			case !assert.Equal(t, want, e.seqs):
+				truncated++
+			}
+		case <-time.After(proctest.LoadTimeout):
+			t.Fatal("Page stream did not end")
+		}
+	}
+	assert.Zero(t, failed, "streams ended with a status other than OK")
+	assert.Zero(t, truncated, "streams ended OK before their last item")
+	assert.Equal(t, 0, p.WaitExit(t, proctest.ExitTimeout))
 }

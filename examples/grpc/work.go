@@ -15,6 +15,10 @@ import (
 // watchInterval is the period of Watch events.
 const watchInterval = 100 * time.Millisecond
 
+// maxPage bounds the length of a Page stream, count * interval_ms, so that
+// one call cannot hold a stream (and a drain waiting for it) for long.
+const maxPage = time.Minute
+
 // workServer implements the Work service over the store. An OK answer to
 // Do means the request was recorded, so rows = journal lines = OK answers.
 type workServer struct {
@@ -64,4 +68,36 @@ func (s *workServer) Watch(_ *workpb.WatchRequest, stream workpb.Work_WatchServe
 			return err
 		}
 	}
+}
+
+// Page sends req.Count items req.IntervalMs apart, then ends with OK. If
+// the call's context ends first (the client cancelled, or the server is
+// stopping the stream), it ends with that context's status, never with OK:
+// a stream cut short must not look complete.
+func (s *workServer) Page(req *workpb.PageRequest, stream workpb.Work_PageServer) error {
+	count, interval := req.GetCount(), req.GetIntervalMs()
+	switch {
+	case count < 0:
+		return status.Errorf(codes.InvalidArgument, "count %d must not be negative", count)
+	case interval < 0:
+		return status.Errorf(codes.InvalidArgument, "interval_ms %d must not be negative", interval)
+	case int64(count)*int64(interval) > maxPage.Milliseconds():
+		return status.Errorf(codes.InvalidArgument, "count %d * interval_ms %d is more than %v: ask for fewer or closer items", count, interval, maxPage)
+	}
+	ctx := stream.Context()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	<-t.C
+	for seq := int64(1); seq <= int64(count); seq++ {
+		t.Reset(time.Duration(interval) * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-t.C:
+		}
+		if err := stream.Send(&workpb.PageItem{Seq: seq}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

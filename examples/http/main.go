@@ -14,18 +14,28 @@
 //
 // Usage:
 //
-//	http [-addr :8080] [-admin-addr :9090] [-grace 30s] [-delay 5s] [-data ./.data] [-strategy lameduck|shutdown|none]
+//	http [-addr :8080] [-admin-addr :9090] [-grace 30s] [-delay 5s] [-data ./.data] [-strategy lameduck|shutdown|none] [-tls-cert FILE -tls-key FILE]
+//
+// Without -tls-cert and -tls-key the traffic listener serves HTTP/1.1 and
+// h2c. With both (PEM files, read once at start) it serves TLS only, with
+// HTTP/2 or HTTP/1.1 chosen by ALPN ("h2", "http/1.1"); h2c is then off.
+// One without the other is a usage error. The admin listener always
+// serves plaintext HTTP/1.1, for the kubelet's probes and preStop hook.
 //
 // Every flag also comes from the environment: ADDR, ADMIN_ADDR,
-// SHUTDOWN_GRACE_PERIOD, SHUTDOWN_PROPAGATION_DELAY, DATA_DIR, STRATEGY
-// (a flag wins). SHUTDOWN_SAFETY_MARGIN and SHUTDOWN_PRESTOP_TOKEN are read
-// by package shutdown. Once serving it writes
+// SHUTDOWN_GRACE_PERIOD, SHUTDOWN_PROPAGATION_DELAY, DATA_DIR, STRATEGY,
+// TLS_CERT_FILE, TLS_KEY_FILE (a flag wins). SHUTDOWN_SAFETY_MARGIN and
+// SHUTDOWN_PRESTOP_TOKEN are read by package shutdown. Once serving it writes
 // "listening addr=HOST:PORT admin=HOST:PORT" to stderr; it exits 0 after a
 // clean shutdown, and 1 when a step failed or a drain was forced at its
-// deadline.
+// deadline. Under -strategy none a SIGTERM kills it, except as PID 1 of a
+// container, where it exits 2: the kernel does not apply the default action
+// of the signal the Go runtime re-raises to a PID namespace's init
+// (pid_namespaces(7)), and the runtime then exits 2.
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"os"
 
@@ -41,7 +51,16 @@ func main() {
 }
 
 // serve runs the service with the termination strategy of its command line.
+// With -tls-cert and -tls-key the traffic listener is wrapped to serve TLS
+// first: every strategy then serves HTTPS, and http.Server.Serve speaks
+// HTTP/2 on the connections whose ALPN chose "h2" and HTTP/1.1 on the rest
+// (net/http: "HTTP/2 support is only enabled if the Listener returns
+// *tls.Conn connections and they were configured with "h2" in the TLS
+// Config.NextProtos").
 func serve(svc *service.Service) error {
+	if svc.TLS != nil {
+		svc.Listener = tls.NewListener(svc.Listener, tlsConfig(svc.TLS))
+	}
 	switch svc.Config.Strategy {
 	case cli.Shutdown:
 		return runShutdown(svc)

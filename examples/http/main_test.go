@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,12 +19,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lameduck/lameduck/examples/internal/proctest"
+	"github.com/lameduck/lameduck/examples/internal/selfsigned"
 	"github.com/lameduck/lameduck/examples/internal/store"
 	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { proctest.RemoveBuilds() }))
 }
 
 // loadResult counts what clients saw.
@@ -33,11 +35,11 @@ type loadResult struct {
 	errs     []error     // transport errors
 }
 
-// load runs workers that each POST /work?d=20ms up to perWorker times over
+// load runs workers that each POST base+/work?d=20ms up to perWorker times over
 // keep-alive connections, stopping at their first transport error or once
 // stop is closed. It closes warm once warmAfter requests have been answered
 // 200.
-func load(client *http.Client, addr string, workers, perWorker, warmAfter int, warm chan<- struct{}, stop <-chan struct{}) loadResult {
+func load(client *http.Client, base string, workers, perWorker, warmAfter int, warm chan<- struct{}, stop <-chan struct{}) loadResult {
 	var (
 		ok       atomic.Int64
 		warmOnce sync.Once
@@ -53,7 +55,7 @@ func load(client *http.Client, addr string, workers, perWorker, warmAfter int, w
 					return
 				default:
 				}
-				code, err := post(client, "http://"+addr+"/work?d=20ms")
+				code, err := post(client, base+"/work?d=20ms")
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -96,9 +98,38 @@ func post(client *http.Client, url string) (int, error) {
 	return resp.StatusCode, err
 }
 
+// wire is how a test client talks to the traffic listener.
+type wire struct {
+	name string
+	h2   bool             // HTTP/2: h2c without cert, h2 by ALPN with it
+	cert *selfsigned.Cert // nil: plaintext
+}
+
+// serverFlags returns the flags the service needs for w, followed by extra.
+func (w wire) serverFlags(extra ...string) []string {
+	if w.cert == nil {
+		return extra
+	}
+	return proctest.TLSFlags(*w.cert, extra...)
+}
+
+// base returns the URL of the service at addr without a path.
+func (w wire) base(addr string) string {
+	if w.cert == nil {
+		return "http://" + addr
+	}
+	return "https://" + addr
+}
+
 // newClient returns a keep-alive client for HTTP/1.1, or for h2c.
+func newClient(h2c bool) *http.Client {
+	return wire{h2: h2c}.client()
+}
+
+// client returns a keep-alive client for w that speaks only w's protocol:
+// over TLS it offers one ALPN protocol and trusts only w's certificate.
 //
-// The h2c client keeps GetBody, which lets Go's HTTP/2 transport resend a
+// The HTTP/2 clients keep GetBody, which lets Go's HTTP/2 transport resend a
 // request only on a new connection and only when the server's GOAWAY said
 // the stream was never processed (h2_bundle.go, processGoAway: streams above
 // LastStreamID are aborted with errClientConnGotGoAway, the one case
@@ -109,13 +140,23 @@ func post(client *http.Client, url string) (int, error) {
 // section 6.8, so a stream already in flight when "Connection: close"
 // starts the GOAWAY is refused; without GetBody the client reports
 // "cannot retry err [...GOAWAY] after Request.Body was written".
-func newClient(h2c bool) *http.Client {
-	tr := &http.Transport{MaxIdleConnsPerHost: 16}
-	if !h2c {
+func (w wire) client() *http.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 16, Protocols: new(http.Protocols)}
+	switch {
+	case w.cert != nil && w.h2:
+		tr.Protocols.SetHTTP2(true)
+		tr.TLSClientConfig = w.cert.ClientConfig()
+	case w.cert != nil:
+		tr.Protocols.SetHTTP1(true)
+		tr.TLSClientConfig = w.cert.ClientConfig("http/1.1")
+	case w.h2:
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	default:
+		tr.Protocols.SetHTTP1(true)
+	}
+	if !w.h2 {
 		return &http.Client{Transport: tr, Timeout: 20 * time.Second}
 	}
-	tr.Protocols = new(http.Protocols)
-	tr.Protocols.SetUnencryptedHTTP2(true)
 	return &http.Client{Transport: replayUnprocessed{tr}, Timeout: 20 * time.Second}
 }
 
@@ -124,14 +165,14 @@ type replayUnprocessed struct{ *http.Transport }
 
 // terminateUnderLoad starts the service, loads it, sends SIGTERM once warm
 // and returns the exit code, what the clients saw and the counts on disk.
-func terminateUnderLoad(t *testing.T, bin string, h2c bool, workers, perWorker int, args ...string) (int, loadResult, int, int) {
+func terminateUnderLoad(t *testing.T, bin string, w wire, workers, perWorker int, args ...string) (int, loadResult, int, int) {
 	t.Helper()
-	p := proctest.Start(t, bin, args...)
-	client := newClient(h2c)
+	p := proctest.Start(t, bin, w.serverFlags(args...)...)
+	client := w.client()
 	defer client.CloseIdleConnections()
 	warm, stop := make(chan struct{}), make(chan struct{})
 	done := make(chan loadResult, 1)
-	go func() { done <- load(client, p.Addr, workers, perWorker, workers*2, warm, stop) }()
+	go func() { done <- load(client, w.base(p.Addr), workers, perWorker, workers*2, warm, stop) }()
 	select {
 	case <-warm:
 	case <-time.After(proctest.LoadTimeout):
@@ -155,12 +196,15 @@ func terminateUnderLoad(t *testing.T, bin string, h2c bool, workers, perWorker i
 
 func TestLameduckLosesNothing(t *testing.T) {
 	bin := proctest.Build(t, ".")
-	for _, tt := range []struct {
-		name string
-		h2c  bool
-	}{{"http1", false}, {"h2c", true}} {
-		t.Run(tt.name, func(t *testing.T) {
-			code, res, rows, lines := terminateUnderLoad(t, bin, tt.h2c, 8, 100, proctest.Flags()...)
+	cert := proctest.Cert(t)
+	for _, w := range []wire{
+		{name: "http1"},
+		{name: "h2c", h2: true},
+		{name: "https1", cert: &cert},
+		{name: "https2", h2: true, cert: &cert},
+	} {
+		t.Run(w.name, func(t *testing.T) {
+			code, res, rows, lines := terminateUnderLoad(t, bin, w, 8, 100, proctest.Flags()...)
 			assert.Equal(t, 0, code)
 			assert.Greater(t, res.ok, 16)
 			assert.Equal(t, res.ok, rows, "rows = requests answered 200")
@@ -178,7 +222,7 @@ func TestLameduckLosesNothing(t *testing.T) {
 // idle, though the next request may be on its way.
 func TestShutdownStrategyFailsRequests(t *testing.T) {
 	bin := proctest.Build(t, ".")
-	code, res, rows, lines := terminateUnderLoad(t, bin, false, 8, 100, proctest.Flags("-strategy", "shutdown")...)
+	code, res, rows, lines := terminateUnderLoad(t, bin, wire{}, 8, 100, proctest.Flags("-strategy", "shutdown")...)
 	assert.Equal(t, 0, code)
 	assert.Equal(t, res.ok, rows)
 	assert.Equal(t, res.ok, lines)
@@ -189,8 +233,8 @@ func TestNoneStrategyLosesJournalLines(t *testing.T) {
 	bin := proctest.Build(t, ".")
 	// At most 80 requests: their journal lines (under 40 bytes each) fit in
 	// the 4 KiB buffer, so none reaches the file unless the exit path runs.
-	code, res, rows, lines := terminateUnderLoad(t, bin, false, 8, 10, proctest.Flags("-strategy", "none")...)
-	assert.Equal(t, -1, code, "SIGTERM kills a process that does not handle it")
+	code, res, rows, lines := terminateUnderLoad(t, bin, wire{}, 8, 10, proctest.Flags("-strategy", "none")...)
+	proctest.AssertDiedOfSignal(t, code, false)
 	assert.Greater(t, res.ok, 0)
 	assert.Less(t, lines, res.ok, "acknowledged journal lines are lost")
 	assert.GreaterOrEqual(t, rows, res.ok, "committed rows survive the kill (WAL)")
@@ -314,4 +358,101 @@ func TestLameduckBoundsAStuckRequest(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, rows)
 	assert.Equal(t, 3, lines, "the journal step ran after the forced drain")
+}
+
+// TestTLS serves over TLS: HTTP/1.1 and HTTP/2 on the same port, chosen by
+// ALPN, no plaintext on it (neither HTTP/1.1 nor h2c), and the admin
+// listener still plaintext for the kubelet.
+func TestTLS(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	cert := proctest.Cert(t)
+	p := proctest.Start(t, bin, proctest.TLSFlags(cert, "-strategy", "shutdown")...)
+	for _, tt := range []struct {
+		w         wire
+		wantProto string
+		wantALPN  string
+	}{
+		{wire{cert: &cert}, "HTTP/1.1", "http/1.1"},
+		{wire{h2: true, cert: &cert}, "HTTP/2.0", "h2"},
+	} {
+		client := tt.w.client()
+		req, err := http.NewRequest(http.MethodPost, tt.w.base(p.Addr)+"/work", strings.NewReader("x"))
+		require.NoError(t, err)
+		resp, err := client.Do(req)
+		require.NoError(t, err, tt.wantProto)
+		_, err = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		client.CloseIdleConnections()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, tt.wantProto, resp.Proto)
+		require.NotNil(t, resp.TLS, tt.wantProto)
+		assert.Equal(t, tt.wantALPN, resp.TLS.NegotiatedProtocol)
+	}
+	for _, w := range []wire{{name: "http1"}, {name: "h2c", h2: true}} {
+		client := w.client()
+		// net/http answers a plaintext HTTP/1.1 request with 400 "Client
+		// sent an HTTP request to an HTTPS server" (server.go, serve); the
+		// h2c preface fails the handshake.
+		code, err := post(client, w.base(p.Addr)+"/work")
+		client.CloseIdleConnections()
+		assert.False(t, err == nil && code == http.StatusOK, "%s on the TLS port: code %d, err %v", w.name, code, err)
+	}
+	resp, err := http.Get("http://" + p.Admin + "/readyz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "admin is plaintext")
+	http.DefaultClient.CloseIdleConnections()
+
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, p.WaitExit(t, proctest.ExitTimeout))
+	rows, lines, err := store.Count(p.DataDir)
+	require.NoError(t, err)
+	assert.Equal(t, 2, rows, "the two TLS requests, not the plaintext ones")
+	assert.Equal(t, 2, lines)
+}
+
+// TestTLSUsage: the service refuses to start with half a TLS configuration
+// or a certificate it cannot load, rather than serve plaintext.
+func TestTLSUsage(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	cert := proctest.Cert(t)
+	for _, tt := range []struct {
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{[]string{"-tls-cert", cert.CertFile}, 2, "without -tls-key"},
+		{[]string{"-tls-key", cert.KeyFile}, 2, "without -tls-cert"},
+		{[]string{"-tls-cert", cert.KeyFile, "-tls-key", cert.CertFile}, 1, "-tls-cert"},
+	} {
+		out, err := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-data", t.TempDir()}, tt.args...)...).CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "%v: %s", tt.args, out)
+		assert.Equal(t, tt.wantCode, exit.ExitCode(), "%v: %s", tt.args, out)
+		assert.Contains(t, string(out), tt.wantErr)
+		assert.NotContains(t, string(out), "listening", "never served")
+	}
+}
+
+// TestNoneStrategyAsPID1 runs -strategy none as the entry point of a
+// container runs, PID 1 of its PID namespace: SIGTERM still ends it
+// without its exit path, but with exit code 2, not by the signal.
+func TestNoneStrategyAsPID1(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	p := proctest.StartPID1(t, bin, proctest.Flags("-strategy", "none")...)
+	client := newClient(false)
+	defer client.CloseIdleConnections()
+	const ok = 3
+	for range ok {
+		code, err := post(client, "http://"+p.Addr+"/work")
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, code)
+	}
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	proctest.AssertDiedOfSignal(t, p.WaitExit(t, proctest.ExitTimeout), true)
+	rows, lines, err := store.Count(p.DataDir)
+	require.NoError(t, err)
+	assert.Equal(t, ok, rows, "committed rows survive (WAL)")
+	assert.Zero(t, lines, "the buffered journal lines are lost: the exit path did not run")
 }

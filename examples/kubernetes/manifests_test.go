@@ -28,6 +28,7 @@ var knownEnv = map[string]bool{
 	"ADDR": true, "ADMIN_ADDR": true, "DATA_DIR": true, "STRATEGY": true,
 	"SHUTDOWN_GRACE_PERIOD": true, "SHUTDOWN_PROPAGATION_DELAY": true,
 	"SHUTDOWN_SAFETY_MARGIN": true, "SHUTDOWN_PRESTOP_TOKEN": true,
+	"TLS_CERT_FILE": true, "TLS_KEY_FILE": true,
 }
 
 // manifest is one decoded file: a Deployment and the Service in front of it.

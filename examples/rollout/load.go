@@ -35,6 +35,7 @@ type loadResult struct {
 	Latencies []time.Duration
 	Examples  map[string]string // one error message per kind
 	Resent    int               // unprocessed requests the transport sent again
+	Truncated int               // streams that ended before their last item (also in Failed)
 }
 
 // Failures is the number of failed requests.
@@ -91,6 +92,9 @@ loop:
 				return
 			}
 			kind := classify(err)
+			if kind == "truncated" {
+				res.Truncated++
+			}
 			res.Failed[kind]++
 			if _, ok := res.Examples[kind]; !ok {
 				res.Examples[kind] = err.Error()
@@ -115,7 +119,10 @@ func (e *statusError) Error() string { return e.msg }
 // classify names the kind of a failure for the report.
 func classify(err error) string {
 	var se *statusError
+	var te *truncatedError
 	switch {
+	case errors.As(err, &te):
+		return "truncated"
 	case errors.As(err, &se):
 		return se.kind
 	case errors.Is(err, syscall.ECONNREFUSED):

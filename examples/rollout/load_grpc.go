@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/lameduck/lameduck/examples/grpc/workpb"
+	"github.com/lameduck/lameduck/examples/internal/selfsigned"
 )
 
 // grpcLane is one grpc.ClientConn (one HTTP/2 connection at a time)
@@ -20,9 +25,15 @@ type grpcLane struct {
 	work   time.Duration
 }
 
-func newGRPCLane(addr string, work time.Duration) (*grpcLane, error) {
+// newGRPCLane returns a lane to addr, over TLS trusting only cert when
+// cert is not nil.
+func newGRPCLane(addr string, work time.Duration, cert *selfsigned.Cert) (*grpcLane, error) {
+	creds := insecure.NewCredentials()
+	if cert != nil {
+		creds = credentials.NewTLS(cert.ClientConfig()) // offers ALPN "h2"
+	}
 	conn, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDisableRetry())
 	if err != nil {
 		return nil, fmt.Errorf("rollout: grpc client: %w", err)
@@ -36,6 +47,11 @@ func (l *grpcLane) Send(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
+	return grpcError(err)
+}
+
+// grpcError names a failed call by its status code.
+func grpcError(err error) error {
 	if s, ok := status.FromError(err); ok {
 		return &statusError{kind: s.Code().String(), msg: s.Message()}
 	}
@@ -48,3 +64,66 @@ func (l *grpcLane) Resent() int { return 0 }
 
 // Close closes the connection.
 func (l *grpcLane) Close() { l.conn.Close() }
+
+// Page streams of the load: pageMinItems to pageMaxItems items
+// pageInterval apart, so each lasts 1 to 2 s and many are open across
+// every drain.
+const (
+	pageInterval = 100 * time.Millisecond
+	pageMinItems = 10
+	pageMaxItems = 20
+)
+
+// pageLane calls Work.Page on a grpcLane's connection and reads the
+// stream to its end. A stream is acknowledged only when it ends with OK
+// after all of its items, in order.
+type pageLane struct {
+	*grpcLane
+	seed uint64 // varies the stream lengths between lanes
+	n    atomic.Uint64
+}
+
+// Send opens one Page stream and reads it to its end. It returns a
+// *truncatedError when the stream ended, with any status, after some
+// items but before the last, and a *statusError when it failed before
+// its first item.
+func (l *pageLane) Send(ctx context.Context) error {
+	count := pageMinItems + int((l.seed*7+l.n.Add(1))%(pageMaxItems-pageMinItems+1))
+	stream, err := l.client.Page(ctx, &workpb.PageRequest{Count: int32(count), IntervalMs: int32(pageInterval.Milliseconds())})
+	if err != nil {
+		return grpcError(err)
+	}
+	got := 0
+	for {
+		item, err := stream.Recv()
+		switch {
+		case errors.Is(err, io.EOF) && got == count:
+			return nil
+		case errors.Is(err, io.EOF):
+			return &truncatedError{got: got, want: count}
+		case err != nil && got == 0:
+			return grpcError(err)
+		case err != nil:
+			return &truncatedError{got: got, want: count, err: err}
+		case item.GetSeq() != int64(got+1):
+			return fmt.Errorf("rollout: Page item %d has seq %d", got+1, item.GetSeq())
+		}
+		got++
+	}
+}
+
+// truncatedError is a stream that ended before its last item.
+type truncatedError struct {
+	got, want int
+	err       error // the status it ended with; nil for OK
+}
+
+func (e *truncatedError) Error() string {
+	end := "OK"
+	if e.err != nil {
+		end = e.err.Error()
+	}
+	return fmt.Sprintf("stream ended after %d of %d items with %s", e.got, e.want, end)
+}
+
+func (e *truncatedError) Unwrap() error { return e.err }

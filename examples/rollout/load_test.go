@@ -46,6 +46,23 @@ type workServer struct {
 	workpb.UnimplementedWorkServer
 	calls atomic.Int64
 	err   error
+	// Page sends its items at once, but with cut >= 0 only the first cut,
+	// and then ends with err.
+	cut int
+}
+
+func (s *workServer) Page(req *workpb.PageRequest, stream workpb.Work_PageServer) error {
+	s.calls.Add(1)
+	n := int(req.GetCount())
+	if s.cut >= 0 {
+		n = min(n, s.cut)
+	}
+	for i := range n {
+		if err := stream.Send(&workpb.PageItem{Seq: int64(i + 1)}); err != nil {
+			return err
+		}
+	}
+	return s.err
 }
 
 func (s *workServer) Do(context.Context, *workpb.DoRequest) (*workpb.DoResponse, error) {
@@ -78,7 +95,7 @@ func startGRPC(t *testing.T, ws *workServer) string {
 func httpLanes(t *testing.T, addr string, n int, h2 bool) []sender {
 	lanes := make([]sender, n)
 	for i := range lanes {
-		lanes[i] = newHTTPLane(addr, time.Millisecond, h2)
+		lanes[i] = newHTTPLane(addr, time.Millisecond, h2, nil)
 	}
 	t.Cleanup(func() { closeLanes(lanes) })
 	return lanes
@@ -188,7 +205,7 @@ func TestOpenLoopGRPC(t *testing.T) {
 			addr := startGRPC(t, ws)
 			lanes := make([]sender, 2)
 			for i := range lanes {
-				l, err := newGRPCLane(addr, time.Millisecond)
+				l, err := newGRPCLane(addr, time.Millisecond, nil)
 				require.NoError(t, err)
 				lanes[i] = l
 			}
@@ -205,12 +222,60 @@ func TestOpenLoopGRPC(t *testing.T) {
 	}
 }
 
+// TestOpenLoopPage: a Page stream counts as acknowledged only when it ends
+// OK after all its items; one that ends early, OK or not, is a failure of
+// kind "truncated" and counted apart; one that fails before its first item
+// is a failure of its status.
+func TestOpenLoopPage(t *testing.T) {
+	const n = 20
+	unavailable := status.Error(codes.Unavailable, "draining")
+	for _, tc := range []struct {
+		name      string
+		cut       int
+		err       error
+		kind      string
+		truncated int
+	}{
+		{name: "whole", cut: -1},
+		{name: "short then OK", cut: 3, kind: "truncated", truncated: n},
+		{name: "short then Unavailable", cut: 3, err: unavailable, kind: "truncated", truncated: n},
+		{name: "Unavailable at once", cut: 0, err: unavailable, kind: "Unavailable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := &workServer{cut: tc.cut, err: tc.err}
+			addr := startGRPC(t, ws)
+			lanes := make([]sender, 2)
+			for i := range lanes {
+				l, err := newGRPCLane(addr, time.Millisecond, nil)
+				require.NoError(t, err)
+				lanes[i] = &pageLane{grpcLane: l, seed: uint64(i)}
+			}
+			defer closeLanes(lanes)
+			res := openLoop(nil, lanes, 1000, n, 10*time.Second)
+			assert.Equal(t, n, res.Sent)
+			assert.EqualValues(t, n, ws.calls.Load(), "a call was retried or lost")
+			assert.Equal(t, tc.truncated, res.Truncated)
+			if tc.kind == "" {
+				assert.Equal(t, n, res.OK)
+				assert.Empty(t, res.Failed)
+				return
+			}
+			assert.Zero(t, res.OK)
+			assert.Equal(t, map[string]int{tc.kind: n}, res.Failed)
+			if tc.truncated > 0 {
+				assert.Contains(t, res.Examples["truncated"], "stream ended after 3 of")
+			}
+		})
+	}
+}
+
 func TestClassify(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
 		want string
 	}{
 		{&statusError{kind: "503"}, "503"},
+		{&truncatedError{got: 1, want: 2, err: &statusError{kind: "Unavailable"}}, "truncated"},
 		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), "refused"},
 		{fmt.Errorf("read: %w", syscall.ECONNRESET), "reset"},
 		{fmt.Errorf("write: %w", syscall.EPIPE), "broken pipe"},

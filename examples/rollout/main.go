@@ -1,15 +1,24 @@
 // Command rollout measures what a rolling restart costs the clients of a
 // service, for each shutdown strategy of the example services (none,
-// shutdown, lameduck) and each protocol (HTTP/1.1, h2c, gRPC).
+// shutdown, lameduck) and each protocol (HTTP/1.1, h2c, gRPC, the same
+// three over TLS, and finite gRPC Page streams).
 //
 // It builds examples/http and examples/grpc, starts -copies copies behind
 // a load balancer (HAProxy in mode tcp with active checks of /readyz when
 // it is installed, else a built-in balancer that behaves like kube-proxy),
-// sends open-loop POST load over keep-alive connections that never retry,
+// sends open-loop load (POSTs, gRPC calls, or Page streams of 1 to 2 s)
+// over keep-alive connections that never retry,
 // restarts every copy in turn with the kubelet simulator of
 // shutdown/shutdowntest, and prints one row per scenario: requests sent
-// and failed, p99 latency, time from termination to exit, SIGKILLs, and
-// acknowledged writes missing from the copies' databases and journals.
+// and failed, streams truncated, p99 latency, time from termination to
+// exit, SIGKILLs, and acknowledged writes missing from the copies'
+// databases and journals.
+//
+// For the TLS protocols it writes a self-signed certificate for 127.0.0.1
+// into its temporary directory, starts the copies with -tls-cert and
+// -tls-key and has the load trust only that certificate. The balancers
+// stay L4, so TLS passes through them to the copies, and their health
+// checks stay on the plaintext admin /readyz.
 //
 // Run it from the examples module:
 //
@@ -23,6 +32,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -70,7 +80,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.Conns, "conns", 8, "keep-alive connections (gRPC: ClientConns) the load uses")
 	fs.DurationVar(&cfg.Work, "work", 20*time.Millisecond, "time each request works on the server (/work?d=, duration_ms)")
 	fs.StringVar(&strategies, "strategies", "none,shutdown,lameduck", "comma-separated strategies: none, shutdown, lameduck")
-	fs.StringVar(&protocols, "protocols", "http1,h2c,grpc", "comma-separated protocols: http1, h2c, grpc")
+	fs.StringVar(&protocols, "protocols", "http1,h2c,grpc,https1,https2,grpcs,page", "comma-separated protocols: http1, h2c, grpc; https1, https2, grpcs (the same over TLS); page (gRPC Page streams)")
 	fs.StringVar(&cfg.LB, "lb", "auto", "load balancer: haproxy, builtin, or auto (haproxy when on PATH)")
 	fs.DurationVar(&cfg.Lag, "lag", 500*time.Millisecond, "built-in balancer: time until it believes a readiness change (endpoint propagation)")
 	fs.DurationVar(&cfg.Grace, "grace", 6*time.Second, "terminationGracePeriodSeconds, for the kubelet and the copies")
@@ -93,8 +103,8 @@ func (c config) validate() error {
 		}
 	}
 	for _, p := range c.Protocols {
-		if p != http1 && p != h2c && p != grpcP {
-			return fmt.Errorf("rollout: unknown protocol %q: use http1, h2c or grpc", p)
+		if !slices.Contains(allProtocols, p) {
+			return fmt.Errorf("rollout: unknown protocol %q: use http1, h2c, grpc, https1, https2, grpcs or page", p)
 		}
 	}
 	switch {

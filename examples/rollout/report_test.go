@@ -29,15 +29,24 @@ func TestPrintTable(t *testing.T) {
 			Terminations: []termination{{Report: &shutdowntest.Report{ExitAfter: 1600 * time.Millisecond}}},
 			Stored:       stored{Rows: 50, Lines: 50},
 		},
+		{
+			// Page streams write nothing: lost does not apply.
+			scenario: scenario{Strategy: "lameduck", Protocol: page},
+			Load: &loadResult{Sent: 40, OK: 36, Failed: map[string]int{"truncated": 4}, Truncated: 4,
+				Latencies: []time.Duration{1500 * time.Millisecond}},
+			Terminations: []termination{{Report: &shutdowntest.Report{ExitAfter: 2 * time.Second}}},
+		},
 	}
 	var b strings.Builder
 	require.NoError(t, printTable(&b, results))
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	require.Len(t, lines, 3)
-	assert.Equal(t, []string{"none", "HTTP/1.1", "100", "10", "EOF", "7,", "refused", "3", "0", "20.0ms", "0.01s–6.00s", "1/2", "90", "5"},
+	require.Len(t, lines, 4)
+	assert.Equal(t, []string{"none", "HTTP/1.1", "100", "10", "EOF", "7,", "refused", "3", "-", "0", "20.0ms", "0.01s–6.00s", "1/2", "90", "5"},
 		strings.Fields(lines[1]))
-	assert.Equal(t, []string{"lameduck", "gRPC", "50", "0", "-", "0", "21.0ms", "1.60s", "0/1", "50", "0"},
+	assert.Equal(t, []string{"lameduck", "gRPC", "50", "0", "-", "-", "0", "21.0ms", "1.60s", "0/1", "50", "0"},
 		strings.Fields(lines[2]))
+	assert.Equal(t, []string{"lameduck", "gRPC", "Page", "stream", "40", "4", "truncated", "4", "4", "0", "1500.0ms", "2.00s", "0/1", "36", "-"},
+		strings.Fields(lines[3]))
 }
 
 func TestLost(t *testing.T) {

@@ -7,8 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/lameduck/lameduck/examples/internal/selfsigned"
 )
 
 // runAll builds what the scenarios need, picks the balancer and runs
@@ -30,6 +33,12 @@ func runAll(ctx context.Context, cfg config, progress io.Writer) ([]*result, err
 	}
 	if r.haproxy, err = pickBalancer(cfg.LB, say); err != nil {
 		return nil, err
+	}
+	if slices.ContainsFunc(cfg.Protocols, protocol.tls) {
+		if r.cert, err = selfsigned.Write(dir); err != nil {
+			return nil, err
+		}
+		say("TLS: self-signed certificate for 127.0.0.1 in %s", r.cert.CertFile)
 	}
 	say("building the services into %s", dir)
 	if r.bins, err = build(ctx, dir, cfg.Protocols); err != nil {

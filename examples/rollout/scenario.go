@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lameduck/lameduck/examples/internal/selfsigned"
 	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
 
@@ -17,10 +18,17 @@ import (
 type protocol string
 
 const (
-	http1 protocol = "http1"
-	h2c   protocol = "h2c"
-	grpcP protocol = "grpc"
+	http1  protocol = "http1"
+	h2c    protocol = "h2c"
+	grpcP  protocol = "grpc"
+	https1 protocol = "https1" // HTTP/1.1 over TLS, ALPN "http/1.1"
+	https2 protocol = "https2" // HTTP/2 over TLS, ALPN "h2"
+	grpcs  protocol = "grpcs"  // gRPC over TLS
+	page   protocol = "page"   // finite gRPC Page streams, plaintext
 )
+
+// allProtocols are the protocols known, in the report's order.
+var allProtocols = []protocol{http1, h2c, grpcP, https1, https2, grpcs, page}
 
 // String is the protocol's name in the report.
 func (p protocol) String() string {
@@ -31,17 +39,33 @@ func (p protocol) String() string {
 		return "HTTP/2 (h2c)"
 	case grpcP:
 		return "gRPC"
+	case https1:
+		return "HTTPS/1.1"
+	case https2:
+		return "HTTPS/2"
+	case grpcs:
+		return "gRPC/TLS"
+	case page:
+		return "gRPC Page stream"
 	}
 	return string(p)
 }
 
 // service is the example service a protocol needs.
 func (p protocol) service() string {
-	if p == grpcP {
+	switch p {
+	case grpcP, grpcs, page:
 		return "grpc"
 	}
 	return "http"
 }
+
+// tls reports whether the copies serve, and the load speaks, TLS.
+func (p protocol) tls() bool { return p == https1 || p == https2 || p == grpcs }
+
+// writes reports whether each acknowledged request is a write the copies
+// store (a row and a journal line). Page streams store nothing.
+func (p protocol) writes() bool { return p != page }
 
 // scenario is one row of the report.
 type scenario struct {
@@ -57,8 +81,14 @@ type result struct {
 	Stored       stored
 }
 
-// Lost is the number of acknowledged writes missing on disk.
-func (r *result) Lost() int { return lost(r.Load.OK, r.Stored) }
+// Lost is the number of acknowledged writes missing on disk; 0 for a
+// protocol that does not write.
+func (r *result) Lost() int {
+	if !r.Protocol.writes() {
+		return 0
+	}
+	return lost(r.Load.OK, r.Stored)
+}
 
 // Killed is the number of copies that were SIGKILLed.
 func (r *result) Killed() int {
@@ -75,6 +105,7 @@ func (r *result) Killed() int {
 type runner struct {
 	cfg      config
 	bins     map[string]string // service name -> binary
+	cert     selfsigned.Cert   // for the TLS protocols: the copies serve it, the load trusts it
 	haproxy  string            // haproxy binary; empty: built-in balancer
 	progress io.Writer
 	verbose  io.Writer // copies' and haproxy's logs; nil unless -v
@@ -100,7 +131,7 @@ func (r *runner) run(ctx context.Context, sc scenario, dir string, say func(stri
 			return nil, err
 		}
 	}
-	lanes, err := r.lanes(sc.Protocol, lb.Addr())
+	lanes, err := r.lanes(sc.Protocol, lb.Addr(), r.cert)
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +189,9 @@ func (r *runner) startCopies(ctx context.Context, sc scenario, dir string) ([]co
 			Admin:    "127.0.0.1:0",
 			Log:      prefixed(r.verbose, fmt.Sprintf("  copy%d| ", i)),
 		}
+		if sc.Protocol.tls() {
+			specs[i].TLSCert, specs[i].TLSKey = r.cert.CertFile, r.cert.KeyFile
+		}
 		in, err := startCopy(ctx, specs[i])
 		if err != nil {
 			return specs, copies, err
@@ -181,19 +215,27 @@ func (r *runner) startBalancer(ctx context.Context, dir string, copies []*instan
 	return startHAProxy(ctx, r.haproxy, dir, eps, prefixed(r.verbose, "  haproxy| "))
 }
 
-func (r *runner) lanes(p protocol, addr string) ([]sender, error) {
+func (r *runner) lanes(p protocol, addr string, cert selfsigned.Cert) ([]sender, error) {
 	lanes := make([]sender, 0, r.cfg.Conns)
-	for range r.cfg.Conns {
+	var tlsCert *selfsigned.Cert
+	if p.tls() {
+		tlsCert = &cert
+	}
+	for i := range r.cfg.Conns {
 		switch p {
-		case grpcP:
-			l, err := newGRPCLane(addr, r.cfg.Work)
+		case grpcP, grpcs, page:
+			l, err := newGRPCLane(addr, r.cfg.Work, tlsCert)
 			if err != nil {
 				closeLanes(lanes)
 				return nil, err
 			}
-			lanes = append(lanes, l)
+			if p == page {
+				lanes = append(lanes, &pageLane{grpcLane: l, seed: uint64(i)})
+			} else {
+				lanes = append(lanes, l)
+			}
 		default:
-			lanes = append(lanes, newHTTPLane(addr, r.cfg.Work, p == h2c))
+			lanes = append(lanes, newHTTPLane(addr, r.cfg.Work, p == h2c || p == https2, tlsCert))
 		}
 	}
 	return lanes, nil

@@ -27,6 +27,8 @@ type copySpec struct {
 	Addr     string // "127.0.0.1:0" for the first start
 	Admin    string
 	Log      io.Writer // the copy's stderr goes here too; may be nil
+	TLSCert  string    // with TLSKey: -tls-cert and -tls-key, the copy serves TLS
+	TLSKey   string
 }
 
 // instance is one running copy.
@@ -52,6 +54,9 @@ func startCopy(ctx context.Context, spec copySpec) (*instance, error) {
 		"-addr", spec.Addr, "-admin-addr", spec.Admin,
 		"-grace", spec.Grace.String(), "-delay", spec.Delay.String(),
 		"-data", spec.DataDir, "-strategy", spec.Strategy)
+	if spec.TLSCert != "" {
+		cmd.Args = append(cmd.Args, "-tls-cert", spec.TLSCert, "-tls-key", spec.TLSKey)
+	}
 	cmd.Stdout, cmd.Stderr = tail, tail
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("rollout: start %s: %w", spec.Bin, err)

@@ -57,14 +57,23 @@ type Config struct {
 	Delay       time.Duration // -delay, $SHUTDOWN_PROPAGATION_DELAY
 	DataDir     string        // -data, $DATA_DIR: database and journal
 	Strategy    Strategy      // -strategy, $STRATEGY
+	TLSCert     string        // -tls-cert, $TLS_CERT_FILE: PEM certificate chain; with TLSKey, the traffic listener serves TLS
+	TLSKey      string        // -tls-key, $TLS_KEY_FILE: PEM private key of TLSCert
 }
+
+// TLS reports whether the traffic listener is to serve TLS: both
+// -tls-cert and -tls-key are set ([Parse] rejects one without the other).
+func (c Config) TLS() bool { return c.TLSCert != "" && c.TLSKey != "" }
 
 // Parse parses args (without the program name) with environment values
 // from lookupEnv (os.LookupEnv in main) as defaults, so a flag on the
 // command line wins over its variable. The flag package writes usage and
-// its own errors to output; the returned error is for the caller to report. It returns flag.ErrHelp for -h, and an error wrapping [ErrUsage]
+// its own errors to output; the returned error is for the caller to
+// report. It returns flag.ErrHelp for -h, and an error wrapping [ErrUsage]
 // for a bad flag, a bad environment value, a positional argument, a
-// non-positive grace period, a negative delay or an unknown strategy. Fitting the delay into the grace
+// non-positive grace period, a negative delay, an unknown strategy, or only
+// one of -tls-cert and -tls-key. It does not read the certificate files:
+// the service loads them when it starts. Fitting the delay into the grace
 // period is left to the shutdown package, which knows its safety margin.
 func Parse(name string, args []string, lookupEnv func(string) (string, bool), output io.Writer) (Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -78,6 +87,8 @@ func Parse(name string, args []string, lookupEnv func(string) (string, bool), ou
 	fs.StringVar(&c.DataDir, "data", env.str("DATA_DIR", DefaultDataDir), "directory of lameduck.db and journal.log, created if missing ($DATA_DIR)")
 	strategy := env.str("STRATEGY", string(DefaultStrategy))
 	fs.StringVar(&strategy, "strategy", strategy, "termination handling: lameduck, shutdown or none ($STRATEGY)")
+	fs.StringVar(&c.TLSCert, "tls-cert", env.str("TLS_CERT_FILE", ""), "PEM certificate chain: with -tls-key, the traffic listener serves TLS; the admin listener stays plaintext ($TLS_CERT_FILE)")
+	fs.StringVar(&c.TLSKey, "tls-key", env.str("TLS_KEY_FILE", ""), "PEM private key of -tls-cert ($TLS_KEY_FILE)")
 	if env.err != nil {
 		return Config{}, env.err
 	}
@@ -106,6 +117,12 @@ func (c Config) validate() error {
 	case Lameduck, Shutdown, None:
 	default:
 		errs = append(errs, fmt.Errorf("%w: -strategy %q: want lameduck, shutdown or none", ErrUsage, c.Strategy))
+	}
+	switch {
+	case c.TLSCert != "" && c.TLSKey == "":
+		errs = append(errs, fmt.Errorf("%w: -tls-cert %q without -tls-key ($TLS_KEY_FILE): give both to serve TLS, or neither", ErrUsage, c.TLSCert))
+	case c.TLSKey != "" && c.TLSCert == "":
+		errs = append(errs, fmt.Errorf("%w: -tls-key %q without -tls-cert ($TLS_CERT_FILE): give both to serve TLS, or neither", ErrUsage, c.TLSKey))
 	}
 	return errors.Join(errs...)
 }

@@ -33,10 +33,12 @@ func TestParse(t *testing.T) {
 	allEnv := map[string]string{
 		"ADDR": "127.0.0.1:1", "ADMIN_ADDR": "127.0.0.1:2", "SHUTDOWN_GRACE_PERIOD": "45",
 		"SHUTDOWN_PROPAGATION_DELAY": "1500ms", "DATA_DIR": "/tmp/d", "STRATEGY": "none",
+		"TLS_CERT_FILE": "/tls/env.crt", "TLS_KEY_FILE": "/tls/env.key",
 	}
 	fromEnv := cli.Config{
 		Addr: "127.0.0.1:1", AdminAddr: "127.0.0.1:2", GracePeriod: 45 * time.Second,
 		Delay: 1500 * time.Millisecond, DataDir: "/tmp/d", Strategy: cli.None,
+		TLSCert: "/tls/env.crt", TLSKey: "/tls/env.key",
 	}
 	tests := []struct {
 		name string
@@ -49,9 +51,22 @@ func TestParse(t *testing.T) {
 		{name: "empty variables are unset", env: map[string]string{"ADDR": "", "SHUTDOWN_GRACE_PERIOD": ""}, want: defaults},
 		{
 			name: "flags win over environment",
-			args: []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-grace", "4s", "-delay", "0s", "-data", "x", "-strategy", "shutdown"},
+			args: []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-grace", "4s", "-delay", "0s", "-data", "x", "-strategy", "shutdown", "-tls-cert", "a.crt", "-tls-key", "a.key"},
 			env:  allEnv,
-			want: cli.Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", GracePeriod: 4 * time.Second, DataDir: "x", Strategy: cli.Shutdown},
+			want: cli.Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", GracePeriod: 4 * time.Second, DataDir: "x", Strategy: cli.Shutdown, TLSCert: "a.crt", TLSKey: "a.key"},
+		},
+		{
+			name: "tls from flags",
+			args: []string{"-tls-cert", "a.crt", "-tls-key", "a.key"},
+			want: func() cli.Config { c := defaults; c.TLSCert, c.TLSKey = "a.crt", "a.key"; return c }(),
+		},
+		{
+			// Each file is its own setting: a flag replaces only its own
+			// variable, and the pair is complete.
+			name: "tls cert from flag, key from environment",
+			args: []string{"-tls-cert", "a.crt"},
+			env:  map[string]string{"TLS_KEY_FILE": "/tls/env.key"},
+			want: func() cli.Config { c := defaults; c.TLSCert, c.TLSKey = "a.crt", "/tls/env.key"; return c }(),
 		},
 	}
 	for _, tt := range tests {
@@ -77,6 +92,10 @@ func TestParseErrors(t *testing.T) {
 		{name: "negative delay", args: []string{"-delay", "-1s"}, want: "-delay -1s must not be negative"},
 		{name: "unknown strategy", env: map[string]string{"STRATEGY": "yolo"}, want: `-strategy "yolo"`},
 		{name: "positional argument", args: []string{"extra"}, want: "unexpected argument"},
+		{name: "tls cert without key", args: []string{"-tls-cert", "a.crt"}, want: `-tls-cert "a.crt" without -tls-key`},
+		{name: "tls key without cert", args: []string{"-tls-key", "a.key"}, want: `-tls-key "a.key" without -tls-cert`},
+		{name: "tls env cert without key", env: map[string]string{"TLS_CERT_FILE": "e.crt"}, want: `-tls-cert "e.crt" without -tls-key ($TLS_KEY_FILE)`},
+		{name: "tls empty key flag clears env", args: []string{"-tls-key", ""}, env: map[string]string{"TLS_CERT_FILE": "e.crt", "TLS_KEY_FILE": "e.key"}, want: "without -tls-key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,11 +107,20 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+func TestConfigTLS(t *testing.T) {
+	plain, err := cli.Parse("svc", nil, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.False(t, plain.TLS(), "no flags: plaintext")
+	secure, err := cli.Parse("svc", []string{"-tls-cert", "a.crt", "-tls-key", "a.key"}, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.True(t, secure.TLS(), "both files: TLS")
+}
+
 func TestParseHelp(t *testing.T) {
 	var out strings.Builder
 	_, err := cli.Parse("svc", []string{"-h"}, env(nil), &out)
 	require.ErrorIs(t, err, flag.ErrHelp)
-	for _, name := range []string{"-addr", "-admin-addr", "-grace", "-delay", "-data", "-strategy", "$SHUTDOWN_GRACE_PERIOD"} {
+	for _, name := range []string{"-addr", "-admin-addr", "-grace", "-delay", "-data", "-strategy", "-tls-cert", "-tls-key", "$SHUTDOWN_GRACE_PERIOD", "$TLS_CERT_FILE", "$TLS_KEY_FILE"} {
 		assert.Contains(t, out.String(), name)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/lameduck/lameduck/examples/internal/selfsigned"
 	"github.com/lameduck/lameduck/examples/internal/service"
 	"github.com/lameduck/lameduck/examples/internal/store"
 	"github.com/lameduck/lameduck/readiness"
@@ -129,4 +130,31 @@ func TestServeAdminAndAnnounce(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, errors.Join(svc.Store.CloseDB(ctx), svc.Store.CloseJournal(ctx)))
 	require.ErrorContains(t, svc.Close(), "serve traffic: ")
+}
+
+// TestSetupTLS: Setup loads the pair once, before binding anything, and a
+// pair it cannot load fails the start with the flags named; without the
+// flags TLS stays nil and the services serve plaintext.
+func TestSetupTLS(t *testing.T) {
+	cert, err := selfsigned.Write(t.TempDir())
+	require.NoError(t, err)
+
+	plain, err := service.Setup("svc", loopbackArgs(t), noEnv, io.Discard)
+	require.NoError(t, err)
+	assert.Nil(t, plain.TLS)
+	require.NoError(t, plain.Abort())
+
+	secure, err := service.Setup("svc", append(loopbackArgs(t), "-tls-cert", cert.CertFile, "-tls-key", cert.KeyFile), noEnv, io.Discard)
+	require.NoError(t, err)
+	require.NotNil(t, secure.TLS)
+	assert.Len(t, secure.TLS.Certificates, 1)
+	assert.Empty(t, secure.TLS.NextProtos, "ALPN is the service's choice")
+	require.NoError(t, secure.Abort())
+
+	// Swapped files: neither parses as what it should be.
+	_, err = service.Setup("svc", append(loopbackArgs(t), "-tls-cert", cert.KeyFile, "-tls-key", cert.CertFile), noEnv, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "service: -tls-cert")
+	_, err = service.Setup("svc", append(loopbackArgs(t), "-tls-cert", filepath.Join(t.TempDir(), "missing.pem"), "-tls-key", cert.KeyFile), noEnv, io.Discard)
+	assert.ErrorIs(t, err, os.ErrNotExist)
 }

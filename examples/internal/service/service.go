@@ -10,6 +10,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +34,16 @@ type Service struct {
 	LookupEnv func(string) (string, bool) // the environment Setup read
 	Log       *slog.Logger
 	Store     *store.Store
-	Listener  net.Listener // the traffic listener, bound to Config.Addr
+	// Listener is the traffic listener, bound to Config.Addr. Setup leaves
+	// it plain TCP even with TLS: the service wraps it (tls.NewListener) or
+	// gives TLS to its server (grpc.Creds).
+	Listener net.Listener
+	// TLS is the traffic listener's TLS configuration when -tls-cert and
+	// -tls-key are given, nil otherwise: the certificate is loaded once by
+	// Setup, and NextProtos is left for the service to set (ALPN: "h2" and
+	// "http/1.1" for HTTP, "h2" for gRPC). The admin listener never serves
+	// TLS: the kubelet's httpGet probes and preStop hook speak HTTP.
+	TLS *tls.Config
 
 	stderr  io.Writer
 	adminLn net.Listener
@@ -46,8 +56,8 @@ type Service struct {
 	errs       []error
 }
 
-// Setup parses args and the environment (see cli.Parse), opens the store
-// and binds both listeners. It logs to stderr. On error, everything it
+// Setup parses args and the environment (see cli.Parse), loads the TLS
+// certificate and key if given, opens the store and binds both listeners. It logs to stderr. On error, everything it
 // opened is closed again; the error wraps cli.ErrUsage or flag.ErrHelp when
 // the command line is at fault.
 func Setup(name string, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*Service, error) {
@@ -56,6 +66,15 @@ func Setup(name string, args []string, lookupEnv func(string) (string, bool), st
 		return nil, err
 	}
 	s := &Service{Config: cfg, LookupEnv: lookupEnv, Log: slog.New(slog.NewTextHandler(stderr, nil)), stderr: stderr, failed: make(chan struct{})}
+	if cfg.TLS() {
+		// Loaded before anything is opened, so that a bad file fails the
+		// start instead of every handshake.
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("service: -tls-cert %q -tls-key %q: %w", cfg.TLSCert, cfg.TLSKey, err)
+		}
+		s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if s.Store, err = store.Open(cfg.DataDir); err != nil {
 		return nil, err
 	}
