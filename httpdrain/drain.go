@@ -14,7 +14,10 @@ const maxPollInterval = 50 * time.Millisecond
 // Drain is the drain step for the server: it returns nil once every request,
 // connection and registered shutdown function has finished, or, when ctx
 // ends first, closes what is left and returns an error wrapping
-// [ErrForced] and the context's error. It returns promptly at the deadline
+// [ErrForced] and the context's error, unless nothing was in flight (no
+// request, hijacked connection or registered function): closing
+// connections that carry no request cuts nothing, so Drain then returns
+// nil. It returns promptly at the deadline
 // even if handlers ignore their request context; those handlers keep
 // running until they return, their connections closed.
 //
@@ -80,9 +83,16 @@ func (d *Drainer) drain(ctx context.Context) error {
 	if ctx.Err() == nil {
 		return fmt.Errorf("httpdrain: shutdown: %w", err)
 	}
-	reqs, hijacked := d.reqs.load(), d.conns.openHijacked()
+	reqs, hijacked, registered := d.reqs.load(), d.conns.openHijacked(), d.onShutdown.Load()
 	d.srv.Close()
 	d.conns.closeHijacked()
+	if reqs == 0 && hijacked == 0 && registered == 0 {
+		// Nothing was cut: what Shutdown still waited for were
+		// connections with no request, such as HTTP/2 connections that
+		// net/http keeps for up to a second after their GOAWAY
+		// (h2_bundle.go, goAwayTimeout).
+		return nil
+	}
 	return fmt.Errorf("%w (%d requests in flight, %d hijacked connections open): %w",
 		ErrForced, reqs, hijacked, context.Cause(ctx))
 }

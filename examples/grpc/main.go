@@ -41,9 +41,11 @@ package main
 
 import (
 	"errors"
+	"net/http"
 	"os"
 
 	"github.com/lameduck/lameduck/examples/internal/cli"
+	"github.com/lameduck/lameduck/examples/internal/metrics"
 	"github.com/lameduck/lameduck/examples/internal/service"
 	"github.com/lameduck/lameduck/grpcdrain"
 	"github.com/lameduck/lameduck/readiness"
@@ -69,36 +71,36 @@ func serve(svc *service.Service) error {
 // runLameduck is the wiring this example exists to show. At the first
 // SIGTERM, SIGINT or GET /prestop: readiness fails and the health service
 // goes NOT_SERVING while the server keeps serving through the delay; then
-// the server drains, the database closes and the journal is flushed and
-// synced, in the order the steps are added, within the grace period.
+// the server drains (accepted calls and Page streams complete, Watch
+// streams are told to end after streamGrace), and the database, the
+// journal and the admin server close, in the order they are added, within
+// the grace period. A server that fails starts the same sequence and the
+// process exits 1. The admin listener also serves the sequence's metrics.
 func runLameduck(svc *service.Service) error {
+	m := metrics.New()
 	seq, err := shutdown.New(
 		shutdown.FromEnv(svc.LookupEnv), // SHUTDOWN_SAFETY_MARGIN, SHUTDOWN_PRESTOP_TOKEN
 		shutdown.WithGracePeriod(svc.Config.GracePeriod),
 		shutdown.WithPropagationDelay(svc.Config.Delay),
 		shutdown.WithLogger(svc.Log),
+		shutdown.WithObserver(m.Observe),
 	)
 	if err != nil {
 		return errors.Join(err, svc.Abort())
 	}
-	var probe readiness.Probe
-	probe.DrainWhen(seq.Triggered())
+	probe := readiness.New(seq)
 	probe.AddCheck("db", svc.Store.Ping)
+	admin := svc.AdminServer(probe, map[string]http.Handler{"/prestop": seq.PrestopHandler(), "/metrics": m.Handler()})
+	go func() { seq.Fail(service.IgnoreClosed(admin.Serve(svc.AdminListener()))) }()
 
-	drain, err := grpcdrain.New(seq.Triggered())
-	if err != nil {
-		return errors.Join(err, svc.Abort())
-	}
-	srv, hs := newServer(svc, drain.ServerOptions()...)
-	drain.Attach(srv, hs)
-	seq.Add("grpc", drain.Drain)
+	srv := grpcdrain.NewServer(seq, grpcdrain.WithServerOptions(serverOptions(svc)...), grpcdrain.WithStreamGrace(streamGrace))
+	register(srv.Server, srv.Health(), svc.Store)
+	m.InFlight("grpc", srv.InFlight)
+	seq.Serve("grpc", func() error { return srv.Serve(svc.Listener) }, srv.Drain)
 	seq.Add("db", svc.Store.CloseDB)
 	seq.Add("journal", svc.Store.CloseJournal)
-
-	svc.ServeAdmin(&probe, seq.PrestopHandler())
-	svc.Go("grpc", func() error { return srv.Serve(svc.Listener) })
-	svc.TriggerOnFailure(seq.Trigger, seq.Done())
+	seq.Add("admin", shutdown.Closer(admin))
 	probe.SetReady()
 	svc.Announce()
-	return errors.Join(seq.Wait(), svc.Close())
+	return seq.Wait()
 }

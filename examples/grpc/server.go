@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -9,22 +11,43 @@ import (
 
 	"github.com/lameduck/lameduck/examples/grpc/workpb"
 	"github.com/lameduck/lameduck/examples/internal/service"
+	"github.com/lameduck/lameduck/examples/internal/store"
 )
 
-// newServer returns the traffic server with the Work service, the standard
-// health service (SERVING for the server and for Work) and server
-// reflection, and its health server. With svc.TLS set it serves gRPC over
-// TLS only (credentials.NewTLS adds "h2" to the ALPN protocols, which
-// grpc-go clients require since v1.67); without, plaintext HTTP/2.
-func newServer(svc *service.Service, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
-	if svc.TLS != nil {
-		opts = append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(svc.TLS))}, opts...)
+// streamGrace is how long after the drain starts Watch streams, which never
+// end by themselves, are told to end: longer than the longest Page stream
+// (the load generators ask for 1–2 s), so that accepted Page streams
+// complete, and short enough that the Watch streams do not hold the drain
+// until its deadline.
+const streamGrace = 3 * time.Second
+
+// serverOptions returns the traffic server's options: with svc.TLS set it
+// serves gRPC over TLS only (credentials.NewTLS adds "h2" to the ALPN
+// protocols, which grpc-go clients require since v1.67); without,
+// plaintext HTTP/2.
+func serverOptions(svc *service.Service) []grpc.ServerOption {
+	if svc.TLS == nil {
+		return nil
 	}
-	srv := grpc.NewServer(opts...)
-	workpb.RegisterWorkServer(srv, &workServer{store: svc.Store})
-	hs := health.NewServer() // "" is SERVING from the start
+	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(svc.TLS))}
+}
+
+// register adds the Work service and server reflection to srv, and marks
+// Work SERVING in hs, the standard health service ("" is SERVING from the
+// start).
+func register(srv *grpc.Server, hs *health.Server, st *store.Store) {
+	workpb.RegisterWorkServer(srv, &workServer{store: st})
 	hs.SetServingStatus(workpb.Work_ServiceDesc.ServiceName, healthgrpc.HealthCheckResponse_SERVING)
-	healthgrpc.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
-	return srv, hs
+}
+
+// newServer returns a plain traffic server with the Work service, the
+// standard health service and server reflection, for the strategies
+// lameduck is compared with.
+func newServer(svc *service.Service) *grpc.Server {
+	srv := grpc.NewServer(serverOptions(svc)...)
+	hs := health.NewServer()
+	healthgrpc.RegisterHealthServer(srv, hs)
+	register(srv, hs, svc.Store)
+	return srv
 }

@@ -16,7 +16,7 @@ import (
 // always lasts the whole grace period, and Stop then ends the streams with
 // codes.Unavailable.
 func runShutdown(svc *service.Service) error {
-	srv, _ := newServer(svc)
+	srv := newServer(svc)
 	return svc.RunShutdown(func() error { return srv.Serve(svc.Listener) }, func(ctx context.Context) error {
 		stopBy(ctx, srv)
 		return nil
@@ -42,6 +42,6 @@ func stopBy(ctx context.Context, srv *grpc.Server) {
 // runNone handles no signal, for comparison: SIGTERM kills the process with
 // RPCs in flight and the journal lines still in its buffer.
 func runNone(svc *service.Service) error {
-	srv, _ := newServer(svc)
+	srv := newServer(svc)
 	return svc.RunNone(func() error { return srv.Serve(svc.Listener) }, srv.Stop)
 }

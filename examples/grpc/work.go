@@ -52,9 +52,9 @@ func (s *workServer) Do(ctx context.Context, req *workpb.DoRequest) (*workpb.DoR
 }
 
 // Watch sends an event every watchInterval until the stream's context ends,
-// and then ends the stream with OK: when the server drains, the client sees
-// a clean end and opens a new stream, which the load balancer sends to
-// another server.
+// and then returns. When the server drains, grpcdrain turns that end into
+// codes.Unavailable ("server is draining"), so the client opens a new
+// stream, which the load balancer sends to another server.
 func (s *workServer) Watch(_ *workpb.WatchRequest, stream workpb.Work_WatchServer) error {
 	t := time.NewTicker(watchInterval)
 	defer t.Stop()

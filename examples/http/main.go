@@ -37,9 +37,11 @@ package main
 import (
 	"crypto/tls"
 	"errors"
+	"net/http"
 	"os"
 
 	"github.com/lameduck/lameduck/examples/internal/cli"
+	"github.com/lameduck/lameduck/examples/internal/metrics"
 	"github.com/lameduck/lameduck/examples/internal/service"
 	"github.com/lameduck/lameduck/httpdrain"
 	"github.com/lameduck/lameduck/readiness"
@@ -72,37 +74,37 @@ func serve(svc *service.Service) error {
 }
 
 // runLameduck is the wiring this example exists to show. At the first
-// SIGTERM, SIGINT or GET /prestop: readiness fails and responses carry
-// "Connection: close" while the server keeps serving through the delay;
-// then the server drains, the database closes and the journal is flushed
-// and synced, in the order the steps are added, within the grace period.
+// SIGTERM, SIGINT or GET /prestop: readiness fails and HTTP/1 responses
+// carry "Connection: close" while the server keeps serving through the
+// delay; then the server drains, and the database, the journal and the
+// admin server close, in the order they are added, within the grace
+// period. A server that fails starts the same sequence and the process
+// exits 1. The admin listener also serves the sequence's metrics.
 func runLameduck(svc *service.Service) error {
+	m := metrics.New()
 	seq, err := shutdown.New(
 		shutdown.FromEnv(svc.LookupEnv), // SHUTDOWN_SAFETY_MARGIN, SHUTDOWN_PRESTOP_TOKEN
 		shutdown.WithGracePeriod(svc.Config.GracePeriod),
 		shutdown.WithPropagationDelay(svc.Config.Delay),
 		shutdown.WithLogger(svc.Log),
+		shutdown.WithObserver(m.Observe),
 	)
 	if err != nil {
 		return errors.Join(err, svc.Abort())
 	}
-	var probe readiness.Probe
-	probe.DrainWhen(seq.Triggered())
+	probe := readiness.New(seq)
 	probe.AddCheck("db", svc.Store.Ping)
+	admin := svc.AdminServer(probe, map[string]http.Handler{"/prestop": seq.PrestopHandler(), "/metrics": m.Handler()})
+	go func() { seq.Fail(service.IgnoreClosed(admin.Serve(svc.AdminListener()))) }()
 
 	srv := newServer(svc.Store)
-	drain, err := httpdrain.New(srv, seq.Triggered())
-	if err != nil {
-		return errors.Join(err, svc.Abort())
-	}
-	seq.Add("http", drain.Drain)
+	drain := httpdrain.New(srv, seq, httpdrain.WithLogger(svc.Log))
+	m.InFlight("http", drain.InFlight)
+	seq.Serve("http", func() error { return srv.Serve(svc.Listener) }, drain.Drain)
 	seq.Add("db", svc.Store.CloseDB)
 	seq.Add("journal", svc.Store.CloseJournal)
-
-	svc.ServeAdmin(&probe, seq.PrestopHandler())
-	svc.Go("http", func() error { return srv.Serve(svc.Listener) })
-	svc.TriggerOnFailure(seq.Trigger, seq.Done())
+	seq.Add("admin", shutdown.Closer(admin))
 	probe.SetReady()
 	svc.Announce()
-	return errors.Join(seq.Wait(), svc.Close())
+	return seq.Wait()
 }

@@ -80,56 +80,38 @@ func TestSetupFailsOnBusyPort(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// TestServeAdminAndAnnounce runs a service's admin server in process and
-// checks the listening line, the probes and /prestop.
-func TestServeAdminAndAnnounce(t *testing.T) {
+// TestAdminServerAndAnnounce serves a service's admin server in process
+// and checks the listening line, the probes and the extra routes.
+func TestAdminServerAndAnnounce(t *testing.T) {
 	var stderr syncBuffer
 	svc, err := service.Setup("svc", loopbackArgs(t), noEnv, &stderr)
 	require.NoError(t, err)
 	var probe readiness.Probe
 	prestop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "prestop") })
-	svc.ServeAdmin(&probe, prestop)
-	svc.Go("traffic", func() error {
-		c, err := svc.Listener.Accept() // ends when the listener is closed below
-		if err == nil {
-			c.Close()
-		}
-		return err
-	})
+	admin := svc.AdminServer(&probe, map[string]http.Handler{"/prestop": prestop})
+	served := make(chan error, 1)
+	go func() { served <- service.IgnoreClosed(admin.Serve(svc.AdminListener())) }()
 	probe.SetReady()
 	svc.Announce()
 
 	line := stderr.String()
 	require.True(t, strings.HasPrefix(line, "listening addr=127.0.0.1:"), line)
-	admin := strings.TrimSuffix(line[strings.Index(line, "admin=")+len("admin="):], "\n")
+	addr := strings.TrimSuffix(line[strings.Index(line, "admin=")+len("admin="):], "\n")
+	assert.Equal(t, svc.AdminListener().Addr().String(), addr)
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	for path, want := range map[string]int{"/readyz": 200, "/livez": 200, "/startupz": 200, "/prestop": 200, "/nope": 404} {
-		resp, err := client.Get("http://" + admin + path)
+		resp, err := client.Get("http://" + addr + path)
 		require.NoError(t, err, path)
 		resp.Body.Close()
 		assert.Equal(t, want, resp.StatusCode, path)
 	}
-
-	// A traffic server that fails closes Failed and is reported by Close.
+	require.NoError(t, admin.Close())
+	require.NoError(t, <-served, "a server closed on purpose is no failure")
 	require.NoError(t, svc.Listener.Close())
-	select {
-	case <-svc.Failed():
-	case <-time.After(10 * time.Second):
-		t.Fatal("Failed not closed after a serving error")
-	}
-	triggered := make(chan string, 1)
-	svc.TriggerOnFailure(func(src string) { triggered <- src }, make(chan struct{}))
-	select {
-	case src := <-triggered:
-		assert.Equal(t, "server failed", src)
-	case <-time.After(10 * time.Second):
-		t.Fatal("TriggerOnFailure did not trigger")
-	}
 	ctx := context.Background()
 	require.NoError(t, errors.Join(svc.Store.CloseDB(ctx), svc.Store.CloseJournal(ctx)))
-	require.ErrorContains(t, svc.Close(), "serve traffic: ")
 }
 
 // TestSetupTLS: Setup loads the pair once, before binding anything, and a

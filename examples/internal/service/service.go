@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/lameduck/lameduck/examples/internal/cli"
@@ -26,9 +25,8 @@ import (
 )
 
 // Service is a started example service before it serves: configuration,
-// logger, open store and bound listeners. Create it with [Setup]; end it
-// with [Service.Close]. Its methods are not safe for concurrent use, except
-// as documented.
+// logger, open store and bound listeners. Create it with [Setup]; the
+// strategy serves and ends it. Its methods are not safe for concurrent use.
 type Service struct {
 	Config    cli.Config
 	LookupEnv func(string) (string, bool) // the environment Setup read
@@ -47,13 +45,6 @@ type Service struct {
 
 	stderr  io.Writer
 	adminLn net.Listener
-	admin   *http.Server
-
-	wg         sync.WaitGroup
-	failed     chan struct{} // closed at the first serving error
-	failedOnce sync.Once
-	mu         sync.Mutex // guards errs, written by serving goroutines
-	errs       []error
 }
 
 // Setup parses args and the environment (see cli.Parse), loads the TLS
@@ -65,7 +56,7 @@ func Setup(name string, args []string, lookupEnv func(string) (string, bool), st
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{Config: cfg, LookupEnv: lookupEnv, Log: slog.New(slog.NewTextHandler(stderr, nil)), stderr: stderr, failed: make(chan struct{})}
+	s := &Service{Config: cfg, LookupEnv: lookupEnv, Log: slog.New(slog.NewTextHandler(stderr, nil)), stderr: stderr}
 	if cfg.TLS() {
 		// Loaded before anything is opened, so that a bad file fails the
 		// start instead of every handshake.
@@ -88,8 +79,7 @@ func Setup(name string, args []string, lookupEnv func(string) (string, bool), st
 }
 
 // Abort undoes [Setup] when the service cannot start: it closes the
-// listeners and the store. Call it instead of serving, never after
-// [Service.ServeAdmin] or [Service.Go].
+// listeners and the store. Call it instead of serving.
 func (s *Service) Abort() error {
 	return errors.Join(s.Listener.Close(), s.adminLn.Close(), s.closeStore())
 }
@@ -99,77 +89,36 @@ func (s *Service) closeStore() error {
 	return errors.Join(s.Store.CloseDB(ctx), s.Store.CloseJournal(ctx))
 }
 
-// ServeAdmin starts the admin HTTP server: the probe's /readyz, /livez and
-// /startupz, and prestop on /prestop unless it is nil. The admin server runs
-// until [Service.Close], after the traffic server has drained, so that the
-// kubelet's probes and preStop hook are answered to the very end.
-func (s *Service) ServeAdmin(probe *readiness.Probe, prestop http.Handler) {
+// AdminListener returns the admin listener, bound to Config.AdminAddr:
+// the probes, /prestop and /metrics, in plaintext.
+func (s *Service) AdminListener() net.Listener { return s.adminLn }
+
+// AdminServer returns the admin HTTP server, not yet serving: the probe's
+// /readyz, /livez and /startupz, and each handler of routes at its path
+// (such as "/prestop" and "/metrics"). Serve it on [Service.AdminListener]
+// until after the traffic servers have drained, so that the kubelet's
+// probes and preStop hook, and metrics scrapes, are answered to the end.
+func (s *Service) AdminServer(probe *readiness.Probe, routes map[string]http.Handler) *http.Server {
 	mux := http.NewServeMux()
 	probe.Register(mux)
-	if prestop != nil {
-		mux.Handle("/prestop", prestop)
+	for path, h := range routes {
+		mux.Handle(path, h)
 	}
-	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	s.Go("admin", func() error { return s.admin.Serve(s.adminLn) })
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }
 
-// Go runs serve in a goroutine that [Service.Close] waits for. An error from
-// serve other than http.ErrServerClosed is logged, returned by Close, and
-// closes [Service.Failed]. Go may be called from any goroutine before Close.
-func (s *Service) Go(name string, serve func() error) {
-	s.wg.Go(func() {
-		err := serve()
-		if err == nil || errors.Is(err, http.ErrServerClosed) {
-			return
-		}
-		err = fmt.Errorf("serve %s: %w", name, err)
-		s.Log.Error("server failed", "server", name, "err", err)
-		s.mu.Lock()
-		s.errs = append(s.errs, err)
-		s.mu.Unlock()
-		s.failedOnce.Do(func() { close(s.failed) })
-	})
+// IgnoreClosed returns err, or nil if it is http.ErrServerClosed: what a
+// server's Serve returns once it was closed on purpose.
+func IgnoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
 }
-
-// TriggerOnFailure starts a goroutine that calls trigger("server failed")
-// if a server fails (see [Service.Failed]), so that the shutdown sequence
-// drains and the process exits instead of half-serving. The goroutine ends
-// when done is closed or after calling trigger. With package shutdown:
-// svc.TriggerOnFailure(seq.Trigger, seq.Done()).
-func (s *Service) TriggerOnFailure(trigger func(source string), done <-chan struct{}) {
-	go func() {
-		select {
-		case <-s.failed:
-			trigger("server failed")
-		case <-done:
-		}
-	}()
-}
-
-// Failed returns a channel closed when a server started by [Service.Go] or
-// [Service.ServeAdmin] has failed. The strategy should then shut down, so
-// the process does not go on half-serving.
-func (s *Service) Failed() <-chan struct{} { return s.failed }
 
 // Announce writes the line "listening addr=HOST:PORT admin=HOST:PORT" to
 // stderr. Call it once the servers' goroutines are started: the listeners
 // are bound already, so a connection made after reading the line is served.
 func (s *Service) Announce() {
 	fmt.Fprintf(s.stderr, "listening addr=%s admin=%s\n", s.Listener.Addr(), s.adminLn.Addr())
-}
-
-// Close closes the admin server, waits for every goroutine started by
-// [Service.Go] and returns the serving errors joined. It does not close the
-// store or stop the traffic server: the termination strategy does that.
-func (s *Service) Close() error {
-	var err error
-	if s.admin != nil {
-		err = s.admin.Close()
-	} else {
-		err = s.adminLn.Close()
-	}
-	s.wg.Wait()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return errors.Join(append(s.errs, err)...)
 }

@@ -3,8 +3,11 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/lameduck/lameduck/readiness"
@@ -20,16 +23,16 @@ import (
 func (s *Service) RunShutdown(serve func() error, stop func(context.Context) error) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer cancel()
-	s.servePlain(serve)
+	p := s.servePlain(serve)
 	select {
 	case <-ctx.Done():
 		s.Log.Info("signal received: shutting down")
-	case <-s.Failed():
+	case <-p.failed:
 	}
 	cancel() // a second signal kills the process, as it would without handling
 	sctx, scancel := context.WithTimeout(context.Background(), s.Config.GracePeriod)
 	defer scancel()
-	return errors.Join(stop(sctx), s.closeStore(), s.Close())
+	return errors.Join(stop(sctx), s.closeStore(), p.close())
 }
 
 // RunNone runs the traffic server with no signal handling, the -strategy
@@ -38,18 +41,59 @@ func (s *Service) RunShutdown(serve func() error, stop func(context.Context) err
 // server fails: it then calls stop and closes the store and the admin
 // server.
 func (s *Service) RunNone(serve func() error, stop func()) error {
-	s.servePlain(serve)
-	<-s.Failed()
+	p := s.servePlain(serve)
+	<-p.failed
 	stop()
-	return errors.Join(s.closeStore(), s.Close())
+	return errors.Join(s.closeStore(), p.close())
+}
+
+// plain serves the traffic server and the admin server in goroutines
+// without the shutdown sequence, for the strategies lameduck is compared
+// with; failed closes at the first serving error.
+type plain struct {
+	svc        *Service
+	admin      *http.Server
+	wg         sync.WaitGroup
+	failed     chan struct{}
+	failedOnce sync.Once
+	mu         sync.Mutex // guards errs
+	errs       []error
 }
 
 // servePlain starts the admin server with a probe that is ready at once and
-// never drains, starts serve, and announces the ports.
-func (s *Service) servePlain(serve func() error) {
+// never fails, starts serve, and announces the ports.
+func (s *Service) servePlain(serve func() error) *plain {
+	p := &plain{svc: s, failed: make(chan struct{})}
 	var probe readiness.Probe
-	s.ServeAdmin(&probe, nil)
-	s.Go("traffic", serve)
+	p.admin = s.AdminServer(&probe, nil)
+	p.goServe("admin", func() error { return p.admin.Serve(s.adminLn) })
+	p.goServe("traffic", serve)
 	probe.SetReady()
 	s.Announce()
+	return p
+}
+
+func (p *plain) goServe(name string, serve func() error) {
+	p.wg.Go(func() {
+		err := IgnoreClosed(serve())
+		if err == nil {
+			return
+		}
+		err = fmt.Errorf("serve %s: %w", name, err)
+		p.svc.Log.Error("server failed", "server", name, "err", err)
+		p.mu.Lock()
+		p.errs = append(p.errs, err)
+		p.mu.Unlock()
+		p.failedOnce.Do(func() { close(p.failed) })
+	})
+}
+
+// close closes the admin server, waits for the serving goroutines and
+// returns their errors.
+func (p *plain) close() error {
+	err := p.admin.Close()
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return errors.Join(append(p.errs, err)...)
 }
