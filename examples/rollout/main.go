@@ -83,7 +83,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&protocols, "protocols", "http1,h2c,grpc,https1,https2,grpcs,page", "comma-separated protocols: http1, h2c, grpc; https1, https2, grpcs (the same over TLS); page (gRPC Page streams)")
 	fs.StringVar(&cfg.LB, "lb", "auto", "load balancer: haproxy, builtin, or auto (haproxy when on PATH)")
 	fs.DurationVar(&cfg.Lag, "lag", 500*time.Millisecond, "built-in balancer: time until it believes a readiness change (endpoint propagation)")
-	fs.DurationVar(&cfg.Grace, "grace", 6*time.Second, "terminationGracePeriodSeconds, for the kubelet and the copies")
+	fs.DurationVar(&cfg.Grace, "grace", 8*time.Second, "terminationGracePeriodSeconds, for the kubelet and the copies")
 	fs.DurationVar(&cfg.Delay, "delay", 1500*time.Millisecond, "the copies' propagation delay (lameduck: /prestop answers after it)")
 	fs.BoolVar(&cfg.Verbose, "v", false, "show the copies' and the balancer's logs")
 	if err := fs.Parse(args); err != nil {

@@ -52,7 +52,7 @@ func testRollout(t *testing.T, lb, strategy string) {
 		Protocols:  allProtocols,
 		LB:         lb,
 		Lag:        300 * time.Millisecond,
-		Grace:      6 * time.Second,
+		Grace:      8 * time.Second, // room for a 2 s Page stream opened during the delay
 		Delay:      time.Second,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
