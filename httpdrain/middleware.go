@@ -43,11 +43,15 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and answers 503 if it must reject the request. It reports whether it did.
 func (d *Drainer) goodbye(w http.ResponseWriter, r *http.Request) (rejected bool) {
 	h := w.Header()
-	// HTTP/1.1 closes the connection after the response. HTTP/2 would turn
+	// HTTP/1.1 closes the connection after the response. HTTP/2 turns
 	// the header into a graceful GOAWAY (h2_bundle.go, writeChunk), a
 	// single one that refuses the streams the client opens meanwhile
-	// (see the package doc): one per connection, at the drain, is enough.
-	if r.ProtoMajor == 1 {
+	// (see the package doc): over TLS, one per connection, sent by
+	// Shutdown at the drain, is enough. Cleartext HTTP/2 (h2c) gets it
+	// now: the drain cannot tell an h2c connection from an idle HTTP/1
+	// one, and would close it outright, failing a stream the client sends
+	// in that instant.
+	if r.ProtoMajor == 1 || r.TLS == nil {
 		h.Set("Connection", "close")
 	}
 	if !d.cfg.reject || !d.isDraining() || d.cfg.isExempt(r) {
