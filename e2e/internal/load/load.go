@@ -7,12 +7,14 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -99,9 +101,10 @@ type HTTP struct {
 }
 
 // NewHTTP returns a client of http://addr/work?d=work with up to conns
-// keep-alive connections.
+// keep-alive connections; with conns 0 it opens a new connection for each
+// request, as clients without keep-alive do.
 func NewHTTP(addr string, work time.Duration, conns int) *HTTP {
-	tr := &http.Transport{MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute}
+	tr := &http.Transport{MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute, DisableKeepAlives: conns == 0}
 	return &HTTP{client: &http.Client{Transport: tr}, url: fmt.Sprintf("http://%s/work?d=%s", addr, work)}
 }
 
@@ -134,29 +137,39 @@ func (h *HTTP) Send(ctx context.Context) error {
 // Close closes the idle connections.
 func (h *HTTP) Close() { h.client.CloseIdleConnections() }
 
-// GRPC is a client of examples/grpc's Work.Do over one connection.
+// GRPC is a client of examples/grpc's Work.Do over several connections,
+// used in turn: through an L4 balancer, each connection is pinned to one
+// pod, so several are needed to reach several pods.
 type GRPC struct {
-	conn   *grpc.ClientConn
-	client workpb.WorkClient
-	work   time.Duration
+	conns   []*grpc.ClientConn
+	clients []workpb.WorkClient
+	next    atomic.Uint64
+	work    time.Duration
 }
 
-// NewGRPC returns a client of addr with retries disabled. grpc-go still
-// resends, invisibly, a call that never left the client (transparent
-// retry, which WithDisableRetry does not turn off); the written rows show
-// that no call was processed twice.
-func NewGRPC(addr string, work time.Duration) (*GRPC, error) {
-	conn, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDisableRetry())
-	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
+// NewGRPC returns a client of addr with n connections and retries
+// disabled. grpc-go still resends, invisibly, a call that never left the
+// client (transparent retry, which WithDisableRetry does not turn off); the
+// written rows show that no call was processed twice.
+func NewGRPC(addr string, work time.Duration, n int) (*GRPC, error) {
+	g := &GRPC{work: work}
+	for range n {
+		conn, err := grpc.NewClient("passthrough:///"+addr,
+			grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDisableRetry())
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("load: %w", err), g.Close())
+		}
+		g.conns = append(g.conns, conn)
+		g.clients = append(g.clients, workpb.NewWorkClient(conn))
 	}
-	return &GRPC{conn: conn, client: workpb.NewWorkClient(conn), work: work}, nil
+	return g, nil
 }
 
-// Send calls Do once; any status but OK is an error named by its code.
+// Send calls Do once on the next connection; any status but OK is an
+// error named by its code.
 func (g *GRPC) Send(ctx context.Context) error {
-	_, err := g.client.Do(ctx, &workpb.DoRequest{DurationMs: g.work.Milliseconds()})
+	c := g.clients[(g.next.Add(1)-1)%uint64(len(g.clients))]
+	_, err := c.Do(ctx, &workpb.DoRequest{DurationMs: g.work.Milliseconds()})
 	if err != nil {
 		if s, ok := status.FromError(err); ok {
 			return fmt.Errorf("%s: %s", s.Code(), s.Message())
@@ -165,5 +178,11 @@ func (g *GRPC) Send(ctx context.Context) error {
 	return err
 }
 
-// Close closes the connection.
-func (g *GRPC) Close() error { return g.conn.Close() }
+// Close closes the connections.
+func (g *GRPC) Close() error {
+	var errs []error
+	for _, c := range g.conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
