@@ -3,6 +3,7 @@ module github.com/lameduck/lameduck/e2e
 go 1.26.0
 
 require (
+	github.com/lameduck/lameduck v0.0.0
 	github.com/lameduck/lameduck/examples v0.0.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0

@@ -2,7 +2,8 @@
 // the kubelet. It reports each event as one line on a TCP connection to
 // REPORT (HOST:PORT), where the test stamps it on arrival; when the process
 // dies, even by SIGKILL, the kernel closes that connection, which stamps
-// the death. It serves on 127.0.0.1:PORT:
+// the death. Its first line is "start NAME pid=PID". It serves on
+// 127.0.0.1:PORT:
 //
 //   - GET /readyz answers 200;
 //   - GET /prestop reports "hook-start", sleeps HOOK_SLEEP, reports
@@ -83,7 +84,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "timing: PORT: %v\n", err)
 		os.Exit(1)
 	}
-	r.send("start pid=%d", os.Getpid())
+	r.send("start %s pid=%d", os.Getenv("NAME"), os.Getpid())
 	fmt.Fprintln(os.Stderr, (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln))
 	os.Exit(1)
 }
