@@ -48,7 +48,7 @@ func underSimulator(ctx context.Context, t *testing.T, r *rig.Rig, rec *recorder
 		hookStart: secondsAfter(ref, run.first("hook-start")),
 		sigterm:   secondsAfter(ref, run.first("sigterm")),
 		death:     secondsAfter(ref, run.deadAt),
-		exitCode:  rep.ExitCode,
+		exitCode:  rep.ContainerExitCode,
 	}
 }
 
@@ -106,6 +106,7 @@ func TestKubeletVsSimulator(t *testing.T) {
 			assert.InDelta(t, real.sigterm-real.hookStart, sim.sigterm-sim.hookStart, agreement, "SIGTERM after the hook started")
 			assert.InDelta(t, real.death-real.sigterm, sim.death-sim.sigterm, agreement, "death after SIGTERM")
 			assert.InDelta(t, real.death, sim.death, agreement, "death")
+			assert.Equal(t, real.exitCode, sim.exitCode, "exit code in the container status")
 		})
 	}
 	t.Cleanup(func() {

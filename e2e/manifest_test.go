@@ -127,18 +127,6 @@ func (m *manifest) pod(t *testing.T, s podSpec) *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: meta(s.name, labels), Spec: spec}
 }
 
-// env returns the value of the container's environment variable name.
-func (m *manifest) env(t *testing.T, name string) string {
-	t.Helper()
-	for _, e := range m.deployment.Spec.Template.Spec.Containers[0].Env {
-		if e.Name == name {
-			return e.Value
-		}
-	}
-	t.Fatalf("%s: no env %s", m.deployment.Name, name)
-	return ""
-}
-
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
 func (s podSpec) String() string {

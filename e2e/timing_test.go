@@ -187,7 +187,7 @@ type timings struct {
 	hookStart float64 // the hook's request arrives
 	sigterm   float64 // SIGTERM arrives
 	death     float64 // the process is gone (exit or SIGKILL)
-	exitCode  int
+	exitCode  int     // as in the container status (128 + signal when killed)
 	apiDelay  float64 // DELETE to the kubelet's first log line (real kubelet only)
 }
 
