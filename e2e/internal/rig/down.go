@@ -27,6 +27,9 @@ func (r *Rig) Down() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var errs []error
+	if r.watchdog != nil {
+		errs = append(errs, r.watchdog.stop())
+	}
 	r.deletePods(ctx)
 	// Reverse start order: kubelet, controller manager, API server, etcd,
 	// containerd last but for the containers left in it.
@@ -47,7 +50,7 @@ func (r *Rig) Down() error {
 	}
 	errs = append(errs, r.killShims(), r.unmountAll(), removeKubepods(), r.removeHostPaths())
 	if r.Dir != "" && !r.cfg.Keep {
-		errs = append(errs, os.RemoveAll(r.Dir))
+		errs = append(errs, os.RemoveAll(r.Dir), os.Remove(r.Dir+".watchdog.log"))
 	}
 	errs = append(errs, r.checkClean())
 	err := errors.Join(errs...)

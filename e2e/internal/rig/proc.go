@@ -43,6 +43,7 @@ func (r *Rig) start(name, logPath string, env []string, argv ...string) (*proc, 
 		close(p.done)
 	}()
 	r.procs = append(r.procs, p)
+	r.writePID(p)
 	r.logf("started %s pid %d", name, cmd.Process.Pid)
 	return p, nil
 }

@@ -90,13 +90,14 @@ type Rig struct {
 	// PodLogsDir is the kubelet's podLogsDir.
 	PodLogsDir string
 
-	cfg     Config
-	procs   []*proc
-	sock    string
-	bin     string
-	ports   []int
-	sysctls map[string]string
-	absent  []string // host paths the kubelet or containerd may create that did not exist before
+	cfg      Config
+	procs    []*proc
+	sock     string
+	bin      string
+	ports    []int
+	sysctls  map[string]string
+	absent   []string // host paths the kubelet or containerd may create that did not exist before
+	watchdog *watchdog
 }
 
 // hostPaths are paths outside the rig's directory that kubelet 1.34 and
@@ -155,6 +156,12 @@ func Up(ctx context.Context, cfg Config) (_ *Rig, err error) {
 		}
 	}()
 	r.logf("directory %s", r.Dir)
+	if err := os.MkdirAll(filepath.Join(r.Dir, "run"), 0o755); err != nil {
+		return nil, fmt.Errorf("rig: %w", err)
+	}
+	if err := r.startWatchdog(); err != nil {
+		return nil, err
+	}
 	for _, d := range []string{"bin", "images", "logs", "run", "etc", "pod-logs", "kubelet", "cni/bin", "cni/net.d", "shield", "data"} {
 		if err := os.MkdirAll(filepath.Join(r.Dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("rig: %w", err)
