@@ -20,7 +20,7 @@
 //
 //	go -C e2e test -count=1 -timeout 40m ./...
 //
-// Elsewhere, or with -short, the tests skip and say why. The first run
+// Elsewhere (not Linux, not root) the tests skip and say why. The first run
 // builds the Kubernetes binaries from the Go module proxy (about 10 minutes
 // on two busy cores) and caches them in $XDG_CACHE_HOME/lameduck-e2e. Set
 // LAMEDUCK_E2E_KEEP=1 to keep the rig's directory (logs, data) afterwards.

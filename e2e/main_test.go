@@ -28,8 +28,6 @@ func TestMain(m *testing.M) {
 		skipReason = "e2e: skipped: needs Linux (a real kubelet and containerd)"
 	case os.Geteuid() != 0:
 		skipReason = "e2e: skipped: needs root (containerd, the kubelet, mounts and cgroups)"
-	case testing.Short():
-		skipReason = "e2e: skipped with -short"
 	}
 	if skipReason != "" {
 		fmt.Println(skipReason)
