@@ -36,7 +36,8 @@ type termination struct {
 	pod                      string
 	deleted                  time.Time
 	sliceUnready, removed    time.Time // EndpointSlice watch; balancer's rotation (sync delay later)
-	lastConn, lastForward    time.Time // last connection / request bytes the balancer sent to the pod
+	lastConn, lastForward    time.Time // last connection / client bytes the balancer sent to the pod
+	lastServed               time.Time // the pod's last journal line: the last request it recorded
 	preStop, sigterm, exited time.Time // app log; kubelet log; app log
 	exitCode                 int32
 	reason                   string
@@ -89,10 +90,12 @@ func rollout(t *testing.T, r *rig.Rig, m *manifest, container, image string) {
 		return m.pod(t, podSpec{name: name, image: image, traffic: ports[0], admin: ports[1], data: data}), data
 	}
 	var old, cur, dirs []string
+	dirOf := map[string]string{}
 	for i := range replicas {
 		p, dir := newPod(fmt.Sprintf("%s-a%d", svc.Name, i))
 		createPod(ctx, t, r, p)
 		old, dirs = append(old, p.Name), append(dirs, dir)
+		dirOf[p.Name] = dir
 	}
 	logs := map[string]string{}
 	for _, name := range old {
@@ -149,6 +152,7 @@ func rollout(t *testing.T, r *rig.Rig, m *manifest, container, image string) {
 	for _, tm := range terms {
 		s := stats[tm.pod]
 		tm.sliceUnready, tm.removed, tm.lastConn, tm.lastForward = s.SliceUnready, s.Removed, s.LastConn, s.LastForward
+		tm.lastServed = lastJournalLine(t, dirOf[tm.pod])
 		tm.preStop, _ = logLine(logs[tm.pod], "shutdown: triggered", "source=prestop")
 		tm.exited, _ = logLine(logs[tm.pod], "msg=exit")
 		tm.sigterm, _ = kubeletLine(r, tm.deleted, tm.pod, "Killing container with a grace period")
@@ -186,16 +190,23 @@ func rollout(t *testing.T, r *rig.Rig, m *manifest, container, image string) {
 func report(t *testing.T, proto string, terms []*termination) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s terminations, seconds after the DELETE (EndpointSlice watch and balancer sync delay %v):\n", proto, balancer.DefaultSyncDelay)
-	fmt.Fprintf(&b, "%-20s %8s %8s %8s %8s %8s %8s %8s %5s\n", "pod", "unready", "rotation", "lastconn", "lastreq", "preStop", "SIGTERM", "exit", "code")
-	var worst time.Duration
+	fmt.Fprintf(&b, "  unready: the EndpointSlice shows the pod not ready; rotation: the balancer stops sending it new connections;\n")
+	fmt.Fprintf(&b, "  lastconn: its last new connection; lastbyte: last client bytes to it; served: its last journal line\n")
+	fmt.Fprintf(&b, "%-20s %8s %8s %8s %8s %8s %8s %8s %8s %5s\n", "pod", "unready", "rotation", "lastconn", "lastbyte", "served", "preStop", "SIGTERM", "exit", "code")
+	var lastConn, lastServed time.Duration
 	for _, tm := range terms {
-		fmt.Fprintf(&b, "%-20s %8s %8s %8s %8s %8s %8s %8s %5d\n", tm.pod,
+		fmt.Fprintf(&b, "%-20s %8s %8s %8s %8s %8s %8s %8s %8s %5d\n", tm.pod,
 			since(tm.deleted, tm.sliceUnready), since(tm.deleted, tm.removed), since(tm.deleted, tm.lastConn),
-			since(tm.deleted, tm.lastForward), since(tm.deleted, tm.preStop), since(tm.deleted, tm.sigterm),
-			since(tm.deleted, tm.exited), tm.exitCode)
-		worst = max(worst, tm.lastForward.Sub(tm.deleted))
+			since(tm.deleted, tm.lastForward), since(tm.deleted, tm.lastServed), since(tm.deleted, tm.preStop),
+			since(tm.deleted, tm.sigterm), since(tm.deleted, tm.exited), tm.exitCode)
+		lastConn = max(lastConn, tm.lastConn.Sub(tm.deleted))
+		lastServed = max(lastServed, tm.lastServed.Sub(tm.deleted))
 	}
-	fmt.Fprintf(&b, "longest delete -> last request routed to the old pod: %.3f s", worst.Seconds())
+	conn := "none after the DELETE"
+	if lastConn > 0 {
+		conn = fmt.Sprintf("%.3f s", lastConn.Seconds())
+	}
+	fmt.Fprintf(&b, "longest DELETE -> last new connection routed to the old pod: %s; -> last request it served: %.3f s", conn, lastServed.Seconds())
 	t.Log(b.String())
 }
 
@@ -249,6 +260,22 @@ func countWrites(t *testing.T, dir string) (rows, lines int) {
 	data, err := os.ReadFile(filepath.Join(dir, "journal.log"))
 	require.NoError(t, err)
 	return rows, strings.Count(string(data), "\n")
+}
+
+// lastJournalLine returns the time of the last line of a service's
+// journal ("ID\tTIME\tVIA"), or the zero time for an empty journal.
+func lastJournalLine(t *testing.T, dir string) time.Time {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "journal.log"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	f := strings.Split(lines[len(lines)-1], "\t")
+	if len(f) < 2 {
+		return time.Time{}
+	}
+	at, err := time.Parse(time.RFC3339Nano, f[1])
+	require.NoError(t, err, "journal line %q", lines[len(lines)-1])
+	return at
 }
 
 func freePorts(t *testing.T, n int) []int {
