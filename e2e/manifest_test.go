@@ -57,6 +57,7 @@ type podSpec struct {
 	traffic, admin int    // distinct ports per pod, on 127.0.0.1
 	data           string // host directory for the data volume
 	labels         map[string]string
+	strategy       string // overrides STRATEGY unless empty
 }
 
 // pod adapts the manifest's pod template:
@@ -87,6 +88,10 @@ func (m *manifest) pod(t *testing.T, s podSpec) *corev1.Pod {
 			c.Env[i].Value = hostPort(s.traffic)
 		case "ADMIN_ADDR":
 			c.Env[i].Value = hostPort(s.admin)
+		case "STRATEGY":
+			if s.strategy != "" {
+				c.Env[i].Value = s.strategy
+			}
 		}
 	}
 	for i, p := range c.Ports {
