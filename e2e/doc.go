@@ -9,7 +9,9 @@
 //     as a Deployment with maxSurge 1 and maxUnavailable 0 does, under
 //     open-loop load that never retries, behind a balancer that follows
 //     the real EndpointSlice watch with kube-proxy's 1 s sync delay; and
-//     check zero failed requests, zero lost writes and exit code 0;
+//     check zero failed requests, zero lost writes and exit code 0; and, as
+//     the control, see the strategies it is compared with fail requests on
+//     the same rig;
 //   - time the real kubelet against package shutdown/shutdowntest's
 //     simulator on the same pod spec;
 //   - show two kubelet facts the library's users must know: a preStop URL
