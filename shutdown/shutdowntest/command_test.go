@@ -79,10 +79,21 @@ func TestTerminateCommand(t *testing.T) {
 		check: func(t *testing.T, grace time.Duration, r *shutdowntest.Report) {
 			assert.False(t, r.Killed)
 			assert.Equal(t, 3, r.ExitCode)
+			assert.Equal(t, 3, r.ContainerExitCode)
 			assert.Positive(t, r.SignalAfter)
 			assert.Less(t, r.ExitAfter, grace)
 			assert.Zero(t, r.PreStopDuration)
 			assert.Zero(t, r.PreStopStatus)
+		},
+	}, {
+		name:  "dies of an unhandled SIGTERM",
+		env:   []string{"SHUTDOWNTEST_ON_TERM=die"},
+		grace: 4 * time.Second,
+		check: func(t *testing.T, grace time.Duration, r *shutdowntest.Report) {
+			assert.False(t, r.Killed)
+			assert.Equal(t, -1, r.ExitCode)
+			assert.Equal(t, 143, r.ContainerExitCode, "128 + SIGTERM")
+			assert.Less(t, r.ExitAfter, grace)
 		},
 	}, {
 		name:  "ignores SIGTERM and is killed when the grace period is spent",
@@ -91,6 +102,7 @@ func TestTerminateCommand(t *testing.T) {
 		check: func(t *testing.T, grace time.Duration, r *shutdowntest.Report) {
 			assert.True(t, r.Killed)
 			assert.Equal(t, -1, r.ExitCode)
+			assert.Equal(t, 137, r.ContainerExitCode)
 			assert.GreaterOrEqual(t, r.ExitAfter-r.SignalAfter, grace)
 			assert.Less(t, r.ExitAfter-r.SignalAfter, grace+killSlack)
 		},
@@ -209,6 +221,7 @@ func TestTerminateCommandAlreadyExited(t *testing.T) {
 	assert.Zero(t, r.SignalAfter, "an exited process is not signalled")
 	assert.False(t, r.Killed)
 	assert.Equal(t, -1, r.ExitCode)
+	assert.Equal(t, -1, r.ContainerExitCode, "SIGINT was not sent by Terminate")
 }
 
 func TestCommandNotStarted(t *testing.T) {

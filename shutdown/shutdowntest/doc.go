@@ -20,6 +20,33 @@
 //  3. The stop signal is sent once; SIGKILL follows when the remaining grace
 //     is spent.
 //
+// These timings were checked against the real kubelet v1.34.4 (containerd
+// 1.6, runc 1.1) by the e2e module's TestKubeletVsSimulator, on the same
+// pod spec: a quick exit after a 1.5 s hook, a process that ignores SIGTERM
+// after a 1.5 s hook (SIGKILL at SIGTERM + 4 s: the hook's time truncated to
+// 1 s), and a 6 s hook with a 3 s grace period (SIGTERM at 3 s, SIGKILL
+// 2 s later). Measured from the kubelet's start of the termination, the
+// hook, SIGTERM and SIGKILL agreed within 35 ms in three runs, the real
+// kubelet being the later by its calls to the container runtime. Where
+// they differ:
+//
+//   - The kubelet starts only once the API server has told it of the
+//     delete: here 10 ms to 2 s after the DELETE request. Terminate starts
+//     at once.
+//   - The kubelet reports the exit code of a container killed by a signal
+//     as 128 + its number (137 after SIGKILL), where [Process.ExitCode] is
+//     -1; [Report.ContainerExitCode] gives the kubelet's number.
+//   - A container's entrypoint is PID 1 of its PID namespace, and the kernel
+//     does not deliver a default-action signal sent to it from inside the
+//     namespace. A Go program that does not handle SIGTERM therefore does
+//     not die of it there: the runtime re-raises it, the kernel drops it,
+//     and the runtime exits 2 (runtime/signal_unix.go, dieFromSignal). The
+//     same program started by [Command] is not PID 1 and dies of the signal
+//     (ContainerExitCode 143).
+//   - The kubelet counts a preStop answered 404 (or any status) as a
+//     completed hook, and so does Terminate: check [Report.PreStopStatus],
+//     since a wrong path silently skips the wait the hook was for.
+//
 // The package imports none of the other lameduck packages: it tests any
 // process, whatever it is built with. It is meant for tests and has no place
 // in production code.

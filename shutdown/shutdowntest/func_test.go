@@ -106,6 +106,7 @@ func TestTerminateFunc(t *testing.T) {
 		r := (&shutdowntest.Kubelet{GracePeriod: 2 * time.Second}).Terminate(context.Background(), p)
 		assert.True(t, r.Killed)
 		assert.Equal(t, -1, r.ExitCode)
+		assert.Equal(t, 137, r.ContainerExitCode)
 		assert.GreaterOrEqual(t, r.ExitAfter-r.SignalAfter, 2*time.Second)
 	})
 	t.Run("context done kills at once", func(t *testing.T) {

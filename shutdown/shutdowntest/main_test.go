@@ -19,7 +19,7 @@ import (
 // SHUTDOWNTEST_CHILD=1 in its environment it runs runChild instead of the
 // tests. The child is configured by the environment:
 //
-//	SHUTDOWNTEST_ON_TERM         exit (default) or ignore
+//	SHUTDOWNTEST_ON_TERM         exit (default), ignore, or die (SIGTERM not handled)
 //	SHUTDOWNTEST_EXIT_CODE       exit code after SIGTERM (default 0)
 //	SHUTDOWNTEST_PRESTOP_SLEEP   if set, serve GET /prestop, answering after this duration
 //	SHUTDOWNTEST_PRESTOP_STATUS  status of /prestop (default 200)
@@ -39,7 +39,9 @@ const childLifetime = 2 * time.Minute
 func runChild() int {
 	time.AfterFunc(childLifetime, func() { os.Exit(99) })
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM)
+	if os.Getenv("SHUTDOWNTEST_ON_TERM") != "die" {
+		signal.Notify(sigs, syscall.SIGTERM)
+	}
 	addr := "-"
 	if sleep, ok := os.LookupEnv("SHUTDOWNTEST_PRESTOP_SLEEP"); ok {
 		var err error

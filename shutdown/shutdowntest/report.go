@@ -29,6 +29,14 @@ type Report struct {
 	// ExitCode is the process's exit code, -1 when it was ended by a signal
 	// (see [Process.ExitCode]).
 	ExitCode int
+	// ContainerExitCode is the exit code the kubelet would report in the
+	// container's status (state.terminated.exitCode): ExitCode when the
+	// process exited, and 128 + the signal's number when it was ended by a
+	// signal Terminate sent: 137 after SIGKILL, as the real kubelet reports
+	// it, and 143 when it died of SIGTERM. It is -1 when the process was
+	// ended by a signal Terminate did not send. A container's PID 1 does
+	// not die of a SIGTERM it does not handle: see the package doc.
+	ContainerExitCode int
 	// Killed reports that SIGKILL was sent: the process did not exit within
 	// the remaining grace period, or the context was done.
 	Killed bool

@@ -3,6 +3,7 @@ package shutdowntest
 import (
 	"context"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -11,6 +12,7 @@ type termination struct {
 	p      Process
 	logf   func(format string, args ...any)
 	start  time.Time
+	sig    os.Signal // the stop signal, once sent
 	report Report
 }
 
@@ -68,6 +70,7 @@ func (t *termination) running(ctx context.Context) bool {
 // the process exits first.
 func (t *termination) stop(ctx context.Context, sig os.Signal, grace time.Duration) {
 	t.report.SignalAfter = time.Since(t.start)
+	t.sig = sig
 	t.log("sending %v, SIGKILL in %v", sig, grace)
 	timer := time.NewTimer(grace) // the kill is due grace after the signal, however long Signal takes
 	defer timer.Stop()
@@ -96,8 +99,25 @@ func (t *termination) finish(ctx context.Context) *Report {
 	<-t.p.Exited()
 	t.report.ExitAfter = time.Since(t.start)
 	t.report.ExitCode = t.p.ExitCode()
+	t.report.ContainerExitCode = t.containerExitCode()
 	t.log("exited with code %d after %v", t.report.ExitCode, t.report.ExitAfter)
 	return &t.report
+}
+
+// containerExitCode maps a death by signal to 128 + the signal's number,
+// as container runtimes report it, for the signals Terminate sent.
+func (t *termination) containerExitCode() int {
+	code := t.report.ExitCode
+	if code != -1 {
+		return code
+	}
+	switch sig, ok := t.sig.(syscall.Signal); {
+	case t.report.Killed:
+		return 128 + int(syscall.SIGKILL)
+	case ok:
+		return 128 + int(sig)
+	}
+	return code
 }
 
 func (t *termination) kill(why string) {

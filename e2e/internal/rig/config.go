@@ -1,0 +1,141 @@
+package rig
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+)
+
+// containerdConfig is containerd 1.6's configuration with everything under
+// the rig's directory. restrict_oom_score_adj: without CAP_SYS_RESOURCE
+// runc cannot lower oom_score_adj to the sandbox's -998 ("nsexec: failed to
+// update /proc/self/oom_score_adj: Permission denied"), so it is clamped to
+// containerd's own value.
+const containerdConfig = `version = 2
+root = "{{.Dir}}/containerd/root"
+state = "{{.Dir}}/containerd/state"
+oom_score = 0
+
+[grpc]
+  address = "{{.Sock}}"
+
+[ttrpc]
+  address = "{{.Sock}}.ttrpc"
+
+[debug]
+  address = ""
+  level = "info"
+
+[metrics]
+  address = ""
+
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "{{.PauseRef}}"
+    stream_server_address = "127.0.0.1"
+    stream_server_port = "0"
+    enable_selinux = false
+    disable_apparmor = true
+    restrict_oom_score_adj = true
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      snapshotter = "overlayfs"
+      default_runtime_name = "runc"
+      discard_unpacked_layers = false
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+          SystemdCgroup = false
+          BinaryName = "{{.Runc}}"
+          Root = "{{.Dir}}/run/runc"
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "{{.Dir}}/cni/bin"
+      conf_dir = "{{.Dir}}/cni/net.d"
+    [plugins."io.containerd.grpc.v1.cri".registry]
+      config_path = ""
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "{{.Dir}}/containerd/opt"
+`
+
+// kubeletConfig is the KubeletConfiguration: cgroup v1 with the cgroupfs
+// driver, every port on loopback, no iptables chains, and eviction and
+// image garbage collection thresholds that a busy shared disk does not
+// trip.
+const kubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+containerRuntimeEndpoint: unix://{{.Sock}}
+imageServiceEndpoint: unix://{{.Sock}}
+cgroupDriver: cgroupfs
+failCgroupV1: false
+failSwapOn: false
+syncFrequency: 10s
+podLogsDir: {{.Dir}}/pod-logs
+resolvConf: {{.Dir}}/etc/resolv.conf
+address: 127.0.0.1
+port: {{.KubeletPort}}
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: {{.HealthzPort}}
+authentication:
+  anonymous:
+    enabled: true
+  webhook:
+    enabled: false
+authorization:
+  mode: AlwaysAllow
+makeIPTablesUtilChains: false
+protectKernelDefaults: false
+evictionHard:
+  memory.available: "50Mi"
+  nodefs.available: "1%"
+  nodefs.inodesFree: "1%"
+  imagefs.available: "1%"
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+serializeImagePulls: false
+volumePluginDir: {{.Dir}}/kubelet/volume-plugins
+`
+
+// freePorts returns n distinct TCP ports that are free on 127.0.0.1 now.
+// Another process may take one before it is used; bring-up then fails with
+// a clear "address in use" in that component's log.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("rig: free port: %w", err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// readSysctls reads the kernel tunables the kubelet would set, so that the
+// rig can show they are untouched.
+func readSysctls() (map[string]string, error) {
+	m := map[string]string{}
+	for _, name := range shieldedSysctls {
+		b, err := os.ReadFile("/proc/sys/" + name)
+		if err != nil {
+			return nil, fmt.Errorf("rig: %w", err)
+		}
+		m[name] = strings.TrimSpace(string(b))
+	}
+	return m, nil
+}
+
+// shieldedSysctls are the tunables the kubelet 1.34 sets at start-up
+// (pkg/kubelet/cm/container_manager_linux.go, setupKernelTunables), with the
+// values it wants. The rig bind-mounts files holding these values over them
+// in the kubelet's private mount namespace, so the host keeps its own.
+var shieldedSysctls = []string{"vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops"}
+
+var shieldValues = map[string]string{"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}

@@ -1,0 +1,272 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lameduck/lameduck/e2e/internal/kube"
+	"github.com/lameduck/lameduck/e2e/internal/rig"
+)
+
+const podsPath = "/api/v1/namespaces/default/pods"
+
+func createPod(ctx context.Context, t *testing.T, r *rig.Rig, pod *corev1.Pod) {
+	t.Helper()
+	pod.Namespace = "default"
+	pod.Spec.NodeName = r.Node
+	if err := r.API.Create(ctx, podsPath, pod, nil); err != nil {
+		t.Fatalf("create pod %s: %v", pod.Name, err)
+	}
+}
+
+// deletePod deletes the pod through the API with its own grace period and
+// returns the time just before the request.
+func deletePod(ctx context.Context, t *testing.T, r *rig.Rig, name string) time.Time {
+	t.Helper()
+	at := time.Now()
+	if err := r.API.Delete(ctx, podsPath+"/"+name, nil); err != nil {
+		t.Fatalf("delete pod %s: %v", name, err)
+	}
+	return at
+}
+
+func isReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// waitReady polls the pod every 100 ms until it is Ready, for at most 90 s.
+func waitReady(ctx context.Context, t *testing.T, r *rig.Rig, name string) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var p corev1.Pod
+		err := r.API.Get(ctx, podsPath+"/"+name, &p)
+		if err == nil && isReady(&p) {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("pod %s not ready after 90 s: %v; status %+v", name, err, p.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// podEnd is how a pod's container ended, from the pod watch.
+type podEnd struct {
+	ExitCode   int32
+	Reason     string
+	Terminated time.Time // when the watch first showed the container terminated
+	Deleted    time.Time // when the watch showed the pod deleted
+}
+
+// podWatcher records, from the pod watch, how each pod's first container
+// ended: the exit code the kubelet reported before it deleted the pod.
+type podWatcher struct {
+	mu   sync.Mutex
+	ends map[string]*podEnd
+	done chan struct{}
+}
+
+func watchPods(ctx context.Context, t *testing.T, r *rig.Rig, selector string) *podWatcher {
+	w := &podWatcher{ends: map[string]*podEnd{}, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for ctx.Err() == nil {
+			err := r.API.Watch(ctx, podsPath, url.Values{"labelSelector": {selector}}, w.event)
+			if err != nil && ctx.Err() == nil {
+				t.Errorf("pod watch: %v", err)
+				return
+			}
+		}
+	}()
+	return w
+}
+
+func (w *podWatcher) event(ev kube.Event) error {
+	var p corev1.Pod
+	if err := json.Unmarshal(ev.Object, &p); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.ends[p.Name]
+	if e == nil {
+		e = &podEnd{ExitCode: -1}
+		w.ends[p.Name] = e
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if term := cs.State.Terminated; term != nil && e.Terminated.IsZero() {
+			e.ExitCode, e.Reason, e.Terminated = term.ExitCode, term.Reason, ev.At
+		}
+	}
+	if ev.Type == "DELETED" {
+		e.Deleted = ev.At
+	}
+	return nil
+}
+
+func (w *podWatcher) end(name string) podEnd {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e := w.ends[name]; e != nil {
+		return *e
+	}
+	return podEnd{ExitCode: -1}
+}
+
+// waitGone waits until the watch has shown every pod deleted, for at most
+// timeout.
+func (w *podWatcher) waitGone(t *testing.T, timeout time.Duration, names ...string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for _, n := range names {
+		for w.end(n).Deleted.IsZero() {
+			if time.Now().After(deadline) {
+				t.Fatalf("pod %s not deleted within %v: %+v", n, timeout, w.end(n))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// keepLog hard-links the pod's container log out of the kubelet's
+// podLogsDir, which the kubelet removes with the pod; containerd goes on
+// writing to the same file. It returns the link's path.
+func keepLog(t *testing.T, r *rig.Rig, pod, container string) string {
+	t.Helper()
+	keep := filepath.Join(r.Dir, "kept-logs")
+	if err := os.MkdirAll(keep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(keep, pod+".log")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(r.PodLogsDir, "default_"+pod+"_*", container, "0.log"))
+		if len(files) == 1 {
+			if err := os.Link(files[0], dst); err != nil {
+				t.Fatal(err)
+			}
+			return dst
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log of %s/%s in %s", pod, container, r.PodLogsDir)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// logLine finds the first line of a CRI container log that contains every
+// one of subs, and returns its time.
+func logLine(path string, subs ...string) (time.Time, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+next:
+	for sc.Scan() {
+		line := sc.Text()
+		for _, s := range subs {
+			if !strings.Contains(line, s) {
+				continue next
+			}
+		}
+		ts, _, _ := strings.Cut(line, " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		return at, err == nil
+	}
+	return time.Time{}, false
+}
+
+var klogHeader = regexp.MustCompile(`^[IWEF](\d{4} \d{2}:\d{2}:\d{2}\.\d{6})`)
+
+// kubeletLine finds the first kubelet log line after since with the quoted
+// message msg about pod, and returns its time. klog has no year: the
+// rig runs the kubelet with TZ=UTC, and the year is since's.
+func kubeletLine(r *rig.Rig, since time.Time, pod, msg string) (time.Time, error) {
+	f, err := os.Open(r.KubeletLog)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, `"`+msg+`"`) || !strings.Contains(line, `pod="default/`+pod+`"`) {
+			continue
+		}
+		m := klogHeader.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		at, err := time.Parse("2006 0102 15:04:05.000000", fmt.Sprint(since.UTC().Year())+" "+m[1])
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !at.Before(since.Add(-time.Second)) {
+			return at, nil
+		}
+	}
+	return time.Time{}, errors.New("not found")
+}
+
+// events returns the reasons of the API's events about pod.
+func events(ctx context.Context, r *rig.Rig, pod string) ([]string, error) {
+	var list corev1.EventList
+	q := url.Values{"fieldSelector": {"involvedObject.name=" + pod}}
+	if err := r.API.Get(ctx, "/api/v1/namespaces/default/events?"+q.Encode(), &list); err != nil {
+		return nil, err
+	}
+	var reasons []string
+	for _, e := range list.Items {
+		reasons = append(reasons, e.Reason)
+	}
+	return reasons, nil
+}
+
+// dataDir makes the host directory a pod's data volume points at, owned
+// by the image's user.
+func dataDir(t *testing.T, r *rig.Rig, pod string) string {
+	t.Helper()
+	dir := filepath.Join(r.Dir, "data", pod)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, rig.ImageUser, rig.ImageUser); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func meta(name string, labels map[string]string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: "default", Labels: labels}
+}
+
+// since formats d as seconds after a reference, or "-" for a zero time.
+func since(ref, at time.Time) string {
+	if at.IsZero() {
+		return "      -"
+	}
+	return fmt.Sprintf("%+7.3f", at.Sub(ref).Seconds())
+}

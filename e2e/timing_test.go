@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/lameduck/lameduck/e2e/internal/rig"
+)
+
+// recorder receives the reports of internal/cmd/timing: one connection per
+// process, one line per event, stamped on arrival; the connection's end
+// stamps the process's death.
+type recorder struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	runs map[string]*timingRun
+	wg   sync.WaitGroup
+}
+
+type timingRun struct {
+	mu      sync.Mutex
+	events  []stamp
+	started chan struct{}
+	dead    chan struct{}
+	deadAt  time.Time
+}
+
+type stamp struct {
+	at   time.Time
+	what string
+}
+
+func newRecorder(t *testing.T) *recorder {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{ln: ln, runs: map[string]*timingRun{}}
+	rec.wg.Go(rec.accept)
+	t.Cleanup(func() {
+		ln.Close()
+		rec.wg.Wait()
+	})
+	return rec
+}
+
+func (rec *recorder) addr() string { return rec.ln.Addr().String() }
+
+// run returns the run of the process named name, made on first use.
+func (rec *recorder) run(name string) *timingRun {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	r := rec.runs[name]
+	if r == nil {
+		r = &timingRun{started: make(chan struct{}), dead: make(chan struct{})}
+		rec.runs[name] = r
+	}
+	return r
+}
+
+func (rec *recorder) accept() {
+	for {
+		c, err := rec.ln.Accept()
+		if err != nil {
+			return
+		}
+		rec.wg.Go(func() { rec.read(c) })
+	}
+}
+
+func (rec *recorder) read(c net.Conn) {
+	defer c.Close()
+	sc := bufio.NewScanner(c)
+	if !sc.Scan() {
+		return
+	}
+	f := strings.Fields(sc.Text())
+	if len(f) < 2 || f[0] != "start" {
+		return
+	}
+	r := rec.run(f[1])
+	close(r.started)
+	for sc.Scan() {
+		r.mu.Lock()
+		r.events = append(r.events, stamp{time.Now(), sc.Text()})
+		r.mu.Unlock()
+	}
+	r.mu.Lock()
+	r.deadAt = time.Now()
+	r.mu.Unlock()
+	close(r.dead)
+}
+
+// first returns when the first event starting with prefix arrived.
+func (r *timingRun) first(prefix string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if strings.HasPrefix(e.what, prefix) {
+			return e.at
+		}
+	}
+	return time.Time{}
+}
+
+func (r *timingRun) wait(t *testing.T, ch <-chan struct{}, what string, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(timeout):
+		t.Fatalf("timing process: no %s within %v", what, timeout)
+	}
+}
+
+// timingCase is one way to end the timing process.
+type timingCase struct {
+	name      string
+	grace     int64         // terminationGracePeriodSeconds
+	hook      time.Duration // how long /prestop takes
+	hookPath  string        // defaults to /prestop
+	exitDelay time.Duration // from SIGTERM to exit 0
+	ignore    bool          // ignore SIGTERM
+	noHandler bool          // do not handle SIGTERM at all
+}
+
+func (c timingCase) env(name string, port int, report string) map[string]string {
+	env := map[string]string{
+		"NAME": name, "PORT": strconv.Itoa(port), "REPORT": report,
+		"HOOK_SLEEP": c.hook.String(), "EXIT_DELAY": c.exitDelay.String(),
+	}
+	if c.ignore {
+		env["IGNORE_SIGTERM"] = "1"
+	}
+	if c.noHandler {
+		env["NO_HANDLER"] = "1"
+	}
+	return env
+}
+
+func (c timingCase) path() string {
+	if c.hookPath == "" {
+		return "/prestop"
+	}
+	return c.hookPath
+}
+
+// timingPod is the pod spec of a timing case: hostNetwork, the readiness
+// probe and the preStop hook on 127.0.0.1.
+func timingPod(r *rig.Rig, c timingCase, name string, port int, report string) *corev1.Pod {
+	var env []corev1.EnvVar
+	for k, v := range c.env(name, port, report) {
+		env = append(env, corev1.EnvVar{Name: k, Value: v})
+	}
+	get := func(path string) *corev1.HTTPGetAction {
+		return &corev1.HTTPGetAction{Host: "127.0.0.1", Port: intstr.FromInt(port), Path: path}
+	}
+	grace := c.grace
+	return &corev1.Pod{
+		ObjectMeta: meta(name, map[string]string{"e2e": "timing"}),
+		Spec: corev1.PodSpec{
+			HostNetwork:                   true,
+			TerminationGracePeriodSeconds: &grace,
+			Containers: []corev1.Container{{
+				Name: "timing", Image: rig.TimingImage, ImagePullPolicy: corev1.PullNever, Env: env,
+				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: get("/readyz")}, PeriodSeconds: 1},
+				Lifecycle:      &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{HTTPGet: get(c.path())}},
+			}},
+		},
+	}
+}
+
+// timings is what one termination looked like, in seconds after ref: the
+// kubelet's first "Killing container" log line for the real kubelet (so
+// the API's latency is not counted), the call to Terminate for the
+// simulator.
+type timings struct {
+	hookStart float64 // the hook's request arrives
+	sigterm   float64 // SIGTERM arrives
+	death     float64 // the process is gone (exit or SIGKILL)
+	exitCode  int     // as in the container status (128 + signal when killed)
+	apiDelay  float64 // DELETE to the kubelet's first log line (real kubelet only)
+}
+
+func (tm timings) String() string {
+	return fmt.Sprintf("hook %+.3f, SIGTERM %+.3f (hook %+.3f), death %+.3f (SIGTERM %+.3f), exit %d",
+		tm.hookStart, tm.sigterm, tm.sigterm-tm.hookStart, tm.death, tm.death-tm.sigterm, tm.exitCode)
+}
+
+func secondsAfter(ref, at time.Time) float64 {
+	if at.IsZero() {
+		return -1
+	}
+	return at.Sub(ref).Seconds()
+}
+
+// underKubelet runs case c as a pod under the real kubelet, deletes it
+// through the API and returns its timings.
+func underKubelet(ctx context.Context, t *testing.T, r *rig.Rig, rec *recorder, c timingCase) timings {
+	name := "timing-" + c.name
+	port := freePorts(t, 1)[0]
+	watch, stop := context.WithCancel(ctx)
+	defer stop()
+	pods := watchPods(watch, t, r, "e2e=timing")
+	createPod(ctx, t, r, timingPod(r, c, name, port, rec.addr()))
+	run := rec.run(name)
+	run.wait(t, run.started, "start", 90*time.Second)
+	waitReady(ctx, t, r, name)
+	deleted := deletePod(ctx, t, r, name)
+	run.wait(t, run.dead, "death", time.Duration(c.grace)*time.Second+c.hook+30*time.Second)
+	pods.waitGone(t, 60*time.Second, name)
+	stop()
+	<-pods.done
+	ref, err := kubeletLine(r, deleted, name, "Killing container with a grace period override")
+	if err != nil {
+		t.Fatalf("kubelet log: no kill of %s: %v", name, err)
+	}
+	return timings{
+		hookStart: secondsAfter(ref, run.first("hook-start")),
+		sigterm:   secondsAfter(ref, run.first("sigterm")),
+		death:     secondsAfter(ref, run.deadAt),
+		exitCode:  int(pods.end(name).ExitCode),
+		apiDelay:  ref.Sub(deleted).Seconds(),
+	}
+}
