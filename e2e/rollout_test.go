@@ -210,7 +210,7 @@ func rollout(t *testing.T, r *rig.Rig, m *manifest, container, image, strategy s
 		s := stats[tm.pod]
 		tm.sliceUnready, tm.removed, tm.lastConn, tm.lastForward = s.SliceUnready, s.Removed, s.LastConn, s.LastForward
 		tm.lastServed = lastJournalLine(t, dirOf[tm.pod])
-		tm.preStop, _ = logLine(logs[tm.pod], "shutdown: triggered", "source=prestop")
+		tm.preStop, _ = logLine(logs[tm.pod], "shutdown: triggered", "trigger=prestop")
 		tm.exited, _ = logLine(logs[tm.pod], "msg=exit")
 		tm.sigterm, _ = kubeletLine(r, tm.deleted, tm.pod, "Killing container with a grace period")
 		end := pods.end(tm.pod)
