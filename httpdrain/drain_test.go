@@ -27,6 +27,9 @@ func TestNewPanicsOnProgrammerErrors(t *testing.T) {
 		{"negative retry-after", func() { httpdrain.WithRetryAfter(-time.Second) }, "httpdrain: WithRetryAfter(-1s): the Retry-After value must be positive"},
 		{"nil logger", func() { httpdrain.WithLogger(nil) }, "httpdrain: WithLogger(nil): pass a logger, or omit the option for slog.Default()"},
 		{"nil exempt func", func() { httpdrain.WithExemptFunc(nil) }, "httpdrain: WithExemptFunc(nil): pass a function that reports exempt requests"},
+		{"negative age", func() { httpdrain.WithMaxConnectionAge(-time.Second) }, "httpdrain: WithMaxConnectionAge(-1s): the age must not be negative; use 0 to never close connections for their age"},
+		{"negative request limit", func() { httpdrain.WithMaxConnectionRequests(-1) }, "httpdrain: WithMaxConnectionRequests(-1): the limit must not be negative; use 0 for no limit"},
+		{"negative window", func() { httpdrain.WithConnectionCloseWindow(-time.Second) }, "httpdrain: WithConnectionCloseWindow(-1s): the window must not be negative; use 0 to tell every connection at once"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

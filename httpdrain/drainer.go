@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Lifecycle is what this package needs of the shutdown sequence: a channel closed once at
@@ -43,6 +44,7 @@ type Drainer struct {
 	reported   atomic.Bool  // a bypass has been logged
 
 	lame      atomic.Bool   // set once the trigger or Drain started the lame-duck phase
+	lameAt    time.Time     // when it did; set before lame
 	lameDuck  chan struct{} // closed right after lame is set
 	draining  chan struct{} // closed when Drain starts
 	drainOnce sync.Once
@@ -94,6 +96,9 @@ func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
 			prev(c, s)
 		}
 	}
+	if d.cfg.perConn {
+		d.trackConns()
+	}
 	go d.watch()
 	return d
 }
@@ -129,6 +134,7 @@ func (d *Drainer) watch() {
 	case <-d.triggered:
 	case <-d.draining:
 	}
+	d.lameAt = time.Now()
 	d.lame.Store(true)
 	close(d.lameDuck)
 }

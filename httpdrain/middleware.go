@@ -31,35 +31,56 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.d.sawRequest.Store(true)
 		m.d.checkBypass()
 	}
-	if m.d.lame.Load() && m.d.goodbye(w, r) {
-		return
+	if lame := m.d.lame.Load(); lame || m.d.cfg.perConn {
+		if m.d.goodbye(w, r, lame) {
+			return
+		}
 	}
 	n := m.d.reqs.enter(r)
 	defer n.Add(-1) // also when the handler panics (http.ErrAbortHandler)
 	m.next.ServeHTTP(w, r)
 }
 
-// goodbye asks the client to close the connection after this response,
-// and answers 503 if it must reject the request. It reports whether it did.
-func (d *Drainer) goodbye(w http.ResponseWriter, r *http.Request) (rejected bool) {
-	h := w.Header()
-	// HTTP/1.1 closes the connection after the response. HTTP/2 turns
-	// the header into a graceful GOAWAY (h2_bundle.go, writeChunk), a
-	// single one that refuses the streams the client opens meanwhile
-	// (see the package doc): over TLS, one per connection, sent by
-	// Shutdown at the drain, is enough. Cleartext HTTP/2 (h2c) gets it
-	// now: the drain cannot tell an h2c connection from an idle HTTP/1
-	// one, and would close it outright, failing a stream the client sends
-	// in that instant.
-	if r.ProtoMajor == 1 || r.TLS == nil {
-		h.Set("Connection", "close")
+// goodbye asks the client to close the connection after this response
+// when its time has come, and answers 503 if it must reject the request.
+// It reports whether it did.
+func (d *Drainer) goodbye(w http.ResponseWriter, r *http.Request, lame bool) (rejected bool) {
+	if d.closes(r, lame) {
+		w.Header().Set("Connection", "close")
 	}
-	if !d.cfg.reject || !d.isDraining() || d.cfg.isExempt(r) {
+	if !lame || !d.cfg.reject || !d.isDraining() || d.cfg.isExempt(r) {
 		return false
 	}
-	h.Set("Retry-After", d.cfg.retryHeader)
+	w.Header().Set("Retry-After", d.cfg.retryHeader)
 	http.Error(w, "httpdrain: server is shutting down, retry later", http.StatusServiceUnavailable)
 	return true
+}
+
+// closes reports whether r's response must carry "Connection: close".
+//
+// HTTP/1.1 closes the connection after the response. HTTP/2 turns the
+// header into a graceful GOAWAY (h2_bundle.go, writeChunk), a single one
+// that refuses the streams the client opens meanwhile (see the package
+// doc): over TLS, one per connection, sent by Shutdown at the drain, is
+// enough, and connections are not recycled. Cleartext HTTP/2 (h2c) gets it
+// in the lame-duck phase: the drain cannot tell an h2c connection from an
+// idle HTTP/1 one, and would close it outright, failing a stream the
+// client sends in that instant.
+func (d *Drainer) closes(r *http.Request, lame bool) bool {
+	h1 := r.ProtoMajor == 1
+	if !h1 && (!lame || r.TLS != nil) {
+		return false
+	}
+	if !d.cfg.perConn {
+		return true // lame
+	}
+	ci := connInfoOf(r)
+	if ci == nil {
+		// srv.ConnContext was replaced after New: nothing to go by.
+		return lame
+	}
+	spent := h1 && ci.spent(d.cfg)
+	return spent || lame && d.turnCame(ci.turn)
 }
 
 // isDraining reports whether Drain has started.

@@ -33,6 +33,11 @@ type config struct {
 	exemptTrees []string                   // prefixes: paths ending in "/"
 	exemptFuncs []func(*http.Request) bool // see WithExemptFunc
 	logger      *slog.Logger
+
+	maxAge      time.Duration // see WithMaxConnectionAge
+	maxRequests int64         // see WithMaxConnectionRequests
+	closeWindow time.Duration // see WithConnectionCloseWindow
+	perConn     bool          // one of the three is set: connections carry a connInfo
 }
 
 func newConfig(opts []Option) *config {
@@ -44,6 +49,7 @@ func newConfig(opts []Option) *config {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	c.perConn = c.maxAge > 0 || c.maxRequests > 0 || c.closeWindow > 0
 	c.retryHeader = strconv.FormatInt(int64((c.retryAfter+time.Second-1)/time.Second), 10)
 	return c
 }

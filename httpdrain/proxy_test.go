@@ -41,6 +41,16 @@ func startProxy(t testing.TB, lag time.Duration, backends ...string) *lbProxy {
 
 func (p *lbProxy) addr() string { return p.ln.Addr().String() }
 
+// addBackend puts one more backend in rotation, as a new pod becoming
+// ready, and returns its index.
+func (p *lbProxy) addBackend(addr string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.backends = append(p.backends, addr)
+	p.unready = append(p.unready, time.Time{})
+	return len(p.backends) - 1
+}
+
 // setUnready records that backend i failed its readiness probe now.
 func (p *lbProxy) setUnready(i int) {
 	p.mu.Lock()

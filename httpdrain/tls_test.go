@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lameduck/lameduck/httpdrain"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -62,13 +63,13 @@ func startTLSBackend(t testing.TB, h http.Handler) *backend {
 }
 
 // serveTLSWith serves srv like startTLSBackend.
-func serveTLSWith(t testing.TB, srv *http.Server) *backend {
+func serveTLSWith(t testing.TB, srv *http.Server, opts ...httpdrain.Option) *backend {
 	t.Helper()
 	cert, _ := testCert()
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	// Dials that only probe the listener end with a handshake error.
 	srv.ErrorLog = log.New(io.Discard, "", 0)
-	return serveWithFunc(t, srv, func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") })
+	return serveWithFunc(t, srv, func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }, opts...)
 }
 
 // tlsTransport returns a transport that trusts the test certificate, speaks

@@ -1,0 +1,119 @@
+package httpdrain
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// ageJitter is the spread of each connection's age limit around
+// [WithMaxConnectionAge]'s value, as a fraction of it: ±10%, as grpc-go
+// and Envoy do, so that connections opened together are not all closed
+// together.
+const ageJitter = 0.1
+
+// WithMaxConnectionAge makes the Drainer close every HTTP/1 connection that
+// is about d old (±10%, drawn per connection): the first response it
+// sends after that age carries "Connection: close", and the client opens a
+// new connection, which its load balancer may send to another server. It
+// is net/http's equivalent of gRPC's MaxConnectionAge and Envoy's
+// max_connection_duration.
+//
+// When it matters: keep-alive clients behind a load balancer that picks a
+// server per connection (kube-proxy's ClusterIP Services, L4 cloud load
+// balancers, proxies that pool upstream connections) keep their servers for
+// as long as their connections live. After a rolling restart, the
+// connections moved off each stopped server land on the servers still up,
+// so the copy that came up first ends up with most of them and the last
+// with few; a scale-up adds servers that existing connections never reach.
+// An age spreads them again within about d.
+//
+// What it does not do: close a connection that is idle (the client may be
+// sending a request on it in that instant; srv.IdleTimeout closes idle
+// connections), cut a request short, or touch HTTP/2 connections, which
+// net/http can end only with a single GOAWAY that may refuse a stream the
+// client is opening (see the package doc). Pick an age of minutes, not
+// seconds: every new connection costs a handshake, and a TLS one more.
+//
+// It costs one context value per connection and a clock read per request;
+// with neither this option, [WithMaxConnectionRequests] nor
+// [WithConnectionCloseWindow], the Drainer keeps nothing per connection.
+// It sets srv.ConnContext in [New], calling the function already set
+// first; replacing it after New disables the option. It panics if d is
+// negative. Defaults to 0: connections live as long as their clients keep
+// them.
+func WithMaxConnectionAge(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("httpdrain: WithMaxConnectionAge(%v): the age must not be negative; use 0 to never close connections for their age", d))
+	}
+	return func(c *config) { c.maxAge = d }
+}
+
+// WithMaxConnectionRequests makes the Drainer close every HTTP/1
+// connection after its n-th response, which carries "Connection: close",
+// like nginx's keepalive_requests and Envoy's
+// max_requests_per_connection. It rebalances connections by their use
+// rather than by their age: a busy connection moves sooner, an idle one
+// never (see [WithMaxConnectionAge] for when either matters, and what they
+// do not do). HTTP/2 connections are left alone. It panics if n is
+// negative. Defaults to 0: no limit.
+func WithMaxConnectionRequests(n int) Option {
+	if n < 0 {
+		panic(fmt.Sprintf("httpdrain: WithMaxConnectionRequests(%d): the limit must not be negative; use 0 for no limit", n))
+	}
+	return func(c *config) { c.maxRequests = int64(n) }
+}
+
+// connKey is the context key of a connection's *connInfo.
+type connKey struct{}
+
+// connInfo is what the Drainer keeps of a connection, when an option
+// needs it (see [config.perConn]).
+type connInfo struct {
+	expires  time.Time     // when it is due to close; zero: never
+	turn     time.Duration // when, after the lame-duck phase starts, it is told to close
+	requests atomic.Int64  // requests it carried
+}
+
+// trackConns makes srv give each connection a connInfo, through
+// srv.ConnContext, chained after the function already set there.
+func (d *Drainer) trackConns() {
+	prev := d.srv.ConnContext
+	d.srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if prev != nil {
+			ctx = prev(ctx, c)
+		}
+		return context.WithValue(ctx, connKey{}, d.cfg.newConnInfo(time.Now()))
+	}
+}
+
+// newConnInfo returns the state of a connection accepted at now.
+func (c *config) newConnInfo(now time.Time) *connInfo {
+	ci := &connInfo{turn: time.Duration(rand.Float64() * float64(c.closeWindow))}
+	if c.maxAge > 0 {
+		jitter := (2*rand.Float64() - 1) * ageJitter
+		ci.expires = now.Add(c.maxAge + time.Duration(jitter*float64(c.maxAge)))
+	}
+	return ci
+}
+
+// spent counts one more request on the connection and reports whether it
+// is the last one the connection may carry.
+func (ci *connInfo) spent(c *config) bool {
+	n := ci.requests.Add(1)
+	if c.maxRequests > 0 && n >= c.maxRequests {
+		return true
+	}
+	return !ci.expires.IsZero() && !time.Now().Before(ci.expires)
+}
+
+// connInfoOf returns the state of r's connection, or nil if the Drainer
+// keeps none.
+func connInfoOf(r *http.Request) *connInfo {
+	ci, _ := r.Context().Value(connKey{}).(*connInfo)
+	return ci
+}

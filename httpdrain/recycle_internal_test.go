@@ -1,0 +1,55 @@
+package httpdrain
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestConnInfoJitterAndTurn(t *testing.T) {
+	const (
+		age    = time.Minute
+		window = 10 * time.Second
+		draws  = 1000
+	)
+	c := newConfig([]Option{WithMaxConnectionAge(age), WithConnectionCloseWindow(window)})
+	now := time.Now()
+	lo, hi := time.Duration(1<<62), time.Duration(0)
+	var early, late int
+	for range draws {
+		ci := c.newConnInfo(now)
+		got := ci.expires.Sub(now)
+		assert.GreaterOrEqual(t, got, age*9/10)
+		assert.LessOrEqual(t, got, age*11/10)
+		lo, hi = min(lo, got), max(hi, got)
+		assert.GreaterOrEqual(t, ci.turn, time.Duration(0))
+		assert.Less(t, ci.turn, window)
+		if ci.turn < window/4 {
+			early++
+		}
+		if ci.turn >= window*3/4 {
+			late++
+		}
+	}
+	assert.Less(t, lo, age*97/100, "the ages must spread below the mean")
+	assert.Greater(t, hi, age*103/100, "the ages must spread above the mean")
+	assert.Positive(t, early, "turns must spread over the whole window")
+	assert.Positive(t, late, "turns must spread over the whole window")
+}
+
+func TestConnInfoSpent(t *testing.T) {
+	c := newConfig([]Option{WithMaxConnectionRequests(2)})
+	ci := c.newConnInfo(time.Now())
+	assert.True(t, ci.expires.IsZero(), "no age limit unless asked")
+	assert.False(t, ci.spent(c))
+	assert.True(t, ci.spent(c))
+	assert.True(t, ci.spent(c), "a connection past its limit stays spent")
+
+	c = newConfig([]Option{WithMaxConnectionAge(time.Hour)})
+	ci = c.newConnInfo(time.Now().Add(-2 * time.Hour))
+	assert.True(t, ci.spent(c), "a connection past its age is spent")
+	ci = c.newConnInfo(time.Now())
+	assert.False(t, ci.spent(c), "a young connection is not")
+	assert.Zero(t, ci.turn, "no window unless asked")
+}
