@@ -157,8 +157,8 @@ func slicesMin(s []float64) float64 {
 	return m
 }
 
-// keepAlive is a closed-loop load: keepAliveClients clients, each with its
-// own connection, send POSTs one after another until stop.
+// keepAlive is a closed-loop load: clients, each with its own
+// connection, send POSTs one after another, rebalanceGap apart, until stop.
 type keepAlive struct {
 	res  loadResult
 	halt chan struct{}
@@ -167,8 +167,12 @@ type keepAlive struct {
 }
 
 func startKeepAlive(t *testing.T, url string) *keepAlive {
+	return startKeepAliveN(t, url, keepAliveClients)
+}
+
+func startKeepAliveN(t *testing.T, url string, clients int) *keepAlive {
 	l := &keepAlive{halt: make(chan struct{})}
-	for range keepAliveClients {
+	for range clients {
 		tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}
 		client := &http.Client{Transport: tr, Timeout: waitLimit}
 		l.wg.Go(func() {
