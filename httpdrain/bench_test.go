@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/lameduck/lameduck/httpdrain"
 )
@@ -21,27 +24,56 @@ func (w *nopWriter) WriteHeader(int)             {}
 
 func bare(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }
 
-// handlers returns the bare handler and the same behind a Drainer that was
-// not triggered.
-func handlers(b *testing.B) []struct {
-	name string
-	h    http.Handler
-} {
+// benchHandler is a handler under benchmark, with the srv.ConnContext its
+// server needs.
+type benchHandler struct {
+	name    string
+	h       http.Handler
+	connCtx func(context.Context, net.Conn) context.Context
+}
+
+// handlers returns the bare handler, the same behind a Drainer that was
+// not triggered, and behind one that also recycles connections by age and
+// request count.
+func handlers(b *testing.B) []benchHandler {
 	srv := &http.Server{Handler: http.HandlerFunc(bare)}
 	d := httpdrain.New(srv, make(lifecycle))
-	b.Cleanup(func() { d.Drain(canceled()) })
-	return []struct {
-		name string
-		h    http.Handler
-	}{{"bare", http.HandlerFunc(bare)}, {"drainer", srv.Handler}}
+	recycling := &http.Server{Handler: http.HandlerFunc(bare)}
+	rd := httpdrain.New(recycling, make(lifecycle),
+		httpdrain.WithMaxConnectionAge(time.Hour), httpdrain.WithMaxConnectionRequests(math.MaxInt))
+	b.Cleanup(func() {
+		d.Drain(canceled())
+		rd.Drain(canceled())
+	})
+	return []benchHandler{
+		{"bare", http.HandlerFunc(bare), nil},
+		{"drainer", srv.Handler, nil},
+		{"drainer+recycle", recycling.Handler, recycling.ConnContext},
+	}
+}
+
+// request returns a request as net/http would pass it to tt's handler: its
+// context holds the connection's values under two cancelable layers
+// (server.go, conn.serve and readRequest).
+func (tt benchHandler) request() *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/", nil)
+	ctx := context.Background()
+	if tt.connCtx != nil {
+		ctx = tt.connCtx(ctx, nil)
+	}
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, &net.TCPAddr{})
+	ctx, cancelConn := context.WithCancel(ctx)
+	ctx, cancelReq := context.WithCancel(ctx)
+	_, _ = cancelConn, cancelReq // the benchmark's requests never end
+	return r.WithContext(ctx)
 }
 
 // BenchmarkMiddleware compares a handler with and without the Drainer's
-// per-request tracking, serially and in parallel.
+// per-request work, serially and in parallel.
 func BenchmarkMiddleware(b *testing.B) {
 	for _, tt := range handlers(b) {
 		b.Run(tt.name+"/serial", func(b *testing.B) {
-			w, r := &nopWriter{h: http.Header{}}, httptest.NewRequest(http.MethodPost, "/", nil)
+			w, r := &nopWriter{h: http.Header{}}, tt.request()
 			b.ReportAllocs()
 			for b.Loop() {
 				tt.h.ServeHTTP(w, r)
@@ -50,7 +82,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		b.Run(tt.name+"/parallel", func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
-				w, r := &nopWriter{h: http.Header{}}, httptest.NewRequest(http.MethodPost, "/", nil)
+				w, r := &nopWriter{h: http.Header{}}, tt.request()
 				for pb.Next() {
 					tt.h.ServeHTTP(w, r)
 				}
@@ -64,7 +96,9 @@ func BenchmarkMiddleware(b *testing.B) {
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, tt := range handlers(b) {
 		b.Run(tt.name, func(b *testing.B) {
-			ts := httptest.NewServer(tt.h)
+			ts := httptest.NewUnstartedServer(tt.h)
+			ts.Config.ConnContext = tt.connCtx
+			ts.Start()
 			defer ts.Close()
 			tr := &http.Transport{}
 			defer tr.CloseIdleConnections()

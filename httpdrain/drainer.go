@@ -45,6 +45,7 @@ type Drainer struct {
 
 	lame      atomic.Bool   // set once the trigger or Drain started the lame-duck phase
 	lameAt    time.Time     // when it did; set before lame
+	clock     ageClock      // see WithMaxConnectionAge
 	lameDuck  chan struct{} // closed right after lame is set
 	draining  chan struct{} // closed when Drain starts
 	drainOnce sync.Once
@@ -128,11 +129,20 @@ func (d *Drainer) checkBypass() {
 	}
 }
 
-// watch starts the lame-duck phase at the trigger or at the drain.
+// watch starts the lame-duck phase at the trigger or at the drain, and
+// until then advances the age clock.
 func (d *Drainer) watch() {
-	select {
-	case <-d.triggered:
-	case <-d.draining:
+	tick, stop := d.clock.ticker(d.cfg.maxAge)
+	defer stop()
+	for lame := false; !lame; {
+		select {
+		case <-d.triggered:
+			lame = true
+		case <-d.draining:
+			lame = true
+		case now := <-tick:
+			d.clock.advance(now)
+		}
 	}
 	d.lameAt = time.Now()
 	d.lame.Store(true)

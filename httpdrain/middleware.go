@@ -79,7 +79,7 @@ func (d *Drainer) closes(r *http.Request, lame bool) bool {
 		// srv.ConnContext was replaced after New: nothing to go by.
 		return lame
 	}
-	spent := h1 && ci.spent(d.cfg)
+	spent := h1 && ci.spent(d.cfg, d.clock.now.Load())
 	return spent || lame && d.turnCame(ci.turn)
 }
 

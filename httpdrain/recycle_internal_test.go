@@ -14,12 +14,12 @@ func TestConnInfoJitterAndTurn(t *testing.T) {
 		draws  = 1000
 	)
 	c := newConfig([]Option{WithMaxConnectionAge(age), WithConnectionCloseWindow(window)})
-	now := time.Now()
+	const now = int64(time.Hour)
 	lo, hi := time.Duration(1<<62), time.Duration(0)
 	var early, late int
 	for range draws {
 		ci := c.newConnInfo(now)
-		got := ci.expires.Sub(now)
+		got := time.Duration(ci.expires - now)
 		assert.GreaterOrEqual(t, got, age*9/10)
 		assert.LessOrEqual(t, got, age*11/10)
 		lo, hi = min(lo, got), max(hi, got)
@@ -40,16 +40,15 @@ func TestConnInfoJitterAndTurn(t *testing.T) {
 
 func TestConnInfoSpent(t *testing.T) {
 	c := newConfig([]Option{WithMaxConnectionRequests(2)})
-	ci := c.newConnInfo(time.Now())
-	assert.True(t, ci.expires.IsZero(), "no age limit unless asked")
-	assert.False(t, ci.spent(c))
-	assert.True(t, ci.spent(c))
-	assert.True(t, ci.spent(c), "a connection past its limit stays spent")
+	ci := c.newConnInfo(0)
+	assert.Zero(t, ci.expires, "no age limit unless asked")
+	assert.False(t, ci.spent(c, int64(time.Hour)))
+	assert.True(t, ci.spent(c, int64(time.Hour)))
+	assert.True(t, ci.spent(c, int64(time.Hour)), "a connection past its limit stays spent")
 
 	c = newConfig([]Option{WithMaxConnectionAge(time.Hour)})
-	ci = c.newConnInfo(time.Now().Add(-2 * time.Hour))
-	assert.True(t, ci.spent(c), "a connection past its age is spent")
-	ci = c.newConnInfo(time.Now())
-	assert.False(t, ci.spent(c), "a young connection is not")
+	ci = c.newConnInfo(int64(time.Minute))
+	assert.False(t, ci.spent(c, int64(time.Minute+time.Hour/2)), "a young connection is not spent")
+	assert.True(t, ci.spent(c, int64(2*time.Hour)), "a connection past its age is")
 	assert.Zero(t, ci.turn, "no window unless asked")
 }
