@@ -62,7 +62,10 @@ type Drainer struct {
 //
 // New wraps srv.Handler (http.DefaultServeMux if nil) with
 // [Drainer.Middleware] and chains srv.ConnState, calling the hook already
-// set after its own; it must be called before srv serves. Replacing either
+// set after its own, and, with an option that needs to know connections
+// ([WithMaxConnectionAge], [WithMaxConnectionRequests],
+// [WithConnectionCloseWindow]), srv.ConnContext, calling the function
+// already set first; it must be called before srv serves. Replacing either
 // field afterwards makes the server bypass the Drainer: New's hooks detect
 // it at the first connection or request and log it at ERROR, and
 // [Drainer.Drain] reports it with [ErrBypassed]. To change the handler

@@ -67,3 +67,38 @@ func ExampleDrainer_Middleware() {
 	// Output:
 	// drain: <nil>
 }
+
+// Keep-alive connections are recycled so that clients spread onto servers
+// that came up after them: here after two requests; in production, after
+// an age of minutes with WithMaxConnectionAge.
+func ExampleWithMaxConnectionRequests() {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "hello")
+	})}
+	d := httpdrain.New(srv, make(trigger), httpdrain.WithMaxConnectionRequests(2))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	go srv.Serve(ln)
+
+	for range 2 {
+		resp, err := http.Get("http://" + ln.Addr().String())
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.Status, "close:", resp.Close)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fmt.Println("drain:", d.Drain(ctx))
+	// Output:
+	// 200 OK close: false
+	// 200 OK close: true
+	// drain: <nil>
+}
