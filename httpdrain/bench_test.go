@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -24,6 +25,10 @@ func (w *nopWriter) WriteHeader(int)             {}
 
 func bare(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }
 
+// quiet keeps the benchmarks' Drainers from logging that their servers,
+// which serve no connection, bypass them.
+var quiet = httpdrain.WithLogger(slog.New(slog.DiscardHandler))
+
 // benchHandler is a handler under benchmark, with the srv.ConnContext its
 // server needs.
 type benchHandler struct {
@@ -37,9 +42,9 @@ type benchHandler struct {
 // request count.
 func handlers(b *testing.B) []benchHandler {
 	srv := &http.Server{Handler: http.HandlerFunc(bare)}
-	d := httpdrain.New(srv, make(lifecycle))
+	d := httpdrain.New(srv, make(lifecycle), quiet)
 	recycling := &http.Server{Handler: http.HandlerFunc(bare)}
-	rd := httpdrain.New(recycling, make(lifecycle),
+	rd := httpdrain.New(recycling, make(lifecycle), quiet,
 		httpdrain.WithMaxConnectionAge(time.Hour), httpdrain.WithMaxConnectionRequests(math.MaxInt))
 	b.Cleanup(func() {
 		d.Drain(canceled())
@@ -139,4 +144,52 @@ func drain(f func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), drainBudget)
 	defer cancel()
 	return f(ctx)
+}
+
+// BenchmarkLameDuck measures the middleware's work on a request once the
+// lame-duck phase has started: the "Connection: close", with and without a
+// close window, and, once the drain has started in reject mode, the
+// exemption checks and the 503 answer.
+func BenchmarkLameDuck(b *testing.B) {
+	byAgent := httpdrain.WithExemptFunc(func(r *http.Request) bool { return r.UserAgent() == "probe" })
+	tests := []struct {
+		name  string
+		opts  []httpdrain.Option
+		drain bool
+		path  string
+	}{
+		{"not-triggered", nil, false, "/"},
+		{"lame", nil, false, "/"},
+		{"lame+window", []httpdrain.Option{httpdrain.WithConnectionCloseWindow(time.Hour)}, false, "/"},
+		{"reject/exempt-path", []httpdrain.Option{httpdrain.WithRejectWhileDraining(), byAgent}, true, "/metrics"},
+		{"reject/exempt-prefix", []httpdrain.Option{httpdrain.WithRejectWhileDraining(), byAgent}, true, "/readyz/db"},
+		{"reject/exempt-func", []httpdrain.Option{httpdrain.WithRejectWhileDraining(), byAgent}, true, "/probe"},
+		{"reject/503", []httpdrain.Option{httpdrain.WithRejectWhileDraining(), byAgent}, true, "/work"},
+	}
+	for _, tt := range tests {
+		b.Run(tt.name, func(b *testing.B) {
+			srv := &http.Server{Handler: http.HandlerFunc(bare)}
+			trig := make(lifecycle)
+			d := httpdrain.New(srv, trig, append(tt.opts, quiet)...)
+			if tt.name != "not-triggered" {
+				close(trig)
+				<-d.LameDuck()
+			}
+			if tt.drain {
+				d.Drain(canceled())
+			}
+			b.Cleanup(func() { d.Drain(canceled()) })
+			h := benchHandler{h: srv.Handler, connCtx: srv.ConnContext}
+			w, r := &nopWriter{h: http.Header{}}, h.request()
+			r.URL.Path = tt.path
+			if tt.path == "/probe" {
+				r.Header.Set("User-Agent", "probe")
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				h.h.ServeHTTP(w, r)
+			}
+		})
+	}
 }
