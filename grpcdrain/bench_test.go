@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -17,8 +18,9 @@ import (
 // no interceptor; with interceptors that do nothing (what any interceptor
 // costs in grpc-go: the generated code allocates the info and the handler
 // closure when an interceptor is set, and a stream interceptor that wraps
-// the stream allocates the wrapper); and grpcdrain's server. Compare
-// grpcdrain with noop for what the package adds.
+// the stream allocates the wrapper); and grpcdrain's server, without
+// and with connection recycling and a stream end window. Compare grpcdrain
+// with noop for what the package adds.
 var benchServers = []struct {
 	name string
 	new  func() (srv *grpc.Server, stop func())
@@ -28,14 +30,21 @@ var benchServers = []struct {
 		s := grpc.NewServer(grpc.ChainUnaryInterceptor(noopUnary), grpc.ChainStreamInterceptor(noopStream))
 		return s, s.Stop
 	}},
-	{"grpcdrain", func() (*grpc.Server, func()) {
-		s := grpcdrain.NewServer(trigger(nil))
-		return s.Server, func() {
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			_ = s.Drain(ctx)
-		}
+	{"grpcdrain", func() (*grpc.Server, func()) { return drainServer() }},
+	{"grpcdrain+age+window", func() (*grpc.Server, func()) {
+		return drainServer(grpcdrain.WithMaxConnectionAge(time.Hour), grpcdrain.WithStreamEndWindow(time.Second))
 	}},
+}
+
+// drainServer returns grpcdrain's server with opts, and the function that
+// stops it.
+func drainServer(opts ...grpcdrain.Option) (*grpc.Server, func()) {
+	s := grpcdrain.NewServer(trigger(nil), opts...)
+	return s.Server, func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = s.Drain(ctx)
+	}
 }
 
 func noopUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
