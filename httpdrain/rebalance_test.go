@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,24 +60,21 @@ func startCounted(t *testing.T, opts ...httpdrain.Option) *counted {
 // moved off each stopped server stay where they land; with either, they
 // spread evenly.
 func TestMaxConnectionAgeRebalances(t *testing.T) {
+	even := func(t *testing.T, shares []float64) {
+		for i, s := range shares {
+			assert.InDelta(t, 1.0/copies, s, 0.1, "copy %d's share", i+1)
+		}
+	}
 	tests := []struct {
 		name  string
 		opts  []httpdrain.Option
 		check func(t *testing.T, shares []float64)
 	}{
 		{"no recycling", nil, func(t *testing.T, shares []float64) {
-			assert.Greater(t, slicesMax(shares)-slicesMin(shares), 0.15, "without recycling the shares should be uneven")
+			assert.Greater(t, slices.Max(shares)-slices.Min(shares), 0.15, "without recycling the shares should be uneven")
 		}},
-		{"age " + rebalanceAge.String(), []httpdrain.Option{httpdrain.WithMaxConnectionAge(rebalanceAge)}, func(t *testing.T, shares []float64) {
-			for i, s := range shares {
-				assert.InDelta(t, 1.0/copies, s, 0.1, "copy %d's share", i+1)
-			}
-		}},
-		{fmt.Sprintf("%d requests per connection", rebalanceRequests), []httpdrain.Option{httpdrain.WithMaxConnectionRequests(rebalanceRequests)}, func(t *testing.T, shares []float64) {
-			for i, s := range shares {
-				assert.InDelta(t, 1.0/copies, s, 0.1, "copy %d's share", i+1)
-			}
-		}},
+		{"age " + rebalanceAge.String(), []httpdrain.Option{httpdrain.WithMaxConnectionAge(rebalanceAge)}, even},
+		{fmt.Sprintf("%d requests per connection", rebalanceRequests), []httpdrain.Option{httpdrain.WithMaxConnectionRequests(rebalanceRequests)}, even},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,22 +137,6 @@ func percents(shares []float64) string {
 		s[i] = fmt.Sprintf("%.0f%%", 100*f)
 	}
 	return strings.Join(s, " ")
-}
-
-func slicesMax(s []float64) float64 {
-	m := s[0]
-	for _, f := range s {
-		m = max(m, f)
-	}
-	return m
-}
-
-func slicesMin(s []float64) float64 {
-	m := s[0]
-	for _, f := range s {
-		m = min(m, f)
-	}
-	return m
 }
 
 // keepAlive is a closed-loop load: clients, each with its own
