@@ -48,6 +48,7 @@ func (s *workServer) Do(ctx context.Context, req *workpb.DoRequest) (*workpb.DoR
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
+	s.store.Enqueue(id) // the follow-up job, done by the worker (store.RunJobs)
 	return &workpb.DoResponse{Id: id}, nil
 }
 

@@ -36,6 +36,7 @@ func workHandler(st *store.Store) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
+		st.Enqueue(id) // the follow-up job, done by the worker (store.RunJobs)
 		fmt.Fprintf(w, "ok id=%d\n", id)
 	})
 }

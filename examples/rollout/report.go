@@ -14,19 +14,20 @@ import (
 // kubelet saw, and what reached the disk.
 func printTable(w io.Writer, results []*result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "strategy\tprotocol\tsent\tfailed\tfailed by kind\ttruncated\tresent\tp99\tterm→exit\tSIGKILLed\tacked\tlost\t")
+	fmt.Fprintln(tw, "strategy\tprotocol\tsent\tfailed\tfailed by kind\ttruncated\tresent\tp99\tterm→exit\tSIGKILLed\tacked\tlost\tjobs lost\t")
 	for _, r := range results {
-		truncated, lost := "-", "-"
+		truncated, lost, jobs := "-", "-", "-"
 		if r.Protocol == page {
 			truncated = fmt.Sprint(r.Load.Truncated)
 		}
 		if r.Protocol.writes() {
 			lost = fmt.Sprint(r.Lost())
+			jobs = fmt.Sprint(jobsLost(r.Stored))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%d/%d\t%d\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%d/%d\t%d\t%s\t%s\t\n",
 			r.Strategy, r.Protocol, r.Load.Sent, r.Load.Failures(), kinds(r.Load.Failed), truncated, r.Load.Resent,
 			ms(r.Load.P99()), exitRange(r.Terminations), r.Killed(), len(r.Terminations),
-			r.Load.OK, lost)
+			r.Load.OK, lost, jobs)
 	}
 	return tw.Flush()
 }

@@ -6,6 +6,7 @@ import "github.com/lameduck/lameduck/examples/internal/store"
 type stored struct {
 	Rows  int // rows of table requests
 	Lines int // lines of journal.log
+	Jobs  int // rows of table jobs: follow-up jobs done by the worker
 }
 
 // countStored adds up the writes found in every data directory, with the
@@ -17,8 +18,13 @@ func countStored(dirs []string) (stored, error) {
 		if err != nil {
 			return s, err
 		}
+		jobs, err := store.CountJobs(dir)
+		if err != nil {
+			return s, err
+		}
 		s.Rows += rows
 		s.Lines += lines
+		s.Jobs += jobs
 	}
 	return s, nil
 }
@@ -29,4 +35,11 @@ func countStored(dirs []string) (stored, error) {
 // told apart from the others, so with failures this is a lower bound.
 func lost(acked int, s stored) int {
 	return max(0, acked-s.Rows, acked-s.Lines)
+}
+
+// jobsLost is how many accepted follow-up jobs were never done: each
+// recorded request enqueued one job, which the worker writes as a row of
+// table jobs.
+func jobsLost(s stored) int {
+	return max(0, s.Rows-s.Jobs)
 }

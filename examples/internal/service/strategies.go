@@ -18,12 +18,15 @@ import (
 // ready and never failing, no /prestop; at SIGTERM or SIGINT (or when a
 // server fails) call stop with a context that expires after the grace
 // period, then close the database and flush the journal, then the admin
-// server. stop is http.Server.Shutdown or its gRPC equivalent. RunShutdown
+// server. The job worker (store.RunJobs) stops at the signal, as such
+// workers are usually written, so jobs accepted during the drain are lost.
+// stop is http.Server.Shutdown or its gRPC equivalent. RunShutdown
 // blocks until all of that is done and returns the errors joined.
 func (s *Service) RunShutdown(serve func() error, stop func(context.Context) error) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer cancel()
 	p := s.servePlain(serve)
+	jobs := s.runJobs(ctx) // stops at the signal, the way such workers are usually written
 	select {
 	case <-ctx.Done():
 		s.Log.Info("signal received: shutting down")
@@ -32,7 +35,7 @@ func (s *Service) RunShutdown(serve func() error, stop func(context.Context) err
 	cancel() // a second signal kills the process, as it would without handling
 	sctx, scancel := context.WithTimeout(context.Background(), s.Config.GracePeriod)
 	defer scancel()
-	return errors.Join(stop(sctx), s.closeStore(), p.close())
+	return errors.Join(stop(sctx), <-jobs, s.closeStore(), p.close())
 }
 
 // RunNone runs the traffic server with no signal handling, the -strategy
@@ -42,9 +45,20 @@ func (s *Service) RunShutdown(serve func() error, stop func(context.Context) err
 // server.
 func (s *Service) RunNone(serve func() error, stop func()) error {
 	p := s.servePlain(serve)
+	ctx, cancel := context.WithCancel(context.Background())
+	jobs := s.runJobs(ctx)
 	<-p.failed
 	stop()
-	return errors.Join(s.closeStore(), p.close())
+	cancel()
+	return errors.Join(<-jobs, s.closeStore(), p.close())
+}
+
+// runJobs runs the job worker (store.RunJobs) in a goroutine until ctx is
+// done, and returns a channel that delivers its error once it has returned.
+func (s *Service) runJobs(ctx context.Context) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- s.Store.RunJobs(ctx) }()
+	return done
 }
 
 // plain serves the traffic server and the admin server in goroutines

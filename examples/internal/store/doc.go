@@ -5,6 +5,12 @@
 // checkable: after the process exits, rows = journal lines = requests
 // answered OK, and [Count] reads both.
 //
+// Each recorded request also has a follow-up job, accepted in memory by
+// [Store.Enqueue] before the answer and done by the services' background
+// worker, [Store.RunJobs], as one row of table jobs. The in-process queue is
+// the common producer–consumer shape: its jobs are lost if the worker stops
+// while handlers still feed it, which is what [CountJobs] shows after exit.
+//
 // What survives what. The database runs in WAL mode with synchronous=NORMAL:
 // a commit is written to the WAL file with write(2) before [Store.Record]
 // returns, so a committed row survives the process being killed (SIGKILL,

@@ -45,6 +45,8 @@ type Store struct {
 	closed  bool
 	journal *os.File
 	buf     *bufio.Writer
+
+	jobs *queue
 }
 
 // Open creates dir if needed and opens (or creates) the database and the
@@ -63,7 +65,7 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("store: %w", err), db.Close())
 	}
-	return &Store{db: db, journal: f, buf: bufio.NewWriter(f)}, nil
+	return &Store{db: db, journal: f, buf: bufio.NewWriter(f), jobs: newQueue()}, nil
 }
 
 func openDB(path string) (*sql.DB, error) {
@@ -75,7 +77,7 @@ func openDB(path string) (*sql.DB, error) {
 	// turns writer contention into waiting in the pool instead of
 	// SQLITE_BUSY errors.
 	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(schema); err != nil {
+	if _, err := db.Exec(schema + ";\n" + jobsSchema); err != nil {
 		return nil, errors.Join(fmt.Errorf("store: create schema: %w", err), db.Close())
 	}
 	return db, nil

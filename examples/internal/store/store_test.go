@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -175,4 +176,41 @@ func TestCountIgnoresTornLastLine(t *testing.T) {
 	_, lines, err := store.Count(dir)
 	require.NoError(t, err)
 	assert.Equal(t, 1, lines)
+}
+
+func TestRunJobsDoesQueuedJobsThenStops(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.RunJobs(ctx) }()
+
+	for id := range int64(20) {
+		s.Enqueue(id)
+	}
+	require.Eventually(t, func() bool {
+		n, err := store.CountJobs(dir)
+		return err == nil && n == 20
+	}, 10*time.Second, 5*time.Millisecond, "queued jobs are done while the worker runs")
+
+	// Stopped with jobs still queued: those are done before it returns.
+	cancel()
+	for id := range int64(10) {
+		s.Enqueue(100 + id)
+	}
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("RunJobs did not return after its context ended")
+	}
+	n, err := store.CountJobs(dir)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, n, 20)
+	// Jobs enqueued once the worker has returned are never done: the loss a
+	// service avoids by stopping its worker after the servers that feed it.
+	s.Enqueue(1000)
+	assert.Equal(t, 1+30-n, s.Pending())
+	closeAll(t, s)
 }
