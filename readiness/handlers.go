@@ -1,31 +1,55 @@
 package readiness
 
 import (
+	"context"
 	"net/http"
 )
 
 // Paths served by [Probe.Register].
 const (
 	ReadyzPath   = "/readyz"
+	ServingzPath = "/servingz"
 	LivezPath    = "/livez"
 	StartupzPath = "/startupz"
 )
 
-// Register serves [Probe.ReadyzHandler], [Probe.LivezHandler] and
-// [Probe.StartupzHandler] on mux at [ReadyzPath], [LivezPath] and
-// [StartupzPath]. Serve them on an admin listener that stays up until the
-// process exits, not on the traffic port that drains.
+// Register serves [Probe.ReadyzHandler], [Probe.ServingzHandler],
+// [Probe.LivezHandler] and [Probe.StartupzHandler] on mux at [ReadyzPath],
+// [ServingzPath], [LivezPath] and [StartupzPath]. Serve them on an admin
+// listener that stays up until the process exits, not on the traffic port
+// that drains.
 func (p *Probe) Register(mux *http.ServeMux) {
 	mux.Handle(ReadyzPath, p.ReadyzHandler())
+	mux.Handle(ServingzPath, p.ServingzHandler())
 	mux.Handle(LivezPath, p.LivezHandler())
 	mux.Handle(StartupzPath, p.StartupzHandler())
 }
 
 // ReadyzHandler answers 200 "ok" when [Probe.Check] passes, and 503 with
-// the reason ("readiness: not ready: lame duck") otherwise.
-func (p *Probe) ReadyzHandler() http.Handler {
+// the reason ("readiness: not ready: lame duck") otherwise: it fails at
+// the trigger, whatever triggered the sequence. It is for load balancers
+// that probe the pods themselves (HAProxy, Envoy with active health
+// checks), for which a failing probe is the only sign that the process is
+// leaving.
+func (p *Probe) ReadyzHandler() http.Handler { return p.handler(p.Check) }
+
+// ServingzHandler answers 200 "ok" when [Probe.Serving] passes, and 503
+// with the reason otherwise. It is for the kubelet's readinessProbe. The
+// kubelet keeps probing readiness while a pod terminates, and the probe
+// sets the EndpointSlice's serving condition; kube-proxy sends new
+// connections to terminating endpoints that are still serving when a
+// Service has no ready endpoint (a single replica, a scale to zero, a node
+// drained under externalTrafficPolicy: Local). The deletion itself already
+// made the endpoint not ready, so after a termination this handler keeps
+// passing until the drains start, keeping that fallback while the process
+// still serves. After any other trigger (a failure, a trigger from code)
+// the pod is not being deleted and only a failing probe takes it out of
+// rotation, so it fails at once.
+func (p *Probe) ServingzHandler() http.Handler { return p.handler(p.Serving) }
+
+func (p *Probe) handler(check func(context.Context) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := p.Check(r.Context()); err != nil {
+		if err := check(r.Context()); err != nil {
 			reply(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}

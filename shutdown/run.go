@@ -38,7 +38,7 @@ func (s *Sequence) watch() {
 			if sig == os.Interrupt {
 				delay = 0 // nobody routes traffic by Ctrl-C
 			}
-			s.trigger(signalName(sig), delay)
+			s.trigger(signalName(sig), bySignal, delay)
 		case <-triggered:
 			triggered = nil
 			t := time.NewTimer(time.Until(s.trig.deadline.Add(s.cfg.margin / 2)))

@@ -69,10 +69,21 @@ type Sequence struct {
 
 type trigger struct {
 	source   string
+	kind     triggerKind
 	at       time.Time
 	delay    time.Duration
 	deadline time.Time
 }
+
+// triggerKind is what triggered the sequence.
+type triggerKind int
+
+const (
+	byCode    triggerKind = iota // Trigger
+	byFailure                    // Fail, a server or worker that failed
+	bySignal                     // a signal
+	byPrestop                    // a /prestop request
+)
 
 type step struct {
 	name string
@@ -132,6 +143,20 @@ func (s *Sequence) Draining() <-chan struct{} { return s.draining }
 // Done returns a channel closed when the sequence run by [Sequence.Wait]
 // has finished, just before Wait returns.
 func (s *Sequence) Done() <-chan struct{} { return s.done }
+
+// Terminating reports whether the sequence was triggered by a request to
+// terminate the process: a signal, or a /prestop request
+// ([Sequence.PrestopHandler]), as when Kubernetes deletes the pod. It is
+// false before the trigger, and after a trigger by a failure or by
+// [Sequence.Trigger], when the process leaves on its own; once Triggered
+// is closed its answer never changes. Package readiness reads it to keep
+// the kubelet's probe passing while a deleted pod still serves.
+func (s *Sequence) Terminating() bool {
+	if !isClosed(s.triggered) {
+		return false
+	}
+	return s.trig.kind == bySignal || s.trig.kind == byPrestop
+}
 
 // Context returns a context cancelled, with cause [ErrTriggered], at the
 // trigger. It is the context [Sequence.Go] hands to goroutines; start-up
@@ -254,7 +279,7 @@ func (s *Sequence) BeforeDrain(name string, fn func(context.Context) error) {
 // delay, and returns at once; source names the cause in the timeline. If
 // the sequence is already triggered, Trigger does nothing. It does not
 // wait: the drains and close steps run in [Sequence.Wait].
-func (s *Sequence) Trigger(source string) { s.trigger(source, s.cfg.delay) }
+func (s *Sequence) Trigger(source string) { s.trigger(source, byCode, s.cfg.delay) }
 
 // Fail records err as a failure and triggers the sequence with it as its
 // cause: Wait returns an error wrapping err, so that main exits non-zero.
@@ -274,13 +299,13 @@ func (s *Sequence) Fail(err error) {
 	}
 	s.mu.Unlock()
 	s.log.Error("shutdown: failure", "err", err)
-	s.trigger("failure", delay)
+	s.trigger("failure", byFailure, delay)
 }
 
-func (s *Sequence) trigger(source string, delay time.Duration) {
+func (s *Sequence) trigger(source string, kind triggerKind, delay time.Duration) {
 	s.triggerOnce.Do(func() {
 		now := time.Now()
-		s.trig = trigger{source, now, delay, now.Add(s.cfg.grace - s.cfg.margin)}
+		s.trig = trigger{source, kind, now, delay, now.Add(s.cfg.grace - s.cfg.margin)}
 		s.mu.Lock()
 		s.timeline.Source, s.timeline.Triggered = source, now
 		s.timeline.Delay, s.timeline.Deadline = delay, s.trig.deadline
