@@ -17,7 +17,8 @@
 // running sequence; nothing runs twice.
 //
 //	T0            triggered: Triggered() closes, Context() is cancelled,
-//	              goroutines run with Go are told to stop. The process is a
+//	              goroutines run with Go are told to stop (those run with
+//	              StopAfter once their servers have drained). The process is a
 //	              lame duck: readiness fails (503), liveness passes,
 //	              httpdrain answers with "Connection: close", grpcdrain sets
 //	              health NOT_SERVING. New connections are still served.

@@ -77,6 +77,11 @@ type member struct {
 	returned chan struct{} // closed when its goroutine returned
 	err      error         // its goroutine's error, read after returned
 	failed   bool          // err was reported through Fail
+
+	drained   chan struct{}           // a server: closed when its drain and serve call returned
+	stopAfter []string                // a worker run with StopAfter: the servers' names
+	stop      context.CancelCauseFunc // cancels that worker's context
+	after     []*member               // the servers it stops after, linked when the drains start
 }
 
 // start runs fn as m's goroutine, failing the sequence if fn ends too
@@ -215,7 +220,15 @@ func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
 	if reserve {
 		end = end.Add(-min(s.cfg.reserve, max(end.Sub(start)/2, 0)))
 	}
-	return s.runTogether(members, PhaseDrain, start, end)
+	linkErrs := linkStopAfter(members)
+	for _, err := range linkErrs {
+		s.log.Error("shutdown: failed", "err", err)
+	}
+	over := make(chan struct{})
+	defer close(over)
+	stopAfterDrains(members, over)
+	errs, ok := s.runTogether(members, PhaseDrain, start, end)
+	return append(linkErrs, errs...), ok
 }
 
 // runTogether runs the drains of members together, from start, and waits
@@ -239,6 +252,9 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 			case <-m.returned:
 			case <-over:
 				return
+			}
+			if m.drained != nil {
+				close(m.drained)
 			}
 			if !m.failed {
 				err = errors.Join(err, m.err)

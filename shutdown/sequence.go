@@ -23,6 +23,10 @@ var (
 	ErrAbandoned = errors.New("shutdown: abandoned at its deadline")
 	// ErrPanicked is wrapped by every [PanicError].
 	ErrPanicked = errors.New("shutdown: panicked")
+	// ErrServersDrained is the cause (context.Cause) of the cancellation
+	// of the context of a goroutine run with [StopAfter]: the servers it
+	// names have drained.
+	ErrServersDrained = errors.New("shutdown: the servers feeding this worker have drained")
 	// ErrForcedExit is returned by Wait when a second signal, or the
 	// deadline passing before the sequence finished, forced an exit and
 	// the exit function (see [WithExit]) returned.
@@ -184,7 +188,7 @@ func (s *Sequence) Serve(name string, serve func() error, drain func(context.Con
 	if serve == nil || drain == nil {
 		panic(fmt.Sprintf("shutdown: Serve(%q) with a nil function: pass the server's serve call and its drain step", name))
 	}
-	s.start(&member{name: name, drain: drain, returned: make(chan struct{})}, func() error {
+	s.start(&member{name: name, drain: drain, returned: make(chan struct{}), drained: make(chan struct{})}, func() error {
 		err := serve()
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
@@ -195,27 +199,44 @@ func (s *Sequence) Serve(name string, serve func() error, drain func(context.Con
 
 // Go runs fn in a goroutine under the sequence: a background worker such
 // as a queue consumer, a ticker or a flusher. fn's context is
-// [Sequence.Context], cancelled at the trigger: a worker has no traffic
-// routed to it, so it stops as soon as the process is leaving and gets
-// the most time to finish.
+// [Sequence.Context], cancelled at the trigger: a worker that no server
+// feeds stops as soon as the process is leaving and gets the most time to
+// finish.
+//
+// A worker fed by servers, such as a consumer of a queue that request
+// handlers fill, must outlive them: handlers keep accepting work through
+// the propagation delay and the drains. Give it [StopAfter] with the
+// names of those servers, and its context is cancelled, with cause
+// [ErrServersDrained], only once their drains and serve calls have
+// returned: after the last job they accepted was queued.
 //
 // If fn returns an error before the trigger, the sequence is triggered
 // with that error as its cause and Wait returns it; the propagation delay
 // is skipped if Wait had not yet been called. fn may return nil at any
 // time: a worker whose job is done is not a failure. After the trigger,
-// Wait waits for fn to return, within the drains' time, and reports its
-// error unless it is the context's cancellation. A panic in fn is
-// recovered and reported as a [PanicError].
+// Wait waits for fn to return, within the drains' time and before the
+// close steps, and reports its error unless it is its context's
+// cancellation. A panic in fn is recovered and reported as a
+// [PanicError].
 //
 // Go panics if fn is nil. Called once the drains have started, it runs
 // nothing and logs an error.
-func (s *Sequence) Go(name string, fn func(ctx context.Context) error) {
+func (s *Sequence) Go(name string, fn func(ctx context.Context) error, opts ...GoOption) {
 	if fn == nil {
 		panic(fmt.Sprintf("shutdown: Go(%q) with a nil function", name))
 	}
-	s.start(&member{name: name, worker: true, returned: make(chan struct{})}, func() error {
-		err := call(s.ctx, fn)
-		if errors.Is(err, context.Canceled) && s.ctx.Err() != nil {
+	var o goOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	m := &member{name: name, worker: true, returned: make(chan struct{}), stopAfter: o.stopAfter}
+	ctx := s.ctx
+	if len(o.stopAfter) > 0 {
+		ctx, m.stop = context.WithCancelCause(context.Background())
+	}
+	s.start(m, func() error {
+		err := call(ctx, fn)
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			err = nil // the worker stopped as asked
 		}
 		return err
