@@ -2,6 +2,7 @@ package readiness
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 )
 
@@ -47,14 +48,35 @@ func (p *Probe) ReadyzHandler() http.Handler { return p.handler(p.Check) }
 // rotation, so it fails at once.
 func (p *Probe) ServingzHandler() http.Handler { return p.handler(p.Serving) }
 
+// handler answers 200 when check passes and the sequence, if it tracks
+// readiness ([ReadinessTracker]), may be told that the process is ready.
 func (p *Probe) handler(check func(context.Context) error) http.Handler {
+	advertise := p.track()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := check(r.Context()); err != nil {
+		err := check(r.Context())
+		if err == nil && !advertise() {
+			err = fmt.Errorf("%w: %s", ErrNotReady, LameDuck) // triggered before it was ever ready
+		}
+		if err != nil {
 			reply(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
 		reply(w, http.StatusOK, "ok")
 	})
+}
+
+// track tells the Lifecycle, once, that this Probe reports readiness, and
+// returns the function to call before answering "ready".
+func (p *Probe) track() func() bool {
+	p.trackOnce.Do(func() {
+		if p.tracker != nil {
+			p.advertise = p.tracker.TrackReadiness()
+		}
+		if p.advertise == nil {
+			p.advertise = func() bool { return true }
+		}
+	})
+	return p.advertise
 }
 
 // LivezHandler answers 200 "ok" in every state, lame duck included: a

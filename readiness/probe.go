@@ -59,6 +59,18 @@ type TerminatingLifecycle interface {
 	Draining() <-chan struct{}
 }
 
+// ReadinessTracker is an optional interface of a [Lifecycle] that learns
+// whether a readiness answer ever said "ready", so that a process that was
+// never put in rotation leaves without the propagation delay.
+// *shutdown.Sequence implements it. [Probe.ReadyzHandler] and
+// [Probe.ServingzHandler] call TrackReadiness once, when the first of
+// them is made, and advertise before every answer that would say 200
+// "ok": if it returns false (the sequence was triggered before any answer
+// said ready, and skipped the delay) they answer 503 instead.
+type ReadinessTracker interface {
+	TrackReadiness() (advertise func() bool)
+}
+
 // A Probe is the readiness state of a process. A Probe must not be copied
 // after first use; its methods are safe for concurrent use.
 //
@@ -70,6 +82,9 @@ type Probe struct {
 	started   atomic.Bool          // SetReady was called before the lame-duck phase
 	triggered <-chan struct{}      // from New; nil for the zero value
 	term      TerminatingLifecycle // from New, if the Lifecycle implements it
+	tracker   ReadinessTracker     // from New, if the Lifecycle implements it
+	trackOnce sync.Once            // calls tracker.TrackReadiness
+	advertise func() bool          // from TrackReadiness, set in trackOnce
 
 	mu     sync.Mutex
 	checks []check
@@ -91,6 +106,7 @@ func New(lc Lifecycle) *Probe {
 	}
 	p := &Probe{triggered: lc.Triggered()}
 	p.term, _ = lc.(TerminatingLifecycle)
+	p.tracker, _ = lc.(ReadinessTracker)
 	p.State()
 	return p
 }

@@ -168,3 +168,47 @@ type termLifecycle struct {
 func (l *termLifecycle) Triggered() <-chan struct{} { return l.trig }
 func (l *termLifecycle) Draining() <-chan struct{}  { return l.drain }
 func (l *termLifecycle) Terminating() bool          { return l.terminating }
+
+// trackingLifecycle is a stand-in for the sequence that tracks whether
+// readiness was advertised.
+type trackingLifecycle struct {
+	trigger
+	tracked   int
+	mayTell   bool
+	advertise int
+}
+
+func (l *trackingLifecycle) TrackReadiness() func() bool {
+	l.tracked++
+	return func() bool { l.advertise++; return l.mayTell }
+}
+
+// TestHandlersAdvertise: the handlers track readiness once, advertise
+// before each 200, and answer 503 when the sequence may no longer be told
+// the process is ready (it was triggered, and skipped its delay, before
+// any answer said ready).
+func TestHandlersAdvertise(t *testing.T) {
+	l := &trackingLifecycle{trigger: make(trigger), mayTell: true}
+	p := readiness.New(l)
+	assert.Zero(t, l.tracked, "New alone does not track: Check may be served by custom handlers")
+	p.Register(http.NewServeMux())
+	readyz, servingz := p.ReadyzHandler(), p.ServingzHandler()
+	assert.Equal(t, 1, l.tracked)
+
+	code, _ := probeCode(readyz)
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Zero(t, l.advertise, "only an answer that says ready advertises")
+	p.SetReady()
+	for _, h := range []http.Handler{readyz, servingz} {
+		code, _ := probeCode(h)
+		assert.Equal(t, http.StatusOK, code)
+	}
+	assert.Equal(t, 2, l.advertise)
+
+	l.mayTell = false
+	for _, h := range []http.Handler{readyz, servingz} {
+		code, body := probeCode(h)
+		assert.Equal(t, http.StatusServiceUnavailable, code)
+		assert.Equal(t, "readiness: not ready: lame duck", body)
+	}
+}

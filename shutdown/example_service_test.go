@@ -19,8 +19,9 @@ import (
 // This is a whole service, as in the README: an admin listener with the
 // probes and /prestop, an HTTP API and a gRPC server that drain together,
 // a worker that consumes the jobs the API accepts, and a database closed
-// after them. Here a GET
-// /prestop stands in for the kubelet, and the listeners are on loopback.
+// after them. Here a GET /servingz and a GET /prestop stand in for the
+// kubelet's readiness probe and preStop hook, and the listeners are on
+// loopback.
 func Example_service() {
 	if err := run(); err != nil {
 		fmt.Println(err)
@@ -80,7 +81,7 @@ func run() error {
 	seq.Add("admin", shutdown.Closer(adminSrv))       // probes answered to the end
 	probe.SetReady()
 
-	go kubeletPrestop("http://" + adminLn.Addr().String() + "/prestop")
+	go kubelet("http://" + adminLn.Addr().String())
 	err = seq.Wait() // blocks until the sequence is done
 	tl := seq.Timeline()
 	for _, st := range tl.Steps {
@@ -117,11 +118,15 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// kubeletPrestop does what the kubelet's preStop httpGet hook does.
-func kubeletPrestop(url string) {
-	resp, err := http.Get(url)
-	if err == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+// kubelet does what the kubelet does: its readinessProbe finds the
+// process ready, then the pod is deleted and its preStop httpGet hook
+// runs.
+func kubelet(admin string) {
+	for _, path := range []string{"/servingz", "/prestop"} {
+		resp, err := http.Get(admin + path)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
 	}
 }

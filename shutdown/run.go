@@ -34,11 +34,11 @@ func (s *Sequence) watch() {
 				s.force("second signal", "signal", signalName(sig))
 				return
 			}
-			delay := s.cfg.delay
+			kind := bySignal
 			if sig == os.Interrupt {
-				delay = 0 // nobody routes traffic by Ctrl-C
+				kind = byInterrupt // nobody routes traffic by Ctrl-C: no delay
 			}
-			s.trigger(signalName(sig), bySignal, delay)
+			s.trigger(signalName(sig), kind)
 		case <-triggered:
 			triggered = nil
 			t := time.NewTimer(time.Until(s.trig.deadline.Add(s.cfg.margin / 2)))
@@ -130,7 +130,10 @@ func (s *Sequence) start(m *member, fn func() error) {
 //
 // Wait returns by the deadline (trigger time + grace period − safety
 // margin) even if a drain or step ignores its context. Calling Wait marks
-// the end of start-up: a failure before it skips the propagation delay.
+// the end of start-up: without a readiness endpoint that reports to the
+// sequence ([Sequence.TrackReadiness]), a failure before it skips the
+// propagation delay; with one, any trigger before its first "ready"
+// answer does.
 // Wait does not trigger the sequence; until a trigger it blocks. Wait may
 // be called more than once and from several goroutines: the sequence runs
 // once and every call returns its result.
