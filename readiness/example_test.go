@@ -18,7 +18,7 @@ func Example() {
 
 	probe := readiness.New(seq)
 	admin := http.NewServeMux()
-	probe.Register(admin) // /readyz, /livez, /startupz
+	probe.Register(admin) // /readyz, /servingz, /livez, /startupz
 
 	fmt.Println(probe.State())
 	probe.SetReady() // start-up complete

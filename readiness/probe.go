@@ -41,6 +41,36 @@ var ErrNotReady = errors.New("readiness: not ready")
 // *shutdown.Sequence implements it.
 type Lifecycle interface{ Triggered() <-chan struct{} }
 
+// TerminatingLifecycle is an optional interface of a [Lifecycle] that tells
+// a termination from other triggers and says when the drains start, for
+// [Probe.ServingzHandler]. *shutdown.Sequence implements it. [New] checks
+// for it with a type assertion; a Lifecycle without it makes /servingz
+// fail at the trigger, like /readyz.
+type TerminatingLifecycle interface {
+	Lifecycle
+	// Terminating reports whether the trigger was a request to terminate
+	// the process (a signal, or a preStop /prestop request), as when
+	// Kubernetes deletes the pod. It is false before the trigger, and after
+	// a trigger of any other kind (a failure, a trigger from code). Once
+	// Triggered is closed its answer never changes.
+	Terminating() bool
+	// Draining returns a channel closed when the drains start, after the
+	// propagation delay.
+	Draining() <-chan struct{}
+}
+
+// ReadinessTracker is an optional interface of a [Lifecycle] that learns
+// whether a readiness answer ever said "ready", so that a process that was
+// never put in rotation leaves without the propagation delay.
+// *shutdown.Sequence implements it. [Probe.ReadyzHandler] and
+// [Probe.ServingzHandler] call TrackReadiness once, when the first of
+// them is made, and advertise before every answer that would say 200
+// "ok": if it returns false (the sequence was triggered before any answer
+// said ready, and skipped the delay) they answer 503 instead.
+type ReadinessTracker interface {
+	TrackReadiness() (advertise func() bool)
+}
+
 // A Probe is the readiness state of a process. A Probe must not be copied
 // after first use; its methods are safe for concurrent use.
 //
@@ -49,8 +79,12 @@ type Lifecycle interface{ Triggered() <-chan struct{} }
 // for programs without a shutdown sequence. Programs with one use [New].
 type Probe struct {
 	state     atomic.Int32
-	started   atomic.Bool     // SetReady was called before the lame-duck phase
-	triggered <-chan struct{} // from New; nil for the zero value
+	started   atomic.Bool          // SetReady was called before the lame-duck phase
+	triggered <-chan struct{}      // from New; nil for the zero value
+	term      TerminatingLifecycle // from New, if the Lifecycle implements it
+	tracker   ReadinessTracker     // from New, if the Lifecycle implements it
+	trackOnce sync.Once            // calls tracker.TrackReadiness
+	advertise func() bool          // from TrackReadiness, set in trackOnce
 
 	mu     sync.Mutex
 	checks []check
@@ -71,6 +105,8 @@ func New(lc Lifecycle) *Probe {
 		panic("readiness: New(nil): pass the shutdown sequence")
 	}
 	p := &Probe{triggered: lc.Triggered()}
+	p.term, _ = lc.(TerminatingLifecycle)
+	p.tracker, _ = lc.(ReadinessTracker)
 	p.State()
 	return p
 }
@@ -127,6 +163,35 @@ func (p *Probe) Check(ctx context.Context) error {
 	if st := p.State(); st != Ready {
 		return fmt.Errorf("%w: %s", ErrNotReady, st)
 	}
+	return p.runChecks(ctx)
+}
+
+// Serving reports whether the process still serves the traffic routed to
+// it, as the kubelet's readiness probe should see it: like [Probe.Check]
+// until the trigger. After a trigger by a termination (a signal or
+// /prestop, see [TerminatingLifecycle]) of a process whose start-up had
+// completed, it keeps running the checks and passing until the drains
+// start, and fails from then on. After any other trigger, or with a
+// Lifecycle that does not tell the trigger's kind, it fails at once, as
+// Check does. Its error wraps [ErrNotReady].
+func (p *Probe) Serving(ctx context.Context) error {
+	st := p.State()
+	if st == LameDuck && p.Started() && p.term != nil && p.term.Terminating() {
+		select {
+		case <-p.term.Draining():
+			return fmt.Errorf("%w: draining", ErrNotReady)
+		default:
+			return p.runChecks(ctx)
+		}
+	}
+	if st != Ready {
+		return fmt.Errorf("%w: %s", ErrNotReady, st)
+	}
+	return p.runChecks(ctx)
+}
+
+// runChecks runs every check and joins their errors.
+func (p *Probe) runChecks(ctx context.Context) error {
 	p.mu.Lock()
 	checks := p.checks
 	p.mu.Unlock()

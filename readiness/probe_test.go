@@ -135,19 +135,19 @@ func TestHandlers(t *testing.T) {
 		body string
 	}
 	steps := []struct {
-		name                    string
-		act                     func()
-		readyz, livez, startupz want
+		name                              string
+		act                               func()
+		readyz, servingz, livez, startupz want
 	}{
-		{"starting", func() {}, want{503, "readiness: not ready: starting"}, want{200, "ok"}, want{503, "starting"}},
-		{"ready", p.SetReady, want{200, "ok"}, want{200, "ok"}, want{200, "ok"}},
-		{"lame duck", p.SetLameDuck, want{503, "readiness: not ready: lame duck"}, want{200, "ok"}, want{200, "ok"}},
+		{"starting", func() {}, want{503, "readiness: not ready: starting"}, want{503, "readiness: not ready: starting"}, want{200, "ok"}, want{503, "starting"}},
+		{"ready", p.SetReady, want{200, "ok"}, want{200, "ok"}, want{200, "ok"}, want{200, "ok"}},
+		{"lame duck", p.SetLameDuck, want{503, "readiness: not ready: lame duck"}, want{503, "readiness: not ready: lame duck"}, want{200, "ok"}, want{200, "ok"}},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			st.act()
 			for path, w := range map[string]want{
-				readiness.ReadyzPath: st.readyz, readiness.LivezPath: st.livez, readiness.StartupzPath: st.startupz,
+				readiness.ReadyzPath: st.readyz, readiness.ServingzPath: st.servingz, readiness.LivezPath: st.livez, readiness.StartupzPath: st.startupz,
 			} {
 				code, body := get(path)
 				assert.Equal(t, w.code, code, path)

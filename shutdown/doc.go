@@ -17,7 +17,8 @@
 // running sequence; nothing runs twice.
 //
 //	T0            triggered: Triggered() closes, Context() is cancelled,
-//	              goroutines run with Go are told to stop. The process is a
+//	              goroutines run with Go are told to stop (those run with
+//	              StopAfter once their servers have drained). The process is a
 //	              lame duck: readiness fails (503), liveness passes,
 //	              httpdrain answers with "Connection: close", grpcdrain sets
 //	              health NOT_SERVING. New connections are still served.
@@ -36,9 +37,16 @@
 // The propagation delay (T0 to T0+delay) is the time kube-proxy, ingress
 // controllers and cloud load balancers need to learn that the pod is no
 // longer ready; until they do, new connections keep arriving. It is skipped
-// for SIGINT, since nobody routes traffic by Ctrl-C, and for a failure
-// before [Sequence.Wait] was called, since no load balancer was told the
-// process is ready. A second signal forces an immediate exit.
+// when no load balancer can have been told that the process is ready:
+//
+//   - with a readiness endpoint that reports to the sequence (the handlers
+//     of package readiness, see [Sequence.TrackReadiness]), whenever none
+//     of its answers said "ready" before the trigger, whatever the trigger
+//     (a SIGTERM during start-up, a server whose port is in use);
+//   - without one, for a failure before [Sequence.Wait] was called;
+//   - always for SIGINT, since nobody routes traffic by Ctrl-C.
+//
+// A second signal forces an immediate exit.
 //
 // With a preStop httpGet hook on /prestop, the kubelet's request starts the
 // sequence and returns when the delay is over; the kubelet then sends

@@ -40,7 +40,7 @@ func (s *Sequence) servePrestop(w http.ResponseWriter, r *http.Request) {
 		s.refusePrestop(w, r, code, msg)
 		return
 	}
-	s.Trigger("prestop")
+	s.trigger("prestop", byPrestop)
 	if s.enterPrestop() {
 		defer s.prestops.Done()
 		timer := time.NewTimer(time.Until(s.trig.at.Add(s.trig.delay)))

@@ -34,11 +34,11 @@ func (s *Sequence) watch() {
 				s.force("second signal", "signal", signalName(sig))
 				return
 			}
-			delay := s.cfg.delay
+			kind := bySignal
 			if sig == os.Interrupt {
-				delay = 0 // nobody routes traffic by Ctrl-C
+				kind = byInterrupt // nobody routes traffic by Ctrl-C: no delay
 			}
-			s.trigger(signalName(sig), delay)
+			s.trigger(signalName(sig), kind)
 		case <-triggered:
 			triggered = nil
 			t := time.NewTimer(time.Until(s.trig.deadline.Add(s.cfg.margin / 2)))
@@ -77,6 +77,11 @@ type member struct {
 	returned chan struct{} // closed when its goroutine returned
 	err      error         // its goroutine's error, read after returned
 	failed   bool          // err was reported through Fail
+
+	drained   chan struct{}           // a server: closed when its drain and serve call returned
+	stopAfter []string                // a worker run with StopAfter: the servers' names
+	stop      context.CancelCauseFunc // cancels that worker's context
+	after     []*member               // the servers it stops after, linked when the drains start
 }
 
 // start runs fn as m's goroutine, failing the sequence if fn ends too
@@ -125,7 +130,10 @@ func (s *Sequence) start(m *member, fn func() error) {
 //
 // Wait returns by the deadline (trigger time + grace period − safety
 // margin) even if a drain or step ignores its context. Calling Wait marks
-// the end of start-up: a failure before it skips the propagation delay.
+// the end of start-up: without a readiness endpoint that reports to the
+// sequence ([Sequence.TrackReadiness]), a failure before it skips the
+// propagation delay; with one, any trigger before its first "ready"
+// answer does.
 // Wait does not trigger the sequence; until a trigger it blocks. Wait may
 // be called more than once and from several goroutines: the sequence runs
 // once and every call returns its result.
@@ -215,7 +223,15 @@ func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
 	if reserve {
 		end = end.Add(-min(s.cfg.reserve, max(end.Sub(start)/2, 0)))
 	}
-	return s.runTogether(members, PhaseDrain, start, end)
+	linkErrs := linkStopAfter(members)
+	for _, err := range linkErrs {
+		s.log.Error("shutdown: failed", "err", err)
+	}
+	over := make(chan struct{})
+	defer close(over)
+	stopAfterDrains(members, over)
+	errs, ok := s.runTogether(members, PhaseDrain, start, end)
+	return append(linkErrs, errs...), ok
 }
 
 // runTogether runs the drains of members together, from start, and waits
@@ -239,6 +255,9 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 			case <-m.returned:
 			case <-over:
 				return
+			}
+			if m.drained != nil {
+				close(m.drained)
 			}
 			if !m.failed {
 				err = errors.Join(err, m.err)

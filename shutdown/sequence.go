@@ -23,6 +23,10 @@ var (
 	ErrAbandoned = errors.New("shutdown: abandoned at its deadline")
 	// ErrPanicked is wrapped by every [PanicError].
 	ErrPanicked = errors.New("shutdown: panicked")
+	// ErrServersDrained is the cause (context.Cause) of the cancellation
+	// of the context of a goroutine run with [StopAfter]: the servers it
+	// names have drained.
+	ErrServersDrained = errors.New("shutdown: the servers feeding this worker have drained")
 	// ErrForcedExit is returned by Wait when a second signal, or the
 	// deadline passing before the sequence finished, forced an exit and
 	// the exit function (see [WithExit]) returned.
@@ -51,6 +55,9 @@ type Sequence struct {
 
 	mu         sync.Mutex
 	waiting    bool      // Wait was called: start-up is over
+	tracked    bool      // a readiness endpoint reports through TrackReadiness
+	advertised bool      // it answered "ready" before the trigger
+	decided    bool      // the trigger's delay is decided
 	hooks      []*member // from BeforeDrain
 	hooksRead  bool      // the hooks have started: BeforeDrain refuses
 	hookErrs   []error   // the hooks' errors, written before hooksDone closes
@@ -69,10 +76,22 @@ type Sequence struct {
 
 type trigger struct {
 	source   string
+	kind     triggerKind
 	at       time.Time
 	delay    time.Duration
 	deadline time.Time
 }
+
+// triggerKind is what triggered the sequence.
+type triggerKind int
+
+const (
+	byCode      triggerKind = iota // Trigger
+	byFailure                      // Fail, a server or worker that failed
+	bySignal                       // a signal other than SIGINT
+	byInterrupt                    // SIGINT
+	byPrestop                      // a /prestop request
+)
 
 type step struct {
 	name string
@@ -133,6 +152,54 @@ func (s *Sequence) Draining() <-chan struct{} { return s.draining }
 // has finished, just before Wait returns.
 func (s *Sequence) Done() <-chan struct{} { return s.done }
 
+// Terminating reports whether the sequence was triggered by a request to
+// terminate the process: a signal, or a /prestop request
+// ([Sequence.PrestopHandler]), as when Kubernetes deletes the pod. It is
+// false before the trigger, and after a trigger by a failure or by
+// [Sequence.Trigger], when the process leaves on its own; once Triggered
+// is closed its answer never changes. Package readiness reads it to keep
+// the kubelet's probe passing while a deleted pod still serves.
+func (s *Sequence) Terminating() bool {
+	if !isClosed(s.triggered) {
+		return false
+	}
+	return s.trig.kind == bySignal || s.trig.kind == byInterrupt || s.trig.kind == byPrestop
+}
+
+// TrackReadiness tells the sequence that a readiness endpoint reports the
+// process's readiness to load balancers, and returns the function that
+// endpoint calls before each answer that says "ready". Package readiness
+// calls it when a Probe's handlers are made; other endpoints (a gRPC
+// health service, a custom handler) may too.
+//
+// Once TrackReadiness has been called, the propagation delay is spent only
+// if advertise was called, and returned true, before the trigger: a
+// process that no answer ever called ready was never put in rotation, and
+// leaves without waiting, whatever triggered it (a SIGTERM during
+// start-up, a server whose port is in use). Without it the rule is that a
+// failure before [Sequence.Wait] skips the delay; SIGINT always does.
+//
+// advertise reports whether the answer may say "ready": true before the
+// trigger, and after it only if an answer said so before it; false means
+// the delay was skipped, and the endpoint must answer "not ready". It is
+// safe for concurrent use. TrackReadiness may be called any number of
+// times; every call returns an equivalent function.
+func (s *Sequence) TrackReadiness() (advertise func() bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tracked = true
+	return s.advertise
+}
+
+func (s *Sequence) advertise() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.decided {
+		s.advertised = true
+	}
+	return s.advertised
+}
+
 // Context returns a context cancelled, with cause [ErrTriggered], at the
 // trigger. It is the context [Sequence.Go] hands to goroutines; start-up
 // work (migrations, cache warm-up) can watch it to give up early. Request
@@ -147,8 +214,8 @@ func (s *Sequence) Context() context.Context { return s.ctx }
 //
 // If serve returns before the drain has started, whatever it returns, the
 // server has failed: the sequence is triggered with that error as its
-// cause, Wait returns it, and the propagation delay is skipped if Wait had
-// not yet been called (no load balancer was told the process is ready).
+// cause, Wait returns it, and the propagation delay is skipped if no load
+// balancer can have been told the process is ready (see [Sequence.Fail]).
 // Once the drain has started, serve is expected to return; an error other
 // than http.ErrServerClosed is reported by Wait. Wait waits for both drain
 // and serve to return, within the drains' time.
@@ -159,7 +226,7 @@ func (s *Sequence) Serve(name string, serve func() error, drain func(context.Con
 	if serve == nil || drain == nil {
 		panic(fmt.Sprintf("shutdown: Serve(%q) with a nil function: pass the server's serve call and its drain step", name))
 	}
-	s.start(&member{name: name, drain: drain, returned: make(chan struct{})}, func() error {
+	s.start(&member{name: name, drain: drain, returned: make(chan struct{}), drained: make(chan struct{})}, func() error {
 		err := serve()
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
@@ -170,27 +237,44 @@ func (s *Sequence) Serve(name string, serve func() error, drain func(context.Con
 
 // Go runs fn in a goroutine under the sequence: a background worker such
 // as a queue consumer, a ticker or a flusher. fn's context is
-// [Sequence.Context], cancelled at the trigger: a worker has no traffic
-// routed to it, so it stops as soon as the process is leaving and gets
-// the most time to finish.
+// [Sequence.Context], cancelled at the trigger: a worker that no server
+// feeds stops as soon as the process is leaving and gets the most time to
+// finish.
+//
+// A worker fed by servers, such as a consumer of a queue that request
+// handlers fill, must outlive them: handlers keep accepting work through
+// the propagation delay and the drains. Give it [StopAfter] with the
+// names of those servers, and its context is cancelled, with cause
+// [ErrServersDrained], only once their drains and serve calls have
+// returned: after the last job they accepted was queued.
 //
 // If fn returns an error before the trigger, the sequence is triggered
 // with that error as its cause and Wait returns it; the propagation delay
-// is skipped if Wait had not yet been called. fn may return nil at any
+// is skipped as [Sequence.Fail] says. fn may return nil at any
 // time: a worker whose job is done is not a failure. After the trigger,
-// Wait waits for fn to return, within the drains' time, and reports its
-// error unless it is the context's cancellation. A panic in fn is
-// recovered and reported as a [PanicError].
+// Wait waits for fn to return, within the drains' time and before the
+// close steps, and reports its error unless it is its context's
+// cancellation. A panic in fn is recovered and reported as a
+// [PanicError].
 //
 // Go panics if fn is nil. Called once the drains have started, it runs
 // nothing and logs an error.
-func (s *Sequence) Go(name string, fn func(ctx context.Context) error) {
+func (s *Sequence) Go(name string, fn func(ctx context.Context) error, opts ...GoOption) {
 	if fn == nil {
 		panic(fmt.Sprintf("shutdown: Go(%q) with a nil function", name))
 	}
-	s.start(&member{name: name, worker: true, returned: make(chan struct{})}, func() error {
-		err := call(s.ctx, fn)
-		if errors.Is(err, context.Canceled) && s.ctx.Err() != nil {
+	var o goOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	m := &member{name: name, worker: true, returned: make(chan struct{}), stopAfter: o.stopAfter}
+	ctx := s.ctx
+	if len(o.stopAfter) > 0 {
+		ctx, m.stop = context.WithCancelCause(context.Background())
+	}
+	s.start(m, func() error {
+		err := call(ctx, fn)
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			err = nil // the worker stopped as asked
 		}
 		return err
@@ -254,12 +338,14 @@ func (s *Sequence) BeforeDrain(name string, fn func(context.Context) error) {
 // delay, and returns at once; source names the cause in the timeline. If
 // the sequence is already triggered, Trigger does nothing. It does not
 // wait: the drains and close steps run in [Sequence.Wait].
-func (s *Sequence) Trigger(source string) { s.trigger(source, s.cfg.delay) }
+func (s *Sequence) Trigger(source string) { s.trigger(source, byCode) }
 
 // Fail records err as a failure and triggers the sequence with it as its
 // cause: Wait returns an error wrapping err, so that main exits non-zero.
-// The propagation delay is skipped if Wait has not yet been called, since
-// no load balancer was told the process is ready. Servers run with
+// The propagation delay is skipped if no load balancer can have been told
+// the process is ready: no readiness answer said so yet (see
+// [Sequence.TrackReadiness]), or, with no readiness endpoint reporting to
+// the sequence, Wait has not yet been called. Servers run with
 // [Sequence.Serve] and goroutines run with [Sequence.Go] call it for
 // themselves. Fail with a nil err does nothing.
 func (s *Sequence) Fail(err error) {
@@ -268,20 +354,37 @@ func (s *Sequence) Fail(err error) {
 	}
 	s.mu.Lock()
 	s.failures = append(s.failures, err)
-	delay := s.cfg.delay
-	if !s.waiting {
-		delay = 0
-	}
 	s.mu.Unlock()
 	s.log.Error("shutdown: failure", "err", err)
-	s.trigger("failure", delay)
+	s.trigger("failure", byFailure)
 }
 
-func (s *Sequence) trigger(source string, delay time.Duration) {
+// delayLocked returns the propagation delay for a trigger of kind: none
+// for SIGINT, since nobody routes traffic by Ctrl-C, and none when no load
+// balancer can have been told that the process is ready: a readiness
+// endpoint tracks it (TrackReadiness) and never answered "ready", or none
+// does and the trigger is a failure before Wait.
+func (s *Sequence) delayLocked(kind triggerKind) time.Duration {
+	switch {
+	case kind == byInterrupt:
+		return 0
+	case s.tracked:
+		if !s.advertised {
+			return 0
+		}
+	case kind == byFailure && !s.waiting:
+		return 0
+	}
+	return s.cfg.delay
+}
+
+func (s *Sequence) trigger(source string, kind triggerKind) {
 	s.triggerOnce.Do(func() {
 		now := time.Now()
-		s.trig = trigger{source, now, delay, now.Add(s.cfg.grace - s.cfg.margin)}
 		s.mu.Lock()
+		s.decided = true
+		delay := s.delayLocked(kind)
+		s.trig = trigger{source, kind, now, delay, now.Add(s.cfg.grace - s.cfg.margin)}
 		s.timeline.Source, s.timeline.Triggered = source, now
 		s.timeline.Delay, s.timeline.Deadline = delay, s.trig.deadline
 		s.hooksRead = true
