@@ -97,7 +97,7 @@ func runLameduck(svc *service.Service) error {
 	register(srv.Server, srv.Health(), svc.Store)
 	m.InFlight("grpc", srv.InFlight)
 	seq.Serve("grpc", func() error { return srv.Serve(svc.Listener) }, srv.Drain)
-	seq.Go("jobs", svc.Store.RunJobs)
+	seq.Go("jobs", svc.Store.RunJobs, shutdown.StopAfter("grpc")) // fed by the handlers: stops once they are done
 	seq.Add("db", svc.Store.CloseDB)
 	seq.Add("journal", svc.Store.CloseJournal)
 	seq.Add("admin", shutdown.Closer(admin))

@@ -101,7 +101,7 @@ func runLameduck(svc *service.Service) error {
 	drain := httpdrain.New(srv, seq, httpdrain.WithLogger(svc.Log))
 	m.InFlight("http", drain.InFlight)
 	seq.Serve("http", func() error { return srv.Serve(svc.Listener) }, drain.Drain)
-	seq.Go("jobs", svc.Store.RunJobs)
+	seq.Go("jobs", svc.Store.RunJobs, shutdown.StopAfter("http")) // fed by the handlers: stops once they are done
 	seq.Add("db", svc.Store.CloseDB)
 	seq.Add("journal", svc.Store.CloseJournal)
 	seq.Add("admin", shutdown.Closer(admin))

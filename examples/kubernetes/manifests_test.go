@@ -39,11 +39,10 @@ type manifest struct {
 
 func TestManifests(t *testing.T) {
 	tests := []struct {
-		file          string
-		grpcReadiness bool // native gRPC readiness probe on the traffic port
+		file string
 	}{
 		{file: "http.yaml"},
-		{file: "grpc.yaml", grpcReadiness: true},
+		{file: "grpc.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -57,7 +56,7 @@ func TestManifests(t *testing.T) {
 			t.Run("grace period", func(t *testing.T) { checkGrace(t, spec, env) })
 			t.Run("ports", func(t *testing.T) { checkPorts(t, c, traffic, admin) })
 			t.Run("preStop", func(t *testing.T) { checkPreStop(t, c, admin) })
-			t.Run("probes", func(t *testing.T) { checkProbes(t, c, env, traffic, admin, tt.grpcReadiness) })
+			t.Run("probes", func(t *testing.T) { checkProbes(t, c, env, admin) })
 			t.Run("data dir", func(t *testing.T) { checkDataDir(t, c, env) })
 			t.Run("rollout", func(t *testing.T) { checkRollout(t, m.deployment) })
 			t.Run("service", func(t *testing.T) { checkService(t, m, c, traffic, admin) })
@@ -198,7 +197,7 @@ func checkPreStop(t *testing.T, c corev1.Container, admin int32) {
 	assert.Nil(t, c.Lifecycle.PostStart, "start-up gating belongs in the probes")
 }
 
-func checkProbes(t *testing.T, c corev1.Container, env map[string]string, traffic, admin int32, grpcReadiness bool) {
+func checkProbes(t *testing.T, c corev1.Container, env map[string]string, admin int32) {
 	httpProbe := func(name string, p *corev1.Probe, path string) {
 		require.NotNil(t, p, name)
 		require.NotNil(t, p.HTTPGet, "%s: httpGet", name)
@@ -207,15 +206,10 @@ func checkProbes(t *testing.T, c corev1.Container, env map[string]string, traffi
 	}
 	httpProbe("startupProbe", c.StartupProbe, "/startupz")
 	httpProbe("livenessProbe", c.LivenessProbe, "/livez")
-	if grpcReadiness {
-		require.NotNil(t, c.ReadinessProbe)
-		g := c.ReadinessProbe.GRPC
-		require.NotNil(t, g, "readinessProbe: native grpc")
-		assert.Equal(t, traffic, g.Port, "gRPC readiness on the traffic port")
-		assert.Empty(t, ptrValue(g.Service), "the server's overall health")
-	} else {
-		httpProbe("readinessProbe", c.ReadinessProbe, "/readyz")
-	}
+	// The kubelet's probe keeps the pod a serving endpoint through the
+	// delay (kube-proxy's fallback to terminating endpoints), for gRPC too:
+	// the gRPC health service fails at the trigger.
+	httpProbe("readinessProbe", c.ReadinessProbe, "/servingz")
 	// The probe must see the failing readiness before the delay ends, or
 	// the pod stays a fallback endpoint into the drain.
 	r := c.ReadinessProbe
@@ -230,13 +224,6 @@ func orDefault(v, def int32) int32 {
 		return def
 	}
 	return v
-}
-
-func ptrValue(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 func checkDataDir(t *testing.T, c corev1.Container, env map[string]string) {
