@@ -27,11 +27,13 @@ import (
 //     handler has returned.
 //
 // When ctx is done first, Drain tells the streams to end if it had not
-// yet, calls Stop (every connection closes, RPCs still in flight fail with
-// codes.Unavailable) and returns an error wrapping [ErrForced] and
+// yet, starts Stop (every connection closes, RPCs still in flight fail
+// with codes.Unavailable) and returns an error wrapping [ErrForced] and
 // context.Cause(ctx), without waiting for handlers that ignore their
 // context: it returns promptly after ctx is done however the handlers
-// behave. [Server.Stopped] tells when they have all returned. Without a
+// behave. With grpc.WaitForHandlers(true) in [WithServerOptions], Stop
+// itself waits for every handler: Drain waits for it at most [StopWait],
+// and returns while it goes on. [Server.Stopped] tells when they have all returned. Without a
 // deadline or cancellation on ctx, and without [WithStreamGrace], Drain
 // waits for GracefulStop however long it takes.
 //
@@ -83,8 +85,29 @@ func (s *Server) drain(ctx context.Context) error {
 		case <-ctx.Done():
 			s.endStreams(ErrDraining)
 			inFlight := s.inFlight.Load()
-			s.Server.Stop()
+			s.stop()
 			return fmt.Errorf("%w with %d RPCs in flight: %w", ErrForced, inFlight, context.Cause(ctx))
 		}
+	}
+}
+
+// StopWait is the longest a forced [Server.Drain] waits for the server's
+// Stop to return. Stop closes every connection within milliseconds, then
+// returns at once, unless grpc.WaitForHandlers(true) makes it wait for
+// every handler too, however long they take.
+const StopWait = 100 * time.Millisecond
+
+// stop calls Stop, and waits for it to return at most StopWait.
+func (s *Server) stop() {
+	returned := make(chan struct{})
+	go func() {
+		s.Server.Stop()
+		close(returned)
+	}()
+	t := time.NewTimer(StopWait)
+	defer t.Stop()
+	select {
+	case <-returned:
+	case <-t.C:
 	}
 }
