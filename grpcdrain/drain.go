@@ -11,10 +11,12 @@ import (
 //
 //  1. puts the health service NOT_SERVING (latched), if the trigger has
 //     not done so already;
-//  2. ends the health service's Watch streams (grpc-go#8776) and starts
-//     GracefulStop: the listeners close, every connection gets GOAWAY, and
-//     RPCs in flight go on; clients open new RPCs elsewhere;
-//  3. lets the streams in flight run: finite ones complete. Streams still
+//  2. ends the health service's Watch streams (grpc-go#8776), tells the
+//     streams of [WithEndlessStreams] to end (one after another over
+//     [WithStreamEndWindow], if given), and starts GracefulStop: the
+//     listeners close, every connection gets GOAWAY, and RPCs in flight go
+//     on; clients open new RPCs elsewhere;
+//  3. lets the other streams in flight run: finite ones complete. Streams still
 //     open [WithStreamEndLead] before ctx's deadline (or after
 //     [WithStreamGrace], if given and sooner; one after another over
 //     [WithStreamEndWindow], if given) are told to end: their
@@ -59,17 +61,21 @@ func (s *Server) Drain(ctx context.Context) error {
 func (s *Server) drain(ctx context.Context) error {
 	s.health.Shutdown()
 	s.endHealth()
+	start := time.Now()
+	deadline, hasDeadline := ctx.Deadline()
+	after, ok := s.cfg.noticeAfter(deadline, hasDeadline, start)
+	endlessWindow := s.cfg.streamEndWindow
+	if ok {
+		endlessWindow = min(endlessWindow, after)
+	}
+	s.endless.open(start, start.Add(endlessWindow))
 	go func() {
 		s.Server.GracefulStop()
 		close(s.stopped)
 	}()
 
-	start := time.Now()
 	var notice <-chan time.Time
-	var end time.Time
-	deadline, hasDeadline := ctx.Deadline()
-	if after, ok := s.cfg.noticeAfter(deadline, hasDeadline, start); ok {
-		end = start.Add(after)
+	if ok {
 		timer := time.NewTimer(max(after-s.cfg.streamEndWindow, 0))
 		defer timer.Stop()
 		notice = timer.C
@@ -77,13 +83,13 @@ func (s *Server) drain(ctx context.Context) error {
 	for {
 		select {
 		case <-s.stopped:
-			s.endStreams(ErrDraining) // nothing left to tell: a release
+			s.finite.cancel(ErrDraining) // nothing left to tell: a release
 			return nil
 		case now := <-notice:
-			s.openWindow(now, end)
+			s.finite.open(now, start.Add(after))
 			notice = nil
 		case <-ctx.Done():
-			s.endStreams(ErrDraining)
+			s.finite.cancel(ErrDraining)
 			inFlight := s.inFlight.Load()
 			s.stop()
 			return fmt.Errorf("%w with %d RPCs in flight: %w", ErrForced, inFlight, context.Cause(ctx))
