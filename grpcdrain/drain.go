@@ -16,8 +16,8 @@ import (
 //     [WithStreamEndWindow], if given), and starts GracefulStop: the
 //     listeners close, every connection gets GOAWAY, and RPCs in flight go
 //     on; clients open new RPCs elsewhere;
-//  3. lets the other streams in flight run: finite ones complete. Streams still
-//     open [WithStreamEndLead] before ctx's deadline (or after
+//  3. lets the other streams in flight run: finite ones complete. Streams
+//     still open [WithStreamEndLead] before ctx's deadline (or after
 //     [WithStreamGrace], if given and sooner; one after another over
 //     [WithStreamEndWindow], if given) are told to end: their
 //     contexts are cancelled with [ErrDraining] and a RecvMsg that is
@@ -35,9 +35,10 @@ import (
 // context: it returns promptly after ctx is done however the handlers
 // behave. With grpc.WaitForHandlers(true) in [WithServerOptions], Stop
 // itself waits for every handler: Drain waits for it at most [StopWait],
-// and returns while it goes on. [Server.Stopped] tells when they have all returned. Without a
-// deadline or cancellation on ctx, and without [WithStreamGrace], Drain
-// waits for GracefulStop however long it takes.
+// and returns while it goes on. [Server.Stopped] tells when they have all
+// returned. Without a deadline or cancellation on ctx, and without
+// [WithStreamGrace], Drain waits for GracefulStop however long it takes
+// (the streams of [WithEndlessStreams] are told to end all the same).
 //
 // Drain does not close listeners the server was not serving, and does not
 // wait for the handlers Stop left running. It may run in parallel with the
