@@ -199,3 +199,17 @@ func pageTicksStream(cc *grpc.ClientConn, started func()) streamResult {
 	}
 	return r
 }
+
+// TestEndlessStreamsEndWithoutADeadline checks that a drain whose context
+// has no deadline, which would wait for every other stream however long,
+// still ends the streams of WithEndlessStreams at once.
+func TestEndlessStreamsEndWithoutADeadline(t *testing.T) {
+	svc := newService("a")
+	svc.chat = chatBlocked
+	s, d := startDrained(t, svc, nil, grpcdrain.WithEndlessStreams(testpb.Test_Chat_FullMethodName))
+	rpcErr := openChat(t, dialServer(t, s), svc)
+	drained := make(chan error, 1)
+	go func() { drained <- d.Drain(context.Background()) }()
+	require.NoError(t, waitErr(t, drained, "drain"))
+	assert.Equal(t, codes.Unavailable, status.Code(waitErr(t, rpcErr, "stream")))
+}
