@@ -11,7 +11,8 @@
 //
 // One call sets it up, with seq from the shutdown package:
 //
-//	srv := grpcdrain.NewServer(seq, grpcdrain.WithServerOptions(grpc.Creds(creds)))
+//	srv := grpcdrain.NewServer(seq, grpcdrain.WithServerOptions(grpc.Creds(creds)),
+//		grpcdrain.WithEndlessStreams(workpb.Work_Watch_FullMethodName))
 //	workpb.RegisterWorkServer(srv, impl) // *grpcdrain.Server embeds *grpc.Server
 //	seq.Serve("grpc", func() error { return srv.Serve(lis) }, srv.Drain)
 //
@@ -46,6 +47,11 @@
 // does not read is not woken by the notice; the forced stop ends it.
 //
 // Health Watch streams are ended as soon as the drain starts, since they
-// would otherwise hold it for no purpose. Unary calls are never told
-// anything: they run to completion, or to the forced stop.
+// would otherwise hold it for no purpose, and so are the streams of the
+// methods named with [WithEndlessStreams]: subscriptions, watches, bidi
+// sessions, whose clients then open them again on another server at once.
+// The drain then ends as soon as the finite streams and the unary calls in
+// flight have, instead of DefaultStreamEndLead before its deadline. Unary
+// calls are never told anything: they run to completion, or to the forced
+// stop.
 package grpcdrain

@@ -11,11 +11,13 @@ import (
 //
 //  1. puts the health service NOT_SERVING (latched), if the trigger has
 //     not done so already;
-//  2. ends the health service's Watch streams (grpc-go#8776) and starts
-//     GracefulStop: the listeners close, every connection gets GOAWAY, and
-//     RPCs in flight go on; clients open new RPCs elsewhere;
-//  3. lets the streams in flight run: finite ones complete. Streams still
-//     open [WithStreamEndLead] before ctx's deadline (or after
+//  2. ends the health service's Watch streams (grpc-go#8776), tells the
+//     streams of [WithEndlessStreams] to end (one after another over
+//     [WithStreamEndWindow], if given), and starts GracefulStop: the
+//     listeners close, every connection gets GOAWAY, and RPCs in flight go
+//     on; clients open new RPCs elsewhere;
+//  3. lets the other streams in flight run: finite ones complete. Streams
+//     still open [WithStreamEndLead] before ctx's deadline (or after
 //     [WithStreamGrace], if given and sooner; one after another over
 //     [WithStreamEndWindow], if given) are told to end: their
 //     contexts are cancelled with [ErrDraining] and a RecvMsg that is
@@ -27,13 +29,16 @@ import (
 //     handler has returned.
 //
 // When ctx is done first, Drain tells the streams to end if it had not
-// yet, calls Stop (every connection closes, RPCs still in flight fail with
-// codes.Unavailable) and returns an error wrapping [ErrForced] and
+// yet, starts Stop (every connection closes, RPCs still in flight fail
+// with codes.Unavailable) and returns an error wrapping [ErrForced] and
 // context.Cause(ctx), without waiting for handlers that ignore their
 // context: it returns promptly after ctx is done however the handlers
-// behave. [Server.Stopped] tells when they have all returned. Without a
-// deadline or cancellation on ctx, and without [WithStreamGrace], Drain
-// waits for GracefulStop however long it takes.
+// behave. With grpc.WaitForHandlers(true) in [WithServerOptions], Stop
+// itself waits for every handler: Drain waits for it at most [StopWait],
+// and returns while it goes on. [Server.Stopped] tells when they have all
+// returned. Without a deadline or cancellation on ctx, and without
+// [WithStreamGrace], Drain waits for GracefulStop however long it takes
+// (the streams of [WithEndlessStreams] are told to end all the same).
 //
 // Drain does not close listeners the server was not serving, and does not
 // wait for the handlers Stop left running. It may run in parallel with the
@@ -57,17 +62,21 @@ func (s *Server) Drain(ctx context.Context) error {
 func (s *Server) drain(ctx context.Context) error {
 	s.health.Shutdown()
 	s.endHealth()
+	start := time.Now()
+	deadline, hasDeadline := ctx.Deadline()
+	after, ok := s.cfg.noticeAfter(deadline, hasDeadline, start)
+	endlessWindow := s.cfg.streamEndWindow
+	if ok {
+		endlessWindow = min(endlessWindow, after)
+	}
+	s.endless.open(start, start.Add(endlessWindow))
 	go func() {
 		s.Server.GracefulStop()
 		close(s.stopped)
 	}()
 
-	start := time.Now()
 	var notice <-chan time.Time
-	var end time.Time
-	deadline, hasDeadline := ctx.Deadline()
-	if after, ok := s.cfg.noticeAfter(deadline, hasDeadline, start); ok {
-		end = start.Add(after)
+	if ok {
 		timer := time.NewTimer(max(after-s.cfg.streamEndWindow, 0))
 		defer timer.Stop()
 		notice = timer.C
@@ -75,16 +84,37 @@ func (s *Server) drain(ctx context.Context) error {
 	for {
 		select {
 		case <-s.stopped:
-			s.endStreams(ErrDraining) // nothing left to tell: a release
+			s.finite.cancel(ErrDraining) // nothing left to tell: a release
 			return nil
 		case now := <-notice:
-			s.openWindow(now, end)
+			s.finite.open(now, start.Add(after))
 			notice = nil
 		case <-ctx.Done():
-			s.endStreams(ErrDraining)
+			s.finite.cancel(ErrDraining)
 			inFlight := s.inFlight.Load()
-			s.Server.Stop()
+			s.stop()
 			return fmt.Errorf("%w with %d RPCs in flight: %w", ErrForced, inFlight, context.Cause(ctx))
 		}
+	}
+}
+
+// StopWait is the longest a forced [Server.Drain] waits for the server's
+// Stop to return. Stop closes every connection within milliseconds, then
+// returns at once, unless grpc.WaitForHandlers(true) makes it wait for
+// every handler too, however long they take.
+const StopWait = 100 * time.Millisecond
+
+// stop calls Stop, and waits for it to return at most StopWait.
+func (s *Server) stop() {
+	returned := make(chan struct{})
+	go func() {
+		s.Server.Stop()
+		close(returned)
+	}()
+	t := time.NewTimer(StopWait)
+	defer t.Stop()
+	select {
+	case <-returned:
+	case <-t.C:
 	}
 }

@@ -74,10 +74,12 @@ func (ticker) Ticks(_ *testpb.TicksRequest, stream testpb.Test_TicksServer) erro
 	}
 }
 
-// A stream that the drain ends reaches its client as codes.Unavailable,
-// the code that tells it to open the stream again elsewhere.
+// A stream that never ends by itself, such as Ticks, is named with
+// WithEndlessStreams: the drain ends it as it starts, and its client gets
+// codes.Unavailable, the code that tells it to open the stream again
+// elsewhere.
 func ExampleServer_Drain_longLivedStream() {
-	srv := grpcdrain.NewServer(lifecycle{}, grpcdrain.WithStreamGrace(0))
+	srv := grpcdrain.NewServer(lifecycle{}, grpcdrain.WithEndlessStreams(testpb.Test_Ticks_FullMethodName))
 	testpb.RegisterTestServer(srv, ticker{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -23,23 +23,27 @@ func (s *Server) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, ha
 // stream counts the stream in flight and hands its handler a stream that
 // the drain can end: its context is cancelled with cause ErrDraining, and
 // its RecvMsg returns errStreamEnded, when the drain tells streams to end
-// (at once for the health service's Watch). Without it, GracefulStop waits
+// (at once for the health service's Watch, at the start of the drain for
+// the methods of WithEndlessStreams). Without it, GracefulStop waits
 // for every open stream, and a health Watch, a subscription or a bidi
 // session never ends by itself (grpc-go#8776, grpc-go#1355).
 func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 
-	s.streams.Add(1)
-	defer s.streams.Add(-1)
-
-	notice, spread := s.streamNotice, true
-	if info.FullMethod == healthgrpc.Health_Watch_FullMethodName {
-		notice, spread = s.healthNotice, false
+	notice, window := s.healthNotice, (*endWindow)(nil)
+	if info.FullMethod != healthgrpc.Health_Watch_FullMethodName {
+		class := s.finite
+		if s.cfg.endless[info.FullMethod] {
+			class = s.endless
+		}
+		class.streams.Add(1)
+		defer class.streams.Add(-1)
+		notice, window = class.ctx, &class.window
 	}
 	ctx, cancel := context.WithCancelCause(ss.Context())
 	defer cancel(nil)
-	stop := context.AfterFunc(notice, func() { s.endStream(cancel, spread) })
+	stop := context.AfterFunc(notice, func() { endStream(cancel, window) })
 
 	var err error
 	if info.IsClientStream {

@@ -2,6 +2,7 @@ package grpcdrain
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"google.golang.org/grpc"
@@ -32,18 +33,35 @@ import (
 // and do not pass grpc.KeepaliveParams in [WithServerOptions] as well: the later option
 // wins and replaces all of its fields.
 //
-// It panics if d is negative. Defaults to [DefaultMaxConnectionAge].
+// An age too long for grpc-go to add its jitter to (over about 265
+// years) means no recycling, like 0.
+//
+// It panics if d is negative or shorter than [MinMaxConnectionAge].
+// Defaults to [DefaultMaxConnectionAge].
 func WithMaxConnectionAge(d time.Duration) Option {
 	if d < 0 {
 		panic(fmt.Sprintf("grpcdrain: WithMaxConnectionAge(%v): the age must not be negative; use 0 to never recycle connections", d))
 	}
+	if d > 0 && d < MinMaxConnectionAge {
+		panic(fmt.Sprintf("grpcdrain: WithMaxConnectionAge(%v): an age under %v recycles every connection as it opens (a missing unit?); pick minutes, or 0 to never recycle connections", d, MinMaxConnectionAge))
+	}
 	return func(c *config) { c.maxConnectionAge = d }
 }
 
+// MinMaxConnectionAge is the shortest age [WithMaxConnectionAge] accepts
+// besides 0. Shorter ages are a unit mistake; under 10 ns grpc-go cannot
+// compute its jitter and crashes the process at the first connection.
+const MinMaxConnectionAge = time.Millisecond
+
+// maxJitteredAge is the longest age grpc-go can add its jitter (up to
+// +10 %) to without overflowing into a negative age, which would recycle
+// the connection at once.
+const maxJitteredAge = time.Duration(math.MaxInt64 / 11 * 10)
+
 // keepaliveOption returns the server option WithMaxConnectionAge asks for,
-// or nil when it was not used.
+// or nil when it was not used or the age is too long to matter.
 func (c config) keepaliveOption() grpc.ServerOption {
-	if c.maxConnectionAge == 0 {
+	if c.maxConnectionAge == 0 || c.maxConnectionAge > maxJitteredAge {
 		return nil
 	}
 	return grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: c.maxConnectionAge})

@@ -70,6 +70,16 @@ func (l *timeline) len() int {
 	return len(l.times)
 }
 
+// span returns the time from the first moment to the last.
+func (l *timeline) span() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.times) == 0 {
+		return 0
+	}
+	return slices.MaxFunc(l.times, time.Time.Compare).Sub(slices.MinFunc(l.times, time.Time.Compare))
+}
+
 // peak returns the largest number of moments within any span of d.
 func (l *timeline) peak(d time.Duration) int {
 	l.mu.Lock()

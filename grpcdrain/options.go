@@ -2,6 +2,7 @@ package grpcdrain
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -29,6 +30,7 @@ type config struct {
 	streamEndWindow  time.Duration
 	maxConnectionAge time.Duration
 	grpcOptions      []grpc.ServerOption
+	endless          map[string]bool // full method names of WithEndlessStreams
 }
 
 // noGrace marks that WithStreamGrace was not used.
@@ -92,11 +94,11 @@ func WithStreamEndLead(d time.Duration) Option {
 // has started before it is told to end (0: at once). The notice never
 // comes later than [WithStreamEndLead] before the deadline.
 //
-// Use it on a server with streams that never end by themselves
-// (subscriptions, watches, bidi sessions): by default they hold the drain,
-// and so the exit of the process, until shortly before the deadline. Set
-// it to the longest a finite stream of the server takes: finite streams
-// still complete, and the drain ends that much after it started.
+// Name the methods whose streams never end by themselves (subscriptions,
+// watches, bidi sessions) with [WithEndlessStreams] rather than bounding
+// every stream with it: they then end when the drain starts, and the drain
+// ends with the finite streams. WithStreamGrace is for a bound on the
+// finite ones: the longest a stream of the server should take.
 //
 // It panics if d is negative. By default there is no such limit: streams
 // run until [DefaultStreamEndLead] before the drain's deadline, so that
@@ -118,7 +120,9 @@ func WithStreamGrace(d time.Duration) Option {
 // gradual drain strategy. A window longer than the time before the notice
 // starts when the drain starts. Streams in the window run at most w less
 // than without it; finite streams that end before their turn are not
-// affected.
+// affected. The streams of [WithEndlessStreams] are spread the same way
+// over a window of w that starts with the drain (and ends no later than
+// the other streams' notice).
 //
 // It panics if d is negative. Defaults to [DefaultStreamEndWindow].
 func WithStreamEndWindow(w time.Duration) Option {
@@ -141,4 +145,42 @@ func (c config) noticeAfter(deadline time.Time, hasDeadline bool, now time.Time)
 		return untilLead, true
 	}
 	return after, true
+}
+
+// WithEndlessStreams names the streaming methods whose streams never end
+// by themselves: subscriptions, watches, bidi sessions. Their streams are
+// told to end as soon as the drain starts, as the health service's Watch
+// streams are, so that their clients open them again on another server at
+// once instead of holding the drain until [WithStreamEndLead] before its
+// deadline; with [WithStreamEndWindow], one after another over the window
+// from the start of the drain. The streams of every other method run to
+// completion within the drain's budget, as without this option. The drain
+// then ends when the last of those finite streams (and unary calls) ends.
+//
+// Each name is a full method name, "/package.Service/Method", as in the
+// generated Service_Method_FullMethodName constants. It may be given more
+// than once; the names add up. It panics if a name is not of that form;
+// [Server.Serve] fails if a name is not a streaming method of a service
+// registered on the server.
+func WithEndlessStreams(fullMethods ...string) Option {
+	for _, m := range fullMethods {
+		if !isFullMethod(m) {
+			panic(fmt.Sprintf("grpcdrain: WithEndlessStreams(%q): not a full method name; write \"/package.Service/Method\", as in the generated Service_Method_FullMethodName constants", m))
+		}
+	}
+	return func(c *config) {
+		if c.endless == nil {
+			c.endless = make(map[string]bool, len(fullMethods))
+		}
+		for _, m := range fullMethods {
+			c.endless[m] = true
+		}
+	}
+}
+
+// isFullMethod reports whether m looks like "/package.Service/Method".
+func isFullMethod(m string) bool {
+	service, method, ok := strings.Cut(strings.TrimPrefix(m, "/"), "/")
+	return ok && strings.HasPrefix(m, "/") && service != "" && method != "" &&
+		!strings.Contains(method, "/") && !strings.ContainsAny(m, " \t\n")
 }

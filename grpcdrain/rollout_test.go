@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
+	"github.com/lameduck/lameduck/grpcdrain"
 	"github.com/lameduck/lameduck/grpcdrain/internal/testpb"
 )
 
@@ -66,6 +67,51 @@ func TestRollout(t *testing.T) {
 		assert.Zero(t, l.failures.Load(), "failed unary RPCs, first: %v", l.firstErr())
 		assert.Equal(t, codes.Unavailable, status.Code(waitErr(t, ticks, "stream")), "the stream must end with a status that says to go elsewhere")
 		assert.Positive(t, l.served["a"].Load())
+	})
+
+	t.Run("endless streams end at the drain, finite ones complete: zero failed RPCs", func(t *testing.T) {
+		trig := make(trigger)
+		svc := newService("a")
+		svc.ticks, svc.chat = pageTicks, chatWatching
+		a, d := startDrained(t, svc, trig, grpcdrain.WithEndlessStreams(testpb.Test_Chat_FullMethodName))
+		b, _ := startDrained(t, newService("b"), nil)
+		l := startLoad(t, dialRoundRobin(t, a.addr, b.addr))
+		l.waitServed(t, map[string]int64{"a": 20, "b": 20})
+		cc := dialServer(t, a)
+		var endless []<-chan error
+		for range endlessStreams {
+			endless = append(endless, openChat(t, cc, svc))
+		}
+
+		close(trig)
+		l.armMovedAway()
+		waitClosed(t, l.movedAway, "client moved away from the triggered server")
+		// A Page opened at the end of the delay, by a client that does not
+		// balance by health (pick_first behind a Service).
+		started := make(chan struct{})
+		page := make(chan streamResult, 1)
+		go func() { page <- pageTicksStream(cc, sync.OnceFunc(func() { close(started) })) }()
+		waitClosed(t, started, "Page stream under way")
+		pageStart := time.Now()
+
+		ctx, cancel := context.WithTimeout(context.Background(), endlessBudget)
+		defer cancel()
+		start := time.Now()
+		require.NoError(t, d.Drain(ctx), "the drain must finish without forcing")
+		took := time.Since(start)
+		l.finish(t)
+
+		pageLeft := (pageTicks-1)*finiteInterval - start.Sub(pageStart)
+		t.Logf("drain took %v, %v after the end of the Page stream in flight", took, took-pageLeft)
+		assert.Zero(t, l.failures.Load(), "failed unary RPCs, first: %v", l.firstErr())
+		r := waitResult(t, page)
+		assert.NoError(t, r.err, "the finite stream must complete")
+		assert.Equal(t, pageTicks, r.got, "the finite stream must not be truncated")
+		assert.Less(t, took, pageLeft+drainSlack, "the drain must end with the finite stream")
+		for i, rpcErr := range endless {
+			err := waitErr(t, rpcErr, "endless stream")
+			assert.Equal(t, codes.Unavailable, status.Code(err), "endless stream %d: %v", i, err)
+		}
 	})
 
 	t.Run("plain GracefulStop at SIGTERM: failures or a hang", func(t *testing.T) {

@@ -28,17 +28,15 @@ type Server struct {
 	cfg    config
 
 	inFlight atomic.Int64
-	streams  atomic.Int64 // stream handlers running
 
 	// healthNotice is cancelled when the drain starts: it ends the health
 	// Watch streams and the goroutine NewServer starts.
 	healthNotice context.Context
 	endHealth    context.CancelFunc
-	// streamNotice is cancelled with ErrDraining when the drain tells the
-	// other streams to end, one after another over window.
-	streamNotice context.Context
-	endStreams   context.CancelCauseFunc
-	window       endWindow
+	// endless tells the streams of WithEndlessStreams to end, when the
+	// drain starts; finite, the other streams, when they have had their
+	// time.
+	endless, finite *notice
 
 	started  atomic.Bool
 	finished chan struct{} // closed when the first Drain returns
@@ -76,7 +74,7 @@ func NewServer(lc Lifecycle, opts ...Option) *Server {
 		stopped:  make(chan struct{}),
 	}
 	s.healthNotice, s.endHealth = context.WithCancel(context.Background())
-	s.streamNotice, s.endStreams = context.WithCancelCause(context.Background())
+	s.endless, s.finite = newNotice(), newNotice()
 	s.Server = grpc.NewServer(s.cfg.serverOptions(s)...)
 	healthgrpc.RegisterHealthServer(s.Server, s.health)
 

@@ -28,6 +28,7 @@ func TestMisuse(t *testing.T) {
 		{"negative stream grace", func() { grpcdrain.WithStreamGrace(-time.Second) }, "grpcdrain: WithStreamGrace(-1s): the grace must not be negative; use 0 to end streams when the drain starts"},
 		{"negative stream end lead", func() { grpcdrain.WithStreamEndLead(-time.Second) }, "grpcdrain: WithStreamEndLead(-1s): the lead must not be negative; use 0 to end streams only at the deadline"},
 		{"negative max connection age", func() { grpcdrain.WithMaxConnectionAge(-time.Second) }, "grpcdrain: WithMaxConnectionAge(-1s): the age must not be negative; use 0 to never recycle connections"},
+		{"max connection age under a millisecond", func() { grpcdrain.WithMaxConnectionAge(300) }, "grpcdrain: WithMaxConnectionAge(300ns): an age under 1ms recycles every connection as it opens (a missing unit?); pick minutes, or 0 to never recycle connections"},
 		{"nil server option", func() { grpcdrain.WithServerOptions(grpc.MaxConcurrentStreams(1), nil) }, "grpcdrain: WithServerOptions: option 1 is nil: pass only options made by the grpc package"},
 		{"negative stream end window", func() { grpcdrain.WithStreamEndWindow(-time.Second) }, "grpcdrain: WithStreamEndWindow(-1s): the window must not be negative; use 0 to tell every stream at once"},
 	}

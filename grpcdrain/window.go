@@ -6,10 +6,33 @@ import (
 	"time"
 )
 
-// endWindow spreads the notice to the streams still open over a window,
-// so that their clients do not all reconnect to the remaining servers at
-// once (the model is Envoy's gradual drain strategy). The drain sets it
-// before it cancels streamNotice; the streams read it after.
+// notice tells a class of streams to end: its context is cancelled with
+// ErrDraining when the drain tells them, and each stream is then told at
+// its turn in the window, so that their clients do not all reconnect to
+// the remaining servers at once (the model is Envoy's gradual drain
+// strategy).
+type notice struct {
+	ctx     context.Context // cancelled with ErrDraining by open
+	cancel  context.CancelCauseFunc
+	streams atomic.Int64 // handlers of the class running
+	window  endWindow    // set by open before it cancels ctx; read after
+}
+
+func newNotice() *notice {
+	n := &notice{}
+	n.ctx, n.cancel = context.WithCancelCause(context.Background())
+	return n
+}
+
+// open tells the streams of the class to end, spread from now until end
+// (at once if end is not after now).
+func (n *notice) open(now, end time.Time) {
+	n.window.start, n.window.end = now, end
+	n.window.open = n.streams.Load()
+	n.cancel(ErrDraining)
+}
+
+// endWindow spreads the notice to the streams still open over a window.
 type endWindow struct {
 	start, end time.Time
 	open       int64        // streams open when the window started
@@ -28,23 +51,14 @@ func (w *endWindow) next(now time.Time) time.Duration {
 	return at.Sub(now)
 }
 
-// endStream tells one stream to end: at once for the health Watch
-// streams (spread false) and when there is no window, else at its turn in
-// the window.
-func (s *Server) endStream(cancel context.CancelCauseFunc, spread bool) {
-	if spread {
-		if d := s.window.next(time.Now()); d > 0 {
+// endStream tells one stream to end: at once without a window (the health
+// Watch streams, w nil), else at its turn in w.
+func endStream(cancel context.CancelCauseFunc, w *endWindow) {
+	if w != nil {
+		if d := w.next(time.Now()); d > 0 {
 			time.AfterFunc(d, func() { cancel(ErrDraining) })
 			return
 		}
 	}
 	cancel(ErrDraining)
-}
-
-// openWindow tells the streams still open to end, spread until end (at
-// once if end is not after now).
-func (s *Server) openWindow(now, end time.Time) {
-	s.window.start, s.window.end = now, end
-	s.window.open = s.streams.Load()
-	s.endStreams(ErrDraining)
 }

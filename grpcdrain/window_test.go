@@ -33,17 +33,22 @@ const (
 // TestStreamEndWindowSpreadsReconnects measures the burst of streams that
 // the remaining server gets when the drained one ends its long-lived
 // streams, whose clients open them again there at once: the most streams
-// opened within any reconnectSpan, with and without a window.
+// opened within any reconnectSpan, with and without a window (logged).
+// What it asserts holds on a loaded machine too, where late timers and
+// handshakes bunch reconnects up: without a window the streams move in a
+// burst; with one, their reconnects span at least a quarter of the window
+// (without one, tens of milliseconds). The
+// spacing itself is checked on a fake clock (TestNoticeSpreadsOverTheWindow).
 func TestStreamEndWindowSpreadsReconnects(t *testing.T) {
 	tests := []struct {
 		window time.Duration
-		check  func(t *testing.T, peak int)
+		check  func(t *testing.T, opened *timeline)
 	}{
-		{0, func(t *testing.T, peak int) {
-			assert.GreaterOrEqual(t, peak, movingStreams/2, "told at once, the streams should move in a burst")
+		{0, func(t *testing.T, opened *timeline) {
+			assert.GreaterOrEqual(t, opened.peak(reconnectSpan), movingStreams/2, "told at once, the streams should move in a burst")
 		}},
-		{1500 * time.Millisecond, func(t *testing.T, peak int) {
-			assert.LessOrEqual(t, peak, movingStreams/3, "spread over the window, the streams should move a few at a time")
+		{1500 * time.Millisecond, func(t *testing.T, opened *timeline) {
+			assert.GreaterOrEqual(t, opened.span(), 375*time.Millisecond, "spread over the window, the streams should move over a good part of it (without one: within tens of milliseconds)")
 		}},
 	}
 	for _, tt := range tests {
@@ -73,8 +78,8 @@ func TestStreamEndWindowSpreadsReconnects(t *testing.T) {
 			}
 			require.Equal(t, movingStreams, toSvc.opened.len())
 			peak := toSvc.opened.peak(reconnectSpan)
-			t.Logf("window %v: at most %d of %d streams reopened within %v", tt.window, peak, movingStreams, reconnectSpan)
-			tt.check(t, peak)
+			t.Logf("window %v: at most %d of %d streams reopened within %v, over %v", tt.window, peak, movingStreams, reconnectSpan, toSvc.opened.span())
+			tt.check(t, toSvc.opened)
 		})
 	}
 }

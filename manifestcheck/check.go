@@ -2,6 +2,7 @@ package manifestcheck
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,7 +38,11 @@ func (f Finding) String() string {
 }
 
 // Configured reports whether c is configured for lameduck: its env sets a
-// SHUTDOWN_* variable, or its preStop hook is an httpGet on /prestop.
+// SHUTDOWN_* variable; or its preStop hook is an httpGet on /prestop or on
+// a path near it (a typo such as /prestopp, /pre-stop or /PreStop, which
+// the checks then report); or one of its probes is an httpGet on an
+// endpoint of the readiness package (/readyz, /servingz, /livez,
+// /startupz) on its port named "admin".
 func Configured(c corev1.Container) bool {
 	for _, e := range c.Env {
 		if strings.HasPrefix(e.Name, "SHUTDOWN_") {
@@ -45,7 +50,67 @@ func Configured(c corev1.Container) bool {
 		}
 	}
 	l := c.Lifecycle
-	return l != nil && l.PreStop != nil && l.PreStop.HTTPGet != nil && l.PreStop.HTTPGet.Path == prestopPath
+	if l != nil && l.PreStop != nil && l.PreStop.HTTPGet != nil && nearPrestop(l.PreStop.HTTPGet.Path) {
+		return true
+	}
+	for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
+		if p != nil && p.HTTPGet != nil && slices.Contains(readinessPaths, p.HTTPGet.Path) && isAdminPort(c.Ports, p.HTTPGet.Port) {
+			return true
+		}
+	}
+	return false
+}
+
+// readinessPaths are the endpoints the readiness package serves.
+var readinessPaths = []string{readyzPath, servingzPath, "/livez", "/startupz"}
+
+// adminPort is the name of the port the examples serve the probes and
+// /prestop on.
+const adminPort = "admin"
+
+// isAdminPort reports whether p, a number or a name, is the container's
+// port named adminPort.
+func isAdminPort(ports []corev1.ContainerPort, p intstr.IntOrString) bool {
+	for _, cp := range ports {
+		if cp.Name == adminPort && ((p.Type == intstr.Int && cp.ContainerPort == p.IntVal) || (p.Type == intstr.String && p.StrVal == adminPort)) {
+			return true
+		}
+	}
+	return false
+}
+
+// nearPrestop reports whether path is /prestop or looks like a mistyped
+// /prestop: the same but for case, separators or a trailing slash, or at
+// most two edits away.
+func nearPrestop(path string) bool {
+	p := strings.ToLower(path)
+	p = strings.NewReplacer("-", "", "_", "").Replace(p)
+	p = strings.TrimSuffix(p, "/")
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return editDistance(p, prestopPath) <= 2
+}
+
+// editDistance returns the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // containers returns the pod's containers that get a preStop hook and a
@@ -111,6 +176,7 @@ func (ck *checker) container(spec corev1.PodSpec, c corev1.Container) {
 	ck.budget(spec.TerminationGracePeriodSeconds, grace, delay, margin)
 	ck.preStop(c)
 	ck.readiness(c.ReadinessProbe, delay)
+	ck.readinessPath(c.ReadinessProbe)
 }
 
 // setting is a duration as the container's env sets it.
@@ -249,7 +315,7 @@ func hasPort(ports []corev1.ContainerPort, p intstr.IntOrString) bool {
 // of watching endpoints notice no sooner than the probe does.
 func (ck *checker) readiness(p *corev1.Probe, delay setting) {
 	if p == nil {
-		ck.problem("add a readinessProbe on the service's readiness endpoint (/readyz, or the gRPC health service): it fails once the sequence starts",
+		ck.problem("add a readinessProbe: an httpGet on "+servingzPath+" on the admin port, or the gRPC health service",
 			"no readinessProbe, so the pod is not seen leaving before the drain")
 		return
 	}
@@ -258,11 +324,32 @@ func (ck *checker) readiness(p *corev1.Probe, delay setting) {
 	}
 	period, pDef := orDefault(p.PeriodSeconds, defaultProbePeriodSeconds)
 	threshold, tDef := orDefault(p.FailureThreshold, defaultProbeFailureThreshold)
-	noticed := time.Duration(int64(period)*int64(threshold)) * time.Second // both below 2^31: no overflow
-	if noticed > delay.d {
-		ck.problem("lower periodSeconds or failureThreshold so that their product fits in the delay, or lengthen "+envPropagationDelay,
-			"readinessProbe periodSeconds %d%s × failureThreshold %d%s = %v exceeds %s", period, pDef, threshold, tDef, noticed, delay.label)
+	// Both are int32, so their product fits in an int64, but not always
+	// once in nanoseconds: compare in whole seconds where it does not.
+	secs := int64(period) * int64(threshold)
+	noticed := fmt.Sprintf("%ds", secs)
+	exceeds := secs > maxWholeSeconds
+	if !exceeds {
+		d := time.Duration(secs) * time.Second
+		noticed, exceeds = d.String(), d > delay.d
 	}
+	if exceeds {
+		ck.problem("lower periodSeconds or failureThreshold so that their product fits in the delay, or lengthen "+envPropagationDelay,
+			"readinessProbe periodSeconds %d%s × failureThreshold %d%s = %s exceeds %s", period, pDef, threshold, tDef, noticed, delay.label)
+	}
+}
+
+// readinessPath checks that the kubelet's readinessProbe, if an httpGet,
+// is on /servingz rather than /readyz.
+func (ck *checker) readinessPath(p *corev1.Probe) {
+	if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != readyzPath {
+		return
+	}
+	ck.problem("point the readinessProbe at "+servingzPath+" on the admin port; keep "+readyzPath+" for load balancers that probe pods themselves",
+		"readinessProbe httpGet path %s fails at the trigger, so a deleted pod stops being a serving endpoint during the delay, "+
+			"and kube-proxy cannot fall back to it while it still serves when the Service has no ready endpoint "+
+			"(a single replica, a scale to zero, a node drained under externalTrafficPolicy: Local); "+
+			"%s keeps passing until the drains start", readyzPath, servingzPath)
 }
 
 // orDefault returns v, or the API server's default def when v is unset,

@@ -31,6 +31,15 @@ const (
 // on in the examples, and the one a preStop httpGet must call.
 const prestopPath = "/prestop"
 
+// The readiness package's endpoints for probes: readyzPath fails at the
+// trigger, for load balancers that probe pods; servingzPath, for the
+// kubelet's readinessProbe, keeps passing after a deletion's SIGTERM or
+// /prestop until the drains start.
+const (
+	readyzPath   = "/readyz"
+	servingzPath = "/servingz"
+)
+
 // maxWholeSeconds is the largest number of whole seconds a time.Duration
 // holds.
 const maxWholeSeconds = math.MaxInt64 / int64(time.Second)

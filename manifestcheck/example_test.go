@@ -22,7 +22,7 @@ spec:
           env: [{name: SHUTDOWN_PROPAGATION_DELAY, value: "10s"}]
           ports: [{name: admin, containerPort: 9090}]
           lifecycle: {preStop: {httpGet: {path: /prestop, port: admin}}}
-          readinessProbe: {httpGet: {path: /readyz, port: admin}, periodSeconds: 5, failureThreshold: 2}
+          readinessProbe: {httpGet: {path: /servingz, port: admin}, periodSeconds: 5, failureThreshold: 2}
 `
 	r, err := manifestcheck.Check("web.yaml", []byte(manifest))
 	if err != nil {

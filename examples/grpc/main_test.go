@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -583,4 +585,84 @@ func TestLameduckFinishesPages(t *testing.T) {
 	assert.Zero(t, failed, "streams ended with a status other than OK")
 	assert.Zero(t, truncated, "streams ended OK before their last item")
 	assert.Equal(t, 0, p.WaitExit(t, proctest.ExitTimeout))
+}
+
+// TestWatchEndsAtTheDrain checks that the Watch stream, which never ends by
+// itself, does not hold the drain: with nothing else in flight, the process
+// exits right after the delay, with the stream ended as "server is
+// draining", and a Page stream in flight completes. The grace period is
+// long so that a drain waiting for the Watch stream would show.
+func TestWatchEndsAtTheDrain(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	for _, window := range []string{"0", "300ms"} {
+		t.Run("stream end window "+window, func(t *testing.T) {
+			p := proctest.Start(t, bin, "-grace", "20s", "-delay", proctest.Delay.String(), "-stream-end-window", window)
+			client := workpb.NewWorkClient(dial(t, p.Addr))
+			watched := watch(t, client)
+			ctx, cancel := context.WithTimeout(context.Background(), proctest.LoadTimeout)
+			defer cancel()
+			page, err := client.Page(ctx, &workpb.PageRequest{Count: 10, IntervalMs: 100})
+			require.NoError(t, err)
+
+			start := time.Now()
+			require.NoError(t, p.Signal(syscall.SIGTERM))
+			items := 0
+			for ; items < 20; items++ {
+				if _, err = page.Recv(); err != nil {
+					break
+				}
+			}
+			assert.ErrorIs(t, err, io.EOF, "the Page stream must complete")
+			assert.Equal(t, 10, items, "Page items")
+			code := p.WaitExit(t, proctest.ExitTimeout)
+			took := time.Since(start)
+			var end watchEnd
+			select {
+			case end = <-watched:
+			case <-time.After(proctest.LoadTimeout):
+				t.Fatal("Watch did not end after the process exited")
+			}
+			t.Logf("SIGTERM to exit: %v (delay %v)", took, proctest.Delay)
+			assert.Equal(t, 0, code)
+			assert.Equal(t, codes.Unavailable, status.Code(end.err), "%v", end.err)
+			assert.Contains(t, status.Convert(end.err).Message(), "server is draining")
+			// Generous for a busy machine; a drain waiting for the Watch
+			// stream would end DefaultStreamEndLead before its deadline,
+			// about 15 s after SIGTERM.
+			assert.Less(t, took, proctest.Delay+2*time.Second, "the Watch stream must not hold the drain")
+		})
+	}
+}
+
+// TestMaxConnAgeFlag checks that -max-conn-age reaches grpcdrain: a
+// client calling for longer than the age is moved to a new connection,
+// which it never is without the flag.
+func TestMaxConnAgeFlag(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	for _, tt := range []struct {
+		args      []string
+		wantDials bool
+	}{
+		{nil, false},
+		{[]string{"-max-conn-age", "100ms"}, true},
+	} {
+		t.Run(fmt.Sprint(tt.args), func(t *testing.T) {
+			p := proctest.Start(t, bin, proctest.Flags(tt.args...)...)
+			var dials atomic.Int64
+			client := workpb.NewWorkClient(dial(t, p.Addr, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+				dials.Add(1)
+				return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			})))
+			deadline := time.Now().Add(time.Second) // 10 ages
+			for i := 0; i < 1000 && dials.Load() < 2 && time.Now().Before(deadline); i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
+				_, err := client.Do(ctx, &workpb.DoRequest{DurationMs: 5})
+				cancel()
+				require.NoError(t, err, "an aged connection must not fail a call")
+			}
+			assert.Equal(t, tt.wantDials, dials.Load() >= 2, "dials: %d", dials.Load())
+			require.NoError(t, p.Signal(syscall.SIGTERM))
+			require.Equal(t, 0, p.WaitExit(t, proctest.ExitTimeout))
+		})
+	}
 }

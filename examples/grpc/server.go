@@ -1,8 +1,6 @@
 package main
 
 import (
-	"time"
-
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -13,13 +11,6 @@ import (
 	"github.com/lameduck/lameduck/examples/internal/service"
 	"github.com/lameduck/lameduck/examples/internal/store"
 )
-
-// streamGrace is how long after the drain starts Watch streams, which never
-// end by themselves, are told to end: longer than the longest Page stream
-// (the load generators ask for 1–2 s), so that accepted Page streams
-// complete, and short enough that the Watch streams do not hold the drain
-// until its deadline.
-const streamGrace = 3 * time.Second
 
 // serverOptions returns the traffic server's options: with svc.TLS set it
 // serves gRPC over TLS only (credentials.NewTLS adds "h2" to the ALPN

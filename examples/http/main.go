@@ -14,7 +14,15 @@
 //
 // Usage:
 //
-//	http [-addr :8080] [-admin-addr :9090] [-grace 30s] [-delay 5s] [-data ./.data] [-strategy lameduck|shutdown|none] [-tls-cert FILE -tls-key FILE]
+//	http [-addr :8080] [-admin-addr :9090] [-grace 30s] [-delay 5s] [-data ./.data] [-strategy lameduck|shutdown|none] [-tls-cert FILE -tls-key FILE] [-max-conn-age 0] [-stream-end-window 0]
+//
+// -max-conn-age ends HTTP/1 keep-alive connections older than the age
+// (±10 %) with "Connection: close" on a response, so that clients spread
+// onto copies that started later (httpdrain.WithMaxConnectionAge);
+// -stream-end-window spreads the lame-duck phase's "Connection: close" over
+// the window from the trigger, so that keep-alive clients do not all
+// reconnect at once (httpdrain.WithConnectionCloseWindow). Both are off
+// (0) by default, and used only with -strategy lameduck.
 //
 // Without -tls-cert and -tls-key the traffic listener serves HTTP/1.1 and
 // h2c. With both (PEM files, read once at start) it serves TLS only, with
@@ -24,7 +32,8 @@
 //
 // Every flag also comes from the environment: ADDR, ADMIN_ADDR,
 // SHUTDOWN_GRACE_PERIOD, SHUTDOWN_PROPAGATION_DELAY, DATA_DIR, STRATEGY,
-// TLS_CERT_FILE, TLS_KEY_FILE (a flag wins). SHUTDOWN_SAFETY_MARGIN and
+// TLS_CERT_FILE, TLS_KEY_FILE, MAX_CONNECTION_AGE, STREAM_END_WINDOW (a
+// flag wins). SHUTDOWN_SAFETY_MARGIN and
 // SHUTDOWN_PRESTOP_TOKEN are read by package shutdown. Once serving it writes
 // "listening addr=HOST:PORT admin=HOST:PORT" to stderr; it exits 0 after a
 // clean shutdown, and 1 when a step failed or a drain was forced at its
@@ -98,7 +107,11 @@ func runLameduck(svc *service.Service) error {
 	go func() { seq.Fail(service.IgnoreClosed(admin.Serve(svc.AdminListener()))) }()
 
 	srv := newServer(svc.Store)
-	drain := httpdrain.New(srv, seq, httpdrain.WithLogger(svc.Log))
+	drain := httpdrain.New(srv, seq,
+		httpdrain.WithLogger(svc.Log),
+		httpdrain.WithMaxConnectionAge(svc.Config.MaxConnAge),
+		httpdrain.WithConnectionCloseWindow(svc.Config.StreamEndWindow),
+	)
 	m.InFlight("http", drain.InFlight)
 	seq.Serve("http", func() error { return srv.Serve(svc.Listener) }, drain.Drain)
 	seq.Go("jobs", svc.Store.RunJobs, shutdown.StopAfter("http")) // fed by the handlers: stops once they are done

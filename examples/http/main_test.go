@@ -456,3 +456,36 @@ func TestNoneStrategyAsPID1(t *testing.T) {
 	assert.Equal(t, ok, rows, "committed rows survive (WAL)")
 	assert.Zero(t, lines, "the buffered journal lines are lost: the exit path did not run")
 }
+
+// TestMaxConnAgeFlag checks that -max-conn-age reaches httpdrain: a
+// keep-alive connection older than the age gets "Connection: close",
+// which it never gets without the flag.
+func TestMaxConnAgeFlag(t *testing.T) {
+	bin := proctest.Build(t, ".")
+	for _, tt := range []struct {
+		args      []string
+		wantClose bool
+	}{
+		{nil, false},
+		{[]string{"-max-conn-age", "100ms"}, true},
+	} {
+		t.Run(fmt.Sprint(tt.args), func(t *testing.T) {
+			p := proctest.Start(t, bin, proctest.Flags(tt.args...)...)
+			client := &http.Client{Timeout: 10 * time.Second}
+			defer client.CloseIdleConnections()
+			closed := false
+			deadline := time.Now().Add(time.Second) // 10 ages
+			for i := 0; i < 1000 && !closed && time.Now().Before(deadline); i++ {
+				resp, err := client.Post("http://"+p.Addr+"/work?d=5ms", "text/plain", strings.NewReader("x"))
+				require.NoError(t, err)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				closed = resp.Close
+			}
+			assert.Equal(t, tt.wantClose, closed, "a response with Connection: close")
+			require.NoError(t, p.Signal(syscall.SIGTERM))
+			require.Equal(t, 0, p.WaitExit(t, proctest.ExitTimeout))
+		})
+	}
+}

@@ -24,7 +24,14 @@ const (
 	DefaultPropagationDelay = 5 * time.Second
 	DefaultDataDir          = "./.data"
 	DefaultStrategy         = Lameduck
+	// DefaultMaxConnAge and DefaultStreamEndWindow are zero: off.
+	DefaultMaxConnAge      time.Duration = 0
+	DefaultStreamEndWindow time.Duration = 0
 )
+
+// MinMaxConnAge is the shortest -max-conn-age besides 0: a shorter age
+// recycles every connection as it opens, and is a unit mistake.
+const MinMaxConnAge = time.Millisecond
 
 // Strategy is how a service handles termination.
 type Strategy string
@@ -59,6 +66,17 @@ type Config struct {
 	Strategy    Strategy      // -strategy, $STRATEGY
 	TLSCert     string        // -tls-cert, $TLS_CERT_FILE: PEM certificate chain; with TLSKey, the traffic listener serves TLS
 	TLSKey      string        // -tls-key, $TLS_KEY_FILE: PEM private key of TLSCert
+	// MaxConnAge is -max-conn-age, $MAX_CONNECTION_AGE: connections older
+	// than this (±10 %) are ended gracefully so that clients reconnect
+	// through the load balancer (httpdrain.WithMaxConnectionAge,
+	// grpcdrain.WithMaxConnectionAge); 0 is off.
+	MaxConnAge time.Duration
+	// StreamEndWindow is -stream-end-window, $STREAM_END_WINDOW: the
+	// window over which long-lived streams (gRPC:
+	// grpcdrain.WithStreamEndWindow) or keep-alive connections (HTTP:
+	// httpdrain.WithConnectionCloseWindow) are ended one after another
+	// rather than at once; 0 is off.
+	StreamEndWindow time.Duration
 }
 
 // TLS reports whether the traffic listener is to serve TLS: both
@@ -71,8 +89,9 @@ func (c Config) TLS() bool { return c.TLSCert != "" && c.TLSKey != "" }
 // its own errors to output; the returned error is for the caller to
 // report. It returns flag.ErrHelp for -h, and an error wrapping [ErrUsage]
 // for a bad flag, a bad environment value, a positional argument, a
-// non-positive grace period, a negative delay, an unknown strategy, or only
-// one of -tls-cert and -tls-key. It does not read the certificate files:
+// non-positive grace period, a negative delay, an unknown strategy, only
+// one of -tls-cert and -tls-key, a negative -stream-end-window, or a
+// -max-conn-age that is negative or under [MinMaxConnAge]. It does not read the certificate files:
 // the service loads them when it starts. Fitting the delay into the grace
 // period is left to the shutdown package, which knows its safety margin.
 func Parse(name string, args []string, lookupEnv func(string) (string, bool), output io.Writer) (Config, error) {
@@ -89,6 +108,8 @@ func Parse(name string, args []string, lookupEnv func(string) (string, bool), ou
 	fs.StringVar(&strategy, "strategy", strategy, "termination handling: lameduck, shutdown or none ($STRATEGY)")
 	fs.StringVar(&c.TLSCert, "tls-cert", env.str("TLS_CERT_FILE", ""), "PEM certificate chain: with -tls-key, the traffic listener serves TLS; the admin listener stays plaintext ($TLS_CERT_FILE)")
 	fs.StringVar(&c.TLSKey, "tls-key", env.str("TLS_KEY_FILE", ""), "PEM private key of -tls-cert ($TLS_KEY_FILE)")
+	fs.DurationVar(&c.MaxConnAge, "max-conn-age", env.duration("MAX_CONNECTION_AGE", DefaultMaxConnAge), "end connections older than this (±10%) so that clients rebalance; 0 is off ($MAX_CONNECTION_AGE)")
+	fs.DurationVar(&c.StreamEndWindow, "stream-end-window", env.duration("STREAM_END_WINDOW", DefaultStreamEndWindow), "end long-lived gRPC streams (HTTP: keep-alive connections) one after another over this window, not at once; 0 is off ($STREAM_END_WINDOW)")
 	if env.err != nil {
 		return Config{}, env.err
 	}
@@ -117,6 +138,12 @@ func (c Config) validate() error {
 	case Lameduck, Shutdown, None:
 	default:
 		errs = append(errs, fmt.Errorf("%w: -strategy %q: want lameduck, shutdown or none", ErrUsage, c.Strategy))
+	}
+	if c.MaxConnAge < 0 || (c.MaxConnAge > 0 && c.MaxConnAge < MinMaxConnAge) {
+		errs = append(errs, fmt.Errorf("%w: -max-conn-age %v: want 0 (off) or at least %v; ages of minutes suit most services", ErrUsage, c.MaxConnAge, MinMaxConnAge))
+	}
+	if c.StreamEndWindow < 0 {
+		errs = append(errs, fmt.Errorf("%w: -stream-end-window %v must not be negative; 0 is off", ErrUsage, c.StreamEndWindow))
 	}
 	switch {
 	case c.TLSCert != "" && c.TLSKey == "":

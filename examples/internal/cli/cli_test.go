@@ -34,11 +34,13 @@ func TestParse(t *testing.T) {
 		"ADDR": "127.0.0.1:1", "ADMIN_ADDR": "127.0.0.1:2", "SHUTDOWN_GRACE_PERIOD": "45",
 		"SHUTDOWN_PROPAGATION_DELAY": "1500ms", "DATA_DIR": "/tmp/d", "STRATEGY": "none",
 		"TLS_CERT_FILE": "/tls/env.crt", "TLS_KEY_FILE": "/tls/env.key",
+		"MAX_CONNECTION_AGE": "5m", "STREAM_END_WINDOW": "2",
 	}
 	fromEnv := cli.Config{
 		Addr: "127.0.0.1:1", AdminAddr: "127.0.0.1:2", GracePeriod: 45 * time.Second,
 		Delay: 1500 * time.Millisecond, DataDir: "/tmp/d", Strategy: cli.None,
 		TLSCert: "/tls/env.crt", TLSKey: "/tls/env.key",
+		MaxConnAge: 5 * time.Minute, StreamEndWindow: 2 * time.Second,
 	}
 	tests := []struct {
 		name string
@@ -51,9 +53,9 @@ func TestParse(t *testing.T) {
 		{name: "empty variables are unset", env: map[string]string{"ADDR": "", "SHUTDOWN_GRACE_PERIOD": ""}, want: defaults},
 		{
 			name: "flags win over environment",
-			args: []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-grace", "4s", "-delay", "0s", "-data", "x", "-strategy", "shutdown", "-tls-cert", "a.crt", "-tls-key", "a.key"},
+			args: []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-grace", "4s", "-delay", "0s", "-data", "x", "-strategy", "shutdown", "-tls-cert", "a.crt", "-tls-key", "a.key", "-max-conn-age", "0", "-stream-end-window", "500ms"},
 			env:  allEnv,
-			want: cli.Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", GracePeriod: 4 * time.Second, DataDir: "x", Strategy: cli.Shutdown, TLSCert: "a.crt", TLSKey: "a.key"},
+			want: cli.Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", GracePeriod: 4 * time.Second, DataDir: "x", Strategy: cli.Shutdown, TLSCert: "a.crt", TLSKey: "a.key", StreamEndWindow: 500 * time.Millisecond},
 		},
 		{
 			name: "tls from flags",
@@ -95,6 +97,10 @@ func TestParseErrors(t *testing.T) {
 		{name: "tls cert without key", args: []string{"-tls-cert", "a.crt"}, want: `-tls-cert "a.crt" without -tls-key`},
 		{name: "tls key without cert", args: []string{"-tls-key", "a.key"}, want: `-tls-key "a.key" without -tls-cert`},
 		{name: "tls env cert without key", env: map[string]string{"TLS_CERT_FILE": "e.crt"}, want: `-tls-cert "e.crt" without -tls-key ($TLS_KEY_FILE)`},
+		{name: "negative max conn age", args: []string{"-max-conn-age", "-1m"}, want: "-max-conn-age -1m0s: want 0 (off) or at least 1ms"},
+		{name: "max conn age without a unit", env: map[string]string{"MAX_CONNECTION_AGE": "300ns"}, want: "-max-conn-age 300ns: want 0 (off) or at least 1ms"},
+		{name: "bad env max conn age", env: map[string]string{"MAX_CONNECTION_AGE": "often"}, want: `$MAX_CONNECTION_AGE="often"`},
+		{name: "negative stream end window", env: map[string]string{"STREAM_END_WINDOW": "-1s"}, want: "-stream-end-window -1s must not be negative"},
 		{name: "tls empty key flag clears env", args: []string{"-tls-key", ""}, env: map[string]string{"TLS_CERT_FILE": "e.crt", "TLS_KEY_FILE": "e.key"}, want: "without -tls-key"},
 	}
 	for _, tt := range tests {
