@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -20,7 +22,8 @@ import (
 const forceSlack = 100 * time.Millisecond
 
 // watch is the one goroutine that owns the signals: the first signal
-// triggers the sequence, the second forces the exit. It also forces the
+// triggers the sequence, the second forces the exit; a closed source means
+// no more signals. It also forces the
 // exit if the sequence has not finished by its deadline plus half the
 // safety margin (Wait never called, or start-up hung), so that the kubelet
 // never has to SIGKILL the process. It ends when the sequence is done.
@@ -29,7 +32,11 @@ func (s *Sequence) watch() {
 	var backstop <-chan time.Time
 	for {
 		select {
-		case sig := <-signals:
+		case sig, ok := <-signals:
+			if !ok {
+				signals = nil // a closed source sends no more signals
+				continue
+			}
 			if s.triggeredBySignal() {
 				s.force("second signal", "signal", signalName(sig))
 				return
@@ -393,7 +400,15 @@ type PanicError struct {
 	Stack []byte // the panicking goroutine's stack, from runtime/debug.Stack
 }
 
-func (e *PanicError) Error() string { return fmt.Sprintf("shutdown: panic: %v", e.Value) }
+// Error returns "shutdown: panic: " and the value; a value whose text
+// spans lines is quoted, so that the message stays on one line.
+func (e *PanicError) Error() string {
+	msg := fmt.Sprint(e.Value)
+	if strings.ContainsAny(msg, "\r\n") {
+		msg = strconv.Quote(msg)
+	}
+	return "shutdown: panic: " + msg
+}
 
 // Unwrap returns [ErrPanicked], and the panic's value if it is an error.
 func (e *PanicError) Unwrap() []error {

@@ -151,7 +151,9 @@ func (s *Sequence) Context() context.Context { return s.ctx }
 // not yet been called (no load balancer was told the process is ready).
 // Once the drain has started, serve is expected to return; an error other
 // than http.ErrServerClosed is reported by Wait. Wait waits for both drain
-// and serve to return, within the drains' time.
+// and serve to return, within the drains' time. A panic in serve is
+// recovered and reported as a [PanicError], like a failure: before the
+// drain it triggers the sequence, and the drains and close steps run.
 //
 // Serve panics if serve or drain is nil. Called once the drains have
 // started, it runs nothing and logs an error.
@@ -160,7 +162,7 @@ func (s *Sequence) Serve(name string, serve func() error, drain func(context.Con
 		panic(fmt.Sprintf("shutdown: Serve(%q) with a nil function: pass the server's serve call and its drain step", name))
 	}
 	s.start(&member{name: name, drain: drain, returned: make(chan struct{})}, func() error {
-		err := serve()
+		err := call(context.Background(), func(context.Context) error { return serve() })
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
