@@ -152,3 +152,123 @@ func TestServePanics(t *testing.T) {
 		})
 	}
 }
+
+// TestBeforeDrainWithoutDelay: with no propagation delay (SIGINT, a delay
+// of 0, a failure during start-up) the hooks get a budget of their own,
+// DefaultPreDrainMinimum: a hook that returns nil at once is not abandoned
+// (it was, 200/200, so every Ctrl-C exited non-zero), its context is not
+// done when it starts, and a slow hook holds the drains only as long as it
+// runs.
+func TestBeforeDrainWithoutDelay(t *testing.T) {
+	errListen := errors.New("listen tcp :8080: bind: address already in use")
+	triggers := []struct {
+		name    string
+		opts    []shutdown.Option
+		trigger func(*shutdown.Sequence, chan<- os.Signal)
+		wantErr error
+	}{
+		{"SIGINT", nil, func(_ *shutdown.Sequence, c chan<- os.Signal) { c <- os.Interrupt }, nil},
+		{"delay 0", []shutdown.Option{shutdown.WithPropagationDelay(0)}, func(s *shutdown.Sequence, _ chan<- os.Signal) { s.Trigger("test") }, nil},
+		{"failure during start-up", nil, func(s *shutdown.Sequence, _ chan<- os.Signal) { s.Fail(errListen) }, errListen},
+	}
+	hooks := []struct {
+		name      string
+		takes     time.Duration // how long the hook runs; 0: at once, -1: until its context ends, and on
+		wantDrain time.Duration // when the drains start, from the trigger
+		abandoned bool
+	}{
+		{"returns at once", 0, 0, false},
+		{"returns within the budget", 700 * time.Millisecond, 700 * time.Millisecond, false},
+		{"hangs", -1, shutdown.DefaultPreDrainMinimum, true},
+	}
+	for _, tr := range triggers {
+		for _, h := range hooks {
+			t.Run(tr.name+"/"+h.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					release := make(chan struct{})
+					defer close(release)
+					seq, sigs := newSequence(t, tr.opts...)
+					var ctxErrAtStart error
+					var ctxDeadline time.Time
+					seq.BeforeDrain("deregister", func(ctx context.Context) error {
+						ctxErrAtStart = ctx.Err()
+						ctxDeadline, _ = ctx.Deadline()
+						switch {
+						case h.takes > 0:
+							time.Sleep(h.takes)
+						case h.takes < 0:
+							<-ctx.Done()
+							<-release
+						}
+						return nil
+					})
+					srv := newFakeServer()
+					close(srv.inFlight)
+					seq.Serve("http", srv.serve, srv.drain)
+					start := time.Now()
+					tr.trigger(seq, sigs)
+					err := seq.Wait()
+					switch {
+					case h.abandoned:
+						require.ErrorIs(t, err, shutdown.ErrAbandoned)
+					case tr.wantErr != nil:
+						require.ErrorIs(t, err, tr.wantErr)
+						require.NotErrorIs(t, err, shutdown.ErrAbandoned)
+					default:
+						require.NoError(t, err)
+					}
+					assert.NoError(t, ctxErrAtStart, "the hook's context was already done when it started")
+					assert.Equal(t, start.Add(shutdown.DefaultPreDrainMinimum-100*time.Millisecond), ctxDeadline)
+					tl := seq.Timeline()
+					assert.Zero(t, tl.Delay)
+					assert.Equal(t, h.wantDrain, tl.DrainStarted.Sub(start))
+					require.NotEmpty(t, tl.Steps)
+					assert.Equal(t, shutdown.PhasePreDrain, tl.Steps[0].Phase)
+					assert.Equal(t, h.abandoned, tl.Steps[0].Abandoned)
+				})
+			})
+		}
+	}
+}
+
+// TestPreDrainBudgetRule: the hooks' budget, from the trigger, for each
+// configuration: WithPreDrainBudget when set, else the delay applied, but
+// at least DefaultPreDrainMinimum, and that floor at most half the time to
+// the deadline.
+func TestPreDrainBudgetRule(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   []shutdown.Option
+		sigint bool
+		want   time.Duration
+	}{
+		{"the delay", []shutdown.Option{shutdown.WithPropagationDelay(3 * time.Second)}, false, 3 * time.Second},
+		{"a short delay gets the minimum", []shutdown.Option{shutdown.WithPropagationDelay(200 * time.Millisecond)}, false, shutdown.DefaultPreDrainMinimum},
+		{"SIGINT gets the minimum", nil, true, shutdown.DefaultPreDrainMinimum},
+		{"the option wins", []shutdown.Option{shutdown.WithPropagationDelay(0), shutdown.WithPreDrainBudget(300 * time.Millisecond)}, false, 300 * time.Millisecond},
+		{"the option may exceed the delay", []shutdown.Option{shutdown.WithPreDrainBudget(7 * time.Second)}, false, 7 * time.Second},
+		{"the minimum takes at most half the budget", []shutdown.Option{shutdown.WithGracePeriod(2500 * time.Millisecond),
+			shutdown.WithSafetyMargin(time.Second), shutdown.WithPropagationDelay(0)}, false, 750 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				release := make(chan struct{})
+				defer close(release)
+				seq, sigs := newSequence(t, tt.opts...)
+				seq.BeforeDrain("hangs", func(ctx context.Context) error { <-release; return nil })
+				start := time.Now()
+				if tt.sigint {
+					sigs <- os.Interrupt
+				} else {
+					seq.Trigger("test")
+				}
+				require.ErrorIs(t, seq.Wait(), shutdown.ErrAbandoned)
+				tl := seq.Timeline()
+				require.NotEmpty(t, tl.Steps)
+				assert.Equal(t, tt.want, tl.Steps[0].Duration)
+				assert.Equal(t, max(tt.want, tl.Delay), tl.DrainStarted.Sub(start))
+			})
+		})
+	}
+}

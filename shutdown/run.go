@@ -190,14 +190,21 @@ func (s *Sequence) runHooks(hooks []*member) {
 	if len(hooks) == 0 {
 		return
 	}
-	budget := s.cfg.preDrain
-	if budget == 0 {
-		budget = s.trig.delay
-	}
-	errs, _ := s.runTogether(hooks, PhasePreDrain, s.trig.at, s.trig.at.Add(budget))
+	errs, _ := s.runTogether(hooks, PhasePreDrain, s.trig.at, s.trig.at.Add(s.preDrainBudget()))
 	s.mu.Lock()
 	s.hookErrs = errs
 	s.mu.Unlock()
+}
+
+// preDrainBudget is the hooks' time from the trigger: WithPreDrainBudget,
+// else the delay applied but at least DefaultPreDrainMinimum, itself at
+// most half the time to the deadline. A budget of 0 abandoned every hook
+// at once (issue 16, item 5).
+func (s *Sequence) preDrainBudget() time.Duration {
+	if s.cfg.preDrain > 0 {
+		return s.cfg.preDrain
+	}
+	return max(s.trig.delay, min(DefaultPreDrainMinimum, s.trig.deadline.Sub(s.trig.at)/2))
 }
 
 // sleepUntil waits for t; false means the exit was forced.
@@ -263,6 +270,7 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 			done[i] = true
 		case <-timer.C:
 			left = 0
+			drainFinished(finished, done) // those that returned at the same instant are not abandoned
 		case <-s.forced:
 			return nil, false
 		}
@@ -285,6 +293,18 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 		}
 	}
 	return errs, true
+}
+
+// drainFinished marks done the members already reported on finished.
+func drainFinished(finished <-chan int, done []bool) {
+	for {
+		select {
+		case i := <-finished:
+			done[i] = true
+		default:
+			return
+		}
+	}
 }
 
 // runCloses runs the close steps in order, reading the list afresh each

@@ -228,10 +228,12 @@ func (s *Sequence) Add(name string, fn func(context.Context) error) {
 // must finish before the servers drain, such as deregistering from a
 // service registry (Consul, etcd) or releasing a leader lease so that a
 // standby takes over early. The hooks run together, with a context that
-// expires at the end of their budget ([WithPreDrainBudget]; by default the
-// propagation delay). The drains start once the delay is over and every
-// hook has returned or used up its budget; a hook still running then is
-// abandoned and reported with [ErrAbandoned]. Hooks are recorded in the
+// expires shortly before the end of their budget ([WithPreDrainBudget]; by
+// default the propagation delay applied, but at least
+// [DefaultPreDrainMinimum], so that hooks get time with no delay too). The
+// drains start once the delay is over and every hook has returned or used
+// up its budget; a hook still running then is abandoned and reported with
+// [ErrAbandoned], and a hook that returned in time never is. Hooks are recorded in the
 // timeline in phase [PhasePreDrain], and their errors are returned by
 // Wait; they do not stop the drains.
 //
