@@ -140,10 +140,7 @@ func (s *Sequence) Wait() error {
 	s.mu.Lock()
 	s.waiting = true
 	s.mu.Unlock()
-	s.runOnce.Do(func() {
-		s.err = s.run()
-		s.finish()
-	})
+	s.runOnce.Do(func() { s.finish(s.run()) })
 	<-s.done
 	return s.err
 }
@@ -174,9 +171,6 @@ func (s *Sequence) run() error {
 	if ok {
 		errs, ok = s.runCloses(errs)
 	}
-	s.mu.Lock()
-	errs = append(append(s.failures, s.hookErrs...), errs...)
-	s.mu.Unlock()
 	if !ok {
 		errs = append(errs, ErrForcedExit)
 	}
@@ -393,7 +387,10 @@ func (s *Sequence) record(rec StepRecord) {
 	s.log.Error("shutdown: failed", append(attrs, "err", rec.Err)...)
 }
 
-func (s *Sequence) finish() {
+// finish joins the failures, the hooks' errors and run's result into
+// Wait's result and closes done, both under s.mu: a Fail either gets in
+// before, or finds the sequence finished and Done already closed.
+func (s *Sequence) finish(result error) {
 	s.mu.Lock()
 	s.finishing = true
 	s.mu.Unlock()
@@ -402,9 +399,11 @@ func (s *Sequence) finish() {
 	s.mu.Lock()
 	s.timeline.Finished = now
 	tl := s.timeline
+	s.err = errors.Join(append(append(s.failures, s.hookErrs...), result)...)
+	s.finished = true
+	close(s.done)
 	s.mu.Unlock()
 	s.emit(Event{Kind: EventDone, At: now, Err: s.err})
-	close(s.done)
 	if s.err != nil {
 		s.log.Error("shutdown: done", "total", tl.Total(), "budget_left", tl.BudgetLeft(), "err", s.err)
 		return

@@ -59,12 +59,13 @@ type Sequence struct {
 	drainsRead bool      // the drain phase has taken its members: Serve and Go refuse
 	stepsRead  bool      // the close phase has taken its last step: Add refuses
 	failures   []error   // what failed, joined into Wait's result
+	finished   bool      // Wait's result is made and Done closed: failures is no longer read
 	timeline   Timeline
 	finishing  bool           // no /prestop answer may start: Wait is returning
 	prestops   sync.WaitGroup // /prestop answers under way; Add under mu while !finishing
 
 	runOnce sync.Once
-	err     error // written once in runOnce; read after <-done
+	err     error // written once under mu before done closes; read after <-done
 }
 
 type trigger struct {
@@ -266,18 +267,34 @@ func (s *Sequence) Trigger(source string) { s.trigger(source, s.cfg.delay) }
 // no load balancer was told the process is ready. Servers run with
 // [Sequence.Serve] and goroutines run with [Sequence.Go] call it for
 // themselves. Fail with a nil err does nothing.
+//
+// Every Fail that returns before Done is closed is in Wait's result; a
+// Fail made once the sequence has finished is only logged. Fail does not
+// block, and may be called from anywhere: a step, a hook, an observer.
 func (s *Sequence) Fail(err error) {
 	if err == nil {
 		return
 	}
 	s.mu.Lock()
-	s.failures = append(s.failures, err)
+	late := s.finished
+	if !late {
+		s.failures = append(s.failures, err)
+	}
 	delay := s.cfg.delay
 	if !s.waiting {
 		delay = 0
 	}
 	s.mu.Unlock()
-	s.log.Error("shutdown: failure", "err", err)
+	attrs := []any{"err", err}
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		attrs = append(attrs, "stack", string(pe.Stack))
+	}
+	if late {
+		s.log.Error("shutdown: failure after the sequence finished; not in Wait's result", attrs...)
+		return
+	}
+	s.log.Error("shutdown: failure", attrs...)
 	s.trigger("failure", delay)
 }
 
