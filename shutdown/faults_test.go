@@ -348,3 +348,140 @@ func leaves(err error) map[error]bool {
 	walk(err)
 	return set
 }
+
+// TestObserverCannotStallTheSequence: an observer that blocks on the
+// trigger event, panics, or calls Fail stopped the whole sequence (7/7):
+// no drain, no backstop, a second signal ignored, Fail deadlocking
+// Trigger. The sequence must run as if it were not there.
+func TestObserverCannotStallTheSequence(t *testing.T) {
+	errObserved := errors.New("observer saw the trigger")
+	observers := []struct {
+		name    string
+		observe func(release <-chan struct{}, seq **shutdown.Sequence) func(shutdown.Event)
+		wantErr error
+	}{
+		{"blocks", func(release <-chan struct{}, _ **shutdown.Sequence) func(shutdown.Event) {
+			return func(e shutdown.Event) {
+				if e.Kind == shutdown.EventTriggered {
+					<-release
+				}
+			}
+		}, nil},
+		{"panics", func(<-chan struct{}, **shutdown.Sequence) func(shutdown.Event) {
+			return func(e shutdown.Event) { panic("metrics: nil map\nin observe") }
+		}, nil},
+		{"calls Fail", func(_ <-chan struct{}, seq **shutdown.Sequence) func(shutdown.Event) {
+			return func(e shutdown.Event) {
+				if e.Kind == shutdown.EventTriggered {
+					(*seq).Fail(errObserved)
+				}
+			}
+		}, errObserved},
+	}
+	for _, o := range observers {
+		t.Run(o.name+"/drains and closes", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				release := make(chan struct{})
+				defer close(release)
+				var seq *shutdown.Sequence
+				var logs countingWriter
+				seq, _ = newSequence(t, shutdown.WithPropagationDelay(time.Second), shutdown.WithLogger(logs.logger()),
+					shutdown.WithObserver(o.observe(release, &seq)))
+				srv := newFakeServer()
+				close(srv.inFlight)
+				drained, closedDB := false, false
+				seq.Serve("http", srv.serve, func(ctx context.Context) error { drained = true; return srv.drain(ctx) })
+				seq.Add("db", func(context.Context) error { closedDB = true; return nil })
+				start := time.Now()
+				seq.Trigger("test")
+				assert.Zero(t, time.Since(start), "Trigger returned at once")
+				err := seq.Wait()
+				if o.wantErr != nil {
+					require.ErrorIs(t, err, o.wantErr)
+				} else {
+					require.NoError(t, err)
+				}
+				assert.True(t, drained)
+				assert.True(t, closedDB)
+				if o.name == "blocks" {
+					tl := seq.Timeline()
+					assert.Equal(t, tl.Deadline, time.Now(), "Wait waited for EventDone until the deadline, no later")
+				} else {
+					assert.Equal(t, time.Second, time.Since(start), "the sequence took the delay, nothing more")
+				}
+				if o.name == "panics" {
+					assert.Equal(t, 5, logs.count("shutdown: observer panicked"), "each panic logged once: triggered, draining, two steps, done")
+					assert.Equal(t, 5, logs.count(`"stack":"goroutine`), "with its stack")
+				}
+			})
+		})
+		t.Run(o.name+"/second signal forces the exit", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				release := make(chan struct{})
+				defer close(release)
+				exited := make(chan int, 1)
+				var seq *shutdown.Sequence
+				seq, sigs := newSequence(t, shutdown.WithPropagationDelay(time.Minute), shutdown.WithGracePeriod(time.Hour),
+					shutdown.WithExit(func(code int) { exited <- code }), shutdown.WithObserver(o.observe(release, &seq)))
+				errc := waitAsync(seq)
+				sigs <- syscall.SIGTERM
+				time.Sleep(time.Second)
+				sigs <- syscall.SIGTERM
+				assert.Equal(t, shutdown.DefaultForceExitCode, <-exited)
+				require.ErrorIs(t, <-errc, shutdown.ErrForcedExit)
+			})
+		})
+		t.Run(o.name+"/the backstop arms", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				release := make(chan struct{})
+				defer close(release)
+				exited := make(chan int, 1)
+				var seq *shutdown.Sequence
+				seq, _ = newSequence(t, shutdown.WithGracePeriod(10*time.Second),
+					shutdown.WithExit(func(code int) { exited <- code }), shutdown.WithObserver(o.observe(release, &seq)))
+				start := time.Now()
+				seq.Trigger("test") // Wait never called: start-up hung
+				assert.Equal(t, shutdown.DefaultForceExitCode, <-exited)
+				assert.Equal(t, 9*time.Second, time.Since(start), "deadline + half the margin")
+				require.ErrorIs(t, seq.Wait(), shutdown.ErrForcedExit)
+			})
+		})
+	}
+}
+
+// TestObserverDelivery: events reach the observer in the sequence's order,
+// one call at a time, and Wait returns once the observer has returned from
+// EventDone, whose Err is Wait's result.
+func TestObserverDelivery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var kinds []string
+		var doneErr error
+		calls := 0 // not guarded: one call at a time, or -race reports it
+		errBoom := errors.New("journal: disk full")
+		seq, _ := newSequence(t, shutdown.WithPropagationDelay(time.Second), shutdown.WithObserver(func(e shutdown.Event) {
+			calls++
+			time.Sleep(300 * time.Millisecond) // a slow exporter
+			kinds = append(kinds, e.Kind.String())
+			if e.Kind == shutdown.EventDone {
+				doneErr = e.Err
+			}
+		}))
+		seq.BeforeDrain("deregister", func(context.Context) error { return nil })
+		srv := newFakeServer()
+		close(srv.inFlight)
+		seq.Serve("http", srv.serve, srv.drain)
+		seq.Add("journal", func(context.Context) error { return errBoom })
+		start := time.Now()
+		seq.Trigger("test")
+		err := seq.Wait()
+		require.ErrorIs(t, err, errBoom)
+		assert.Equal(t, []string{"triggered", "step", "draining", "step", "step", "done"}, kinds)
+		assert.Equal(t, 6, calls)
+		assert.Equal(t, err, doneErr)
+		// The drains end at 1 s; the observer, busy with the two events
+		// from the trigger until 600 ms, gets draining at 1 s and returns
+		// from the fourth event after it, done, at 2.2 s.
+		assert.Equal(t, time.Second+4*300*time.Millisecond, time.Since(start), "Wait waited for EventDone")
+		assert.Equal(t, time.Second, seq.Timeline().DrainStarted.Sub(start), "the slow observer did not hold back the drains")
+	})
+}

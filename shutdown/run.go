@@ -403,7 +403,7 @@ func (s *Sequence) finish(result error) {
 	s.finished = true
 	close(s.done)
 	s.mu.Unlock()
-	s.emit(Event{Kind: EventDone, At: now, Err: s.err})
+	s.awaitObserver(s.emit(Event{Kind: EventDone, At: now, Err: s.err}))
 	if s.err != nil {
 		s.log.Error("shutdown: done", "total", tl.Total(), "budget_left", tl.BudgetLeft(), "err", s.err)
 		return

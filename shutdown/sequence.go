@@ -64,6 +64,10 @@ type Sequence struct {
 	finishing  bool           // no /prestop answer may start: Wait is returning
 	prestops   sync.WaitGroup // /prestop answers under way; Add under mu while !finishing
 
+	obsMu    sync.Mutex // guards obsQueue and obsBusy; never held while observe runs
+	obsQueue []queued   // events waiting for the observer
+	obsBusy  bool       // a goroutine is delivering obsQueue
+
 	runOnce sync.Once
 	err     error // written once under mu before done closes; read after <-done
 }
@@ -131,7 +135,7 @@ func (s *Sequence) Triggered() <-chan struct{} { return s.triggered }
 func (s *Sequence) Draining() <-chan struct{} { return s.draining }
 
 // Done returns a channel closed when the sequence run by [Sequence.Wait]
-// has finished, just before Wait returns.
+// has finished and its result is made, just before Wait returns.
 func (s *Sequence) Done() <-chan struct{} { return s.done }
 
 // Context returns a context cancelled, with cause [ErrTriggered], at the
