@@ -109,6 +109,12 @@ func (s *Sequence) start(m *member, fn func() error) {
 			}
 			err = fmt.Errorf("shutdown: %s: %w", m.name, err)
 			m.failed = true
+		} else if !m.worker && err != nil && !errors.As(err, new(*PanicError)) {
+			// The server stopping: grpc's Serve called after GracefulStop
+			// returns grpc.ErrServerStopped, which a SIGINT during start-up
+			// made a failure (issue 16, item 15).
+			s.log.Info("shutdown: serve call returned after its drain started", "step", m.name, "err", err)
+			err = nil
 		}
 		m.err = err
 		close(m.returned)

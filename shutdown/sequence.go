@@ -154,11 +154,16 @@ func (s *Sequence) Context() context.Context { return s.ctx }
 // server has failed: the sequence is triggered with that error as its
 // cause, Wait returns it, and the propagation delay is skipped if Wait had
 // not yet been called (no load balancer was told the process is ready).
-// Once the drain has started, serve is expected to return; an error other
-// than http.ErrServerClosed is reported by Wait. Wait waits for both drain
-// and serve to return, within the drains' time. A panic in serve is
-// recovered and reported as a [PanicError], like a failure: before the
-// drain it triggers the sequence, and the drains and close steps run.
+// Once the drains have started, serve is expected to return, and what it
+// returns is the server stopping, not a failure: net/http's
+// http.ErrServerClosed, grpc's grpc.ErrServerStopped (a serve call that
+// began only after a drain that came early, on a signal during start-up),
+// a closed listener's error. It is logged, not reported by Wait; how the
+// server drained is the drain's to report. Wait waits for both drain and
+// serve to return, within the drains' time. A panic in serve is recovered
+// and reported as a [PanicError] whenever it happens: before the drain it
+// triggers the sequence like a failure, and the drains and close steps
+// run.
 //
 // Serve panics if serve or drain is nil. Called once the drains have
 // started, it runs nothing and logs an error.
