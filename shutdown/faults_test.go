@@ -485,3 +485,60 @@ func TestObserverDelivery(t *testing.T) {
 		assert.Equal(t, time.Second, seq.Timeline().DrainStarted.Sub(start), "the slow observer did not hold back the drains")
 	})
 }
+
+// TestUserCodeCannotHoldTheDeadline: whatever the user's functions do
+// (block for ever, ignore their context, panic), Wait returns by the
+// deadline and the process is never forced out.
+func TestUserCodeCannotHoldTheDeadline(t *testing.T) {
+	const grace, margin = 10 * time.Second, 2 * time.Second
+	type register func(seq *shutdown.Sequence, block <-chan struct{})
+	blockCtx := func(block <-chan struct{}) func(context.Context) error {
+		return func(context.Context) error { <-block; return nil }
+	}
+	tests := []struct {
+		name     string
+		observer bool // the observer blocks on every event
+		register register
+	}{
+		{"serve never returns", false, func(seq *shutdown.Sequence, block <-chan struct{}) {
+			seq.Serve("http", func() error { <-block; return nil }, func(context.Context) error { return nil })
+		}},
+		{"drain ignores its context", false, func(seq *shutdown.Sequence, block <-chan struct{}) {
+			srv := newFakeServer()
+			seq.Serve("http", srv.serve, func(ctx context.Context) error { close(srv.stop); <-block; return nil })
+		}},
+		{"worker ignores its context", false, func(seq *shutdown.Sequence, block <-chan struct{}) { seq.Go("consumer", blockCtx(block)) }},
+		{"hook ignores its context", false, func(seq *shutdown.Sequence, block <-chan struct{}) { seq.BeforeDrain("lease", blockCtx(block)) }},
+		{"close step ignores its context", false, func(seq *shutdown.Sequence, block <-chan struct{}) { seq.Add("db", blockCtx(block)) }},
+		{"everything blocks and panics", true, func(seq *shutdown.Sequence, block <-chan struct{}) {
+			seq.BeforeDrain("lease", func(context.Context) error { <-block; panic("lease") })
+			seq.Serve("http", func() error { <-block; panic("serve") }, func(context.Context) error { <-block; panic("drain") })
+			seq.Go("consumer", func(context.Context) error { <-block; panic("worker") })
+			seq.Add("db", func(context.Context) error { <-block; panic("close") })
+			seq.Add("journal", blockCtx(block))
+		}},
+	}
+	for _, tt := range tests {
+		for _, delay := range []time.Duration{0, 3 * time.Second} {
+			t.Run(fmt.Sprintf("%s/delay %v", tt.name, delay), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					block := make(chan struct{})
+					defer close(block)
+					opts := []shutdown.Option{shutdown.WithGracePeriod(grace), shutdown.WithSafetyMargin(margin), shutdown.WithPropagationDelay(delay)}
+					if tt.observer {
+						opts = append(opts, shutdown.WithObserver(func(shutdown.Event) { <-block }))
+					}
+					seq, _ := newSequence(t, opts...) // its exit function fails the test
+					tt.register(seq, block)
+					start := time.Now()
+					seq.Trigger("test")
+					err := seq.Wait()
+					require.ErrorIs(t, err, shutdown.ErrAbandoned)
+					assert.NotErrorIs(t, err, shutdown.ErrForcedExit)
+					assert.LessOrEqual(t, time.Since(start), grace-margin, "Wait returned by the deadline")
+					time.Sleep(margin) // past the backstop: nothing forces an exit
+				})
+			})
+		}
+	}
+}
