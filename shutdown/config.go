@@ -120,6 +120,8 @@ func WithSignals(sigs ...os.Signal) Option {
 // WithSignalSource makes the sequence read its signals from ch instead of
 // subscribing to the process's signals with os/signal, for tests and for
 // programs that route signals themselves. [WithSignals] is then ignored.
+// Closing ch means no more signals: the sequence stops reading it, and
+// its other triggers and its backstop work as before.
 func WithSignalSource(ch <-chan os.Signal) Option { return func(c *config) { c.source = ch } }
 
 // WithLogger sets the logger for the sequence's events. Defaults to
