@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -541,4 +542,21 @@ func TestUserCodeCannotHoldTheDeadline(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestObserverGoexit: an observer that ends its goroutine with
+// runtime.Goexit (as t.FailNow does) still gets the later events.
+func TestObserverGoexit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var kinds []string
+		seq, _ := newSequence(t, shutdown.WithPropagationDelay(0), shutdown.WithObserver(func(e shutdown.Event) {
+			kinds = append(kinds, e.Kind.String())
+			if e.Kind == shutdown.EventTriggered {
+				runtime.Goexit()
+			}
+		}))
+		seq.Trigger("test")
+		require.NoError(t, seq.Wait())
+		assert.Equal(t, []string{"triggered", "draining", "done"}, kinds)
+	})
 }

@@ -100,37 +100,38 @@ func (s *Sequence) emit(e Event) <-chan struct{} {
 // deliver hands the queued events to the observer, one at a time, and
 // ends when the queue is empty.
 func (s *Sequence) deliver() {
+	emptied := false
+	defer func() {
+		if !emptied { // observe called runtime.Goexit (t.FailNow does): go on from a new goroutine
+			go s.deliver()
+		}
+	}()
 	for {
 		s.obsMu.Lock()
 		if len(s.obsQueue) == 0 {
 			s.obsBusy = false
 			s.obsMu.Unlock()
+			emptied = true
 			return
 		}
 		q := s.obsQueue[0]
 		s.obsQueue = s.obsQueue[1:]
 		s.obsMu.Unlock()
-		if !s.observe(q) {
-			go s.deliver() // observe called runtime.Goexit: the rest from a new goroutine
-			return
-		}
+		s.observe(q)
 	}
 }
 
 // observe calls the observer with q's event, recovering and logging a
-// panic. It reports false if the observer ended its goroutine
-// (runtime.Goexit, as t.FailNow does).
-func (s *Sequence) observe(q queued) (returned bool) {
+// panic.
+func (s *Sequence) observe(q queued) {
 	defer close(q.delivered)
 	defer func() {
 		if r := recover(); r != nil {
 			pe := &PanicError{Value: r, Stack: debug.Stack()}
 			s.log.Error("shutdown: observer panicked", "event", q.event.Kind.String(), "err", pe, "stack", string(pe.Stack))
-			returned = true
 		}
 	}()
 	s.cfg.observe(q.event)
-	return true
 }
 
 // awaitObserver waits for delivered, at most until the deadline.
