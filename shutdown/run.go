@@ -23,10 +23,10 @@ const forceSlack = 100 * time.Millisecond
 
 // watch is the one goroutine that owns the signals: the first signal
 // triggers the sequence, the second forces the exit; a closed source means
-// no more signals. It also forces the
-// exit if the sequence has not finished by its deadline plus half the
-// safety margin (Wait never called, or start-up hung), so that the kubelet
-// never has to SIGKILL the process. It ends when the sequence is done.
+// no more signals. It also forces the exit if the sequence has not
+// finished by its deadline plus half the safety margin (Wait never called,
+// or start-up hung), so that the kubelet never has to SIGKILL the process.
+// It ends when the sequence is done.
 func (s *Sequence) watch() {
 	signals, triggered := s.signals, s.triggered
 	var backstop <-chan time.Time

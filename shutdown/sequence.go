@@ -243,9 +243,9 @@ func (s *Sequence) Add(name string, fn func(context.Context) error) {
 // [DefaultPreDrainMinimum], so that hooks get time with no delay too). The
 // drains start once the delay is over and every hook has returned or used
 // up its budget; a hook still running then is abandoned and reported with
-// [ErrAbandoned], and a hook that returned in time never is. Hooks are recorded in the
-// timeline in phase [PhasePreDrain], and their errors are returned by
-// Wait; they do not stop the drains.
+// [ErrAbandoned], and a hook that returned in time never is. Hooks are
+// recorded in the timeline in phase [PhasePreDrain], and their errors are
+// returned by Wait; they do not stop the drains.
 //
 // BeforeDrain panics if fn is nil. Called once the sequence is triggered,
 // it runs nothing and logs an error.
