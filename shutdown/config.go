@@ -24,6 +24,12 @@ const (
 	// DefaultCloseReserve is the time held back from the drains for the
 	// close steps added with [Sequence.Add], shared among them.
 	DefaultCloseReserve = time.Second
+	// DefaultPreDrainMinimum is the least time the hooks added with
+	// [Sequence.BeforeDrain] get when [WithPreDrainBudget] is not set and
+	// the propagation delay applied is shorter (SIGINT, a failure during
+	// start-up, a delay of 0): taken from the drains' time, and never more
+	// than half the time from the trigger to the deadline.
+	DefaultPreDrainMinimum = time.Second
 	// DefaultForceExitCode is the exit code used when a second signal
 	// forces the process to exit, or when the sequence has not finished
 	// by its deadline.
@@ -96,8 +102,11 @@ func WithCloseReserve(d time.Duration) Option { return func(c *config) { c.reser
 // WithPreDrainBudget sets how long the hooks added with
 // [Sequence.BeforeDrain] may take, from the trigger: the drains start when
 // the propagation delay is over and every hook has returned or used up
-// this budget. Zero means the propagation delay itself, so that the hooks
-// never hold the drains back. Defaults to 0.
+// this budget. Zero means the propagation delay applied, so that the hooks
+// do not hold the drains past it, but at least [DefaultPreDrainMinimum]
+// (at most half the time to the deadline): with no delay (SIGINT, a
+// failure during start-up, a delay of 0) the hooks still get time, and
+// the drains start as soon as every hook has returned. Defaults to 0.
 func WithPreDrainBudget(d time.Duration) Option { return func(c *config) { c.preDrain = d } }
 
 // WithSignals sets the signals that trigger the sequence; a second one
@@ -111,6 +120,8 @@ func WithSignals(sigs ...os.Signal) Option {
 // WithSignalSource makes the sequence read its signals from ch instead of
 // subscribing to the process's signals with os/signal, for tests and for
 // programs that route signals themselves. [WithSignals] is then ignored.
+// Closing ch means no more signals: the sequence stops reading it, and
+// its other triggers and its backstop work as before.
 func WithSignalSource(ch <-chan os.Signal) Option { return func(c *config) { c.source = ch } }
 
 // WithLogger sets the logger for the sequence's events. Defaults to

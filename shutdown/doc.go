@@ -63,5 +63,8 @@
 // that does not parse or overflows, a delay that does not fit in the
 // grace period) come back from [New], all at once. What fails while the
 // sequence runs comes back from [Sequence.Wait], each error naming what
-// failed, and is logged at ERROR.
+// failed, and is logged at ERROR. The functions the sequence runs (serve
+// calls, workers, hooks, drains, close steps, the observer) may block or
+// panic: none can hold Wait past the deadline, and a panic is recovered as
+// a [PanicError] (the observer's is only logged).
 package shutdown

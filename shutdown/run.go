@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -20,16 +22,21 @@ import (
 const forceSlack = 100 * time.Millisecond
 
 // watch is the one goroutine that owns the signals: the first signal
-// triggers the sequence, the second forces the exit. It also forces the
-// exit if the sequence has not finished by its deadline plus half the
-// safety margin (Wait never called, or start-up hung), so that the kubelet
-// never has to SIGKILL the process. It ends when the sequence is done.
+// triggers the sequence, the second forces the exit; a closed source means
+// no more signals. It also forces the exit if the sequence has not
+// finished by its deadline plus half the safety margin (Wait never called,
+// or start-up hung), so that the kubelet never has to SIGKILL the process.
+// It ends when the sequence is done.
 func (s *Sequence) watch() {
 	signals, triggered := s.signals, s.triggered
 	var backstop <-chan time.Time
 	for {
 		select {
-		case sig := <-signals:
+		case sig, ok := <-signals:
+			if !ok {
+				signals = nil // a closed source sends no more signals
+				continue
+			}
 			if s.triggeredBySignal() {
 				s.force("second signal", "signal", signalName(sig))
 				return
@@ -107,6 +114,12 @@ func (s *Sequence) start(m *member, fn func() error) {
 			}
 			err = fmt.Errorf("shutdown: %s: %w", m.name, err)
 			m.failed = true
+		} else if !m.worker && err != nil && !errors.As(err, new(*PanicError)) {
+			// The server stopping: grpc's Serve called after GracefulStop
+			// returns grpc.ErrServerStopped, which a SIGINT during start-up
+			// made a failure (issue 16, item 15).
+			s.log.Info("shutdown: serve call returned after its drain started", "step", m.name, "err", err)
+			err = nil
 		}
 		m.err = err
 		close(m.returned)
@@ -141,10 +154,7 @@ func (s *Sequence) Wait() error {
 	s.mu.Lock()
 	s.waiting = true
 	s.mu.Unlock()
-	s.runOnce.Do(func() {
-		s.err = s.run()
-		s.finish()
-	})
+	s.runOnce.Do(func() { s.finish(s.run()) })
 	<-s.done
 	return s.err
 }
@@ -175,9 +185,6 @@ func (s *Sequence) run() error {
 	if ok {
 		errs, ok = s.runCloses(errs)
 	}
-	s.mu.Lock()
-	errs = append(append(s.failures, s.hookErrs...), errs...)
-	s.mu.Unlock()
 	if !ok {
 		errs = append(errs, ErrForcedExit)
 	}
@@ -191,14 +198,21 @@ func (s *Sequence) runHooks(hooks []*member) {
 	if len(hooks) == 0 {
 		return
 	}
-	budget := s.cfg.preDrain
-	if budget == 0 {
-		budget = s.trig.delay
-	}
-	errs, _ := s.runTogether(hooks, PhasePreDrain, s.trig.at, s.trig.at.Add(budget))
+	errs, _ := s.runTogether(hooks, PhasePreDrain, s.trig.at, s.trig.at.Add(s.preDrainBudget()))
 	s.mu.Lock()
 	s.hookErrs = errs
 	s.mu.Unlock()
+}
+
+// preDrainBudget is the hooks' time from the trigger: WithPreDrainBudget,
+// else the delay applied but at least DefaultPreDrainMinimum, itself at
+// most half the time to the deadline. A budget of 0 abandoned every hook
+// at once (issue 16, item 5).
+func (s *Sequence) preDrainBudget() time.Duration {
+	if s.cfg.preDrain > 0 {
+		return s.cfg.preDrain
+	}
+	return max(s.trig.delay, min(DefaultPreDrainMinimum, s.trig.deadline.Sub(s.trig.at)/2))
 }
 
 // sleepUntil waits for t; false means the exit was forced.
@@ -275,6 +289,7 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 			done[i] = true
 		case <-timer.C:
 			left = 0
+			drainFinished(finished, done) // those that returned at the same instant are not abandoned
 		case <-s.forced:
 			return nil, false
 		}
@@ -297,6 +312,18 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 		}
 	}
 	return errs, true
+}
+
+// drainFinished marks done the members already reported on finished.
+func drainFinished(finished <-chan int, done []bool) {
+	for {
+		select {
+		case i := <-finished:
+			done[i] = true
+		default:
+			return
+		}
+	}
 }
 
 // runCloses runs the close steps in order, reading the list afresh each
@@ -385,7 +412,10 @@ func (s *Sequence) record(rec StepRecord) {
 	s.log.Error("shutdown: failed", append(attrs, "err", rec.Err)...)
 }
 
-func (s *Sequence) finish() {
+// finish joins the failures, the hooks' errors and run's result into
+// Wait's result and closes done, both under s.mu: a Fail either gets in
+// before, or finds the sequence finished and Done already closed.
+func (s *Sequence) finish(result error) {
 	s.mu.Lock()
 	s.finishing = true
 	s.mu.Unlock()
@@ -394,9 +424,11 @@ func (s *Sequence) finish() {
 	s.mu.Lock()
 	s.timeline.Finished = now
 	tl := s.timeline
-	s.mu.Unlock()
-	s.emit(Event{Kind: EventDone, At: now, Err: s.err})
+	s.err = errors.Join(append(append(s.failures, s.hookErrs...), result)...)
+	s.finished = true
 	close(s.done)
+	s.mu.Unlock()
+	s.awaitObserver(s.emit(Event{Kind: EventDone, At: now, Err: s.err}))
 	if s.err != nil {
 		s.log.Error("shutdown: done", "total", tl.Total(), "budget_left", tl.BudgetLeft(), "err", s.err)
 		return
@@ -412,7 +444,15 @@ type PanicError struct {
 	Stack []byte // the panicking goroutine's stack, from runtime/debug.Stack
 }
 
-func (e *PanicError) Error() string { return fmt.Sprintf("shutdown: panic: %v", e.Value) }
+// Error returns "shutdown: panic: " and the value; a value whose text
+// spans lines is quoted, so that the message stays on one line.
+func (e *PanicError) Error() string {
+	msg := fmt.Sprint(e.Value)
+	if strings.ContainsAny(msg, "\r\n") {
+		msg = strconv.Quote(msg)
+	}
+	return "shutdown: panic: " + msg
+}
 
 // Unwrap returns [ErrPanicked], and the panic's value if it is an error.
 func (e *PanicError) Unwrap() []error {

@@ -66,12 +66,17 @@ type Sequence struct {
 	drainsRead bool      // the drain phase has taken its members: Serve and Go refuse
 	stepsRead  bool      // the close phase has taken its last step: Add refuses
 	failures   []error   // what failed, joined into Wait's result
+	finished   bool      // Wait's result is made and Done closed: failures is no longer read
 	timeline   Timeline
 	finishing  bool           // no /prestop answer may start: Wait is returning
 	prestops   sync.WaitGroup // /prestop answers under way; Add under mu while !finishing
 
+	obsMu    sync.Mutex // guards obsQueue and obsBusy; never held while observe runs
+	obsQueue []queued   // events waiting for the observer
+	obsBusy  bool       // a goroutine is delivering obsQueue
+
 	runOnce sync.Once
-	err     error // written once in runOnce; read after <-done
+	err     error // written once under mu before done closes; read after <-done
 }
 
 type trigger struct {
@@ -149,7 +154,7 @@ func (s *Sequence) Triggered() <-chan struct{} { return s.triggered }
 func (s *Sequence) Draining() <-chan struct{} { return s.draining }
 
 // Done returns a channel closed when the sequence run by [Sequence.Wait]
-// has finished, just before Wait returns.
+// has finished and its result is made, just before Wait returns.
 func (s *Sequence) Done() <-chan struct{} { return s.done }
 
 // Terminating reports whether the sequence was triggered by a request to
@@ -216,9 +221,16 @@ func (s *Sequence) Context() context.Context { return s.ctx }
 // server has failed: the sequence is triggered with that error as its
 // cause, Wait returns it, and the propagation delay is skipped if no load
 // balancer can have been told the process is ready (see [Sequence.Fail]).
-// Once the drain has started, serve is expected to return; an error other
-// than http.ErrServerClosed is reported by Wait. Wait waits for both drain
-// and serve to return, within the drains' time.
+// Once the drains have started, serve is expected to return, and what it
+// returns is the server stopping, not a failure: net/http's
+// http.ErrServerClosed, grpc's grpc.ErrServerStopped (a serve call that
+// began only after a drain that came early, on a signal during start-up),
+// a closed listener's error. It is logged, not reported by Wait; how the
+// server drained is the drain's to report. Wait waits for both drain and
+// serve to return, within the drains' time. A panic in serve is recovered
+// and reported as a [PanicError] whenever it happens: before the drain it
+// triggers the sequence like a failure, and the drains and close steps
+// run.
 //
 // Serve panics if serve or drain is nil. Called once the drains have
 // started, it runs nothing and logs an error.
@@ -227,7 +239,7 @@ func (s *Sequence) Serve(name string, serve func() error, drain func(context.Con
 		panic(fmt.Sprintf("shutdown: Serve(%q) with a nil function: pass the server's serve call and its drain step", name))
 	}
 	s.start(&member{name: name, drain: drain, returned: make(chan struct{}), drained: make(chan struct{})}, func() error {
-		err := serve()
+		err := call(context.Background(), func(context.Context) error { return serve() })
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
@@ -310,12 +322,14 @@ func (s *Sequence) Add(name string, fn func(context.Context) error) {
 // must finish before the servers drain, such as deregistering from a
 // service registry (Consul, etcd) or releasing a leader lease so that a
 // standby takes over early. The hooks run together, with a context that
-// expires at the end of their budget ([WithPreDrainBudget]; by default the
-// propagation delay). The drains start once the delay is over and every
-// hook has returned or used up its budget; a hook still running then is
-// abandoned and reported with [ErrAbandoned]. Hooks are recorded in the
-// timeline in phase [PhasePreDrain], and their errors are returned by
-// Wait; they do not stop the drains.
+// expires shortly before the end of their budget ([WithPreDrainBudget]; by
+// default the propagation delay applied, but at least
+// [DefaultPreDrainMinimum], so that hooks get time with no delay too). The
+// drains start once the delay is over and every hook has returned or used
+// up its budget; a hook still running then is abandoned and reported with
+// [ErrAbandoned], and a hook that returned in time never is. Hooks are
+// recorded in the timeline in phase [PhasePreDrain], and their errors are
+// returned by Wait; they do not stop the drains.
 //
 // BeforeDrain panics if fn is nil. Called once the sequence is triggered,
 // it runs nothing and logs an error.
@@ -348,14 +362,30 @@ func (s *Sequence) Trigger(source string) { s.trigger(source, byCode) }
 // the sequence, Wait has not yet been called. Servers run with
 // [Sequence.Serve] and goroutines run with [Sequence.Go] call it for
 // themselves. Fail with a nil err does nothing.
+//
+// Every Fail that returns before Done is closed is in Wait's result; a
+// Fail made once the sequence has finished is only logged. Fail does not
+// block, and may be called from anywhere: a step, a hook, an observer.
 func (s *Sequence) Fail(err error) {
 	if err == nil {
 		return
 	}
 	s.mu.Lock()
-	s.failures = append(s.failures, err)
+	late := s.finished
+	if !late {
+		s.failures = append(s.failures, err)
+	}
 	s.mu.Unlock()
-	s.log.Error("shutdown: failure", "err", err)
+	attrs := []any{"err", err}
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		attrs = append(attrs, "stack", string(pe.Stack))
+	}
+	if late {
+		s.log.Error("shutdown: failure after the sequence finished; not in Wait's result", attrs...)
+		return
+	}
+	s.log.Error("shutdown: failure", attrs...)
 	s.trigger("failure", byFailure)
 }
 

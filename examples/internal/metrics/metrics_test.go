@@ -61,16 +61,29 @@ func TestScrapeDuringShutdown(t *testing.T) {
 		return nil
 	})
 	assert.Contains(t, scrape(), `lameduck_shutdown_phase{phase="running"} 1`)
+	// The sequence hands its events to the observer's goroutine and goes
+	// on: a scrape just after the trigger or the start of the drains may
+	// come first. Scrape until the phase shows, within a bound.
+	scrapeFor := func(phase string) string {
+		t.Helper()
+		end := time.Now().Add(10 * time.Second)
+		for {
+			body := scrape()
+			if strings.Contains(body, `lameduck_shutdown_phase{phase="`+phase+`"} 1`) || time.Now().After(end) {
+				return body
+			}
+		}
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- seq.Wait() }()
 	seq.Trigger("test")
-	during := scrape()
+	during := scrapeFor("lame_duck")
 	assert.Contains(t, during, `lameduck_shutdown_phase{phase="lame_duck"} 1`, "a scrape during the delay")
 	assert.Contains(t, during, `lameduck_in_flight{server="http"} 1`)
 
 	<-draining
-	during = scrape()
+	during = scrapeFor("draining")
 	assert.Contains(t, during, `lameduck_shutdown_phase{phase="draining"} 1`, "a scrape during the drain")
 	assert.Contains(t, during, `lameduck_in_flight{server="http"} 1`)
 	close(release)
