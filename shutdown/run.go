@@ -27,12 +27,19 @@ const forceSlack = 100 * time.Millisecond
 func (s *Sequence) watch() {
 	signals, triggered := s.signals, s.triggered
 	var backstop <-chan time.Time
+	var backstopTimer *time.Timer
 	for {
 		select {
 		case sig := <-signals:
 			if s.triggeredBySignal() {
 				s.force("second signal", "signal", signalName(sig))
 				return
+			}
+			if isClosed(s.triggered) {
+				if s.joinSignal(sig) && backstopTimer != nil {
+					backstopTimer.Reset(time.Until(s.backstop()))
+				}
+				continue
 			}
 			kind := bySignal
 			if sig == os.Interrupt {
@@ -41,9 +48,9 @@ func (s *Sequence) watch() {
 			s.trigger(signalName(sig), kind)
 		case <-triggered:
 			triggered = nil
-			t := time.NewTimer(time.Until(s.trig.deadline.Add(s.cfg.margin / 2)))
-			defer t.Stop()
-			backstop = t.C
+			backstopTimer = time.NewTimer(time.Until(s.backstop()))
+			defer backstopTimer.Stop()
+			backstop = backstopTimer.C
 		case <-backstop:
 			s.force("sequence not finished by its deadline")
 			return
@@ -159,6 +166,7 @@ func (s *Sequence) run() error {
 	}
 	select {
 	case <-s.hooksDone:
+	case <-s.late: // no time left to wait for the hooks
 	case <-s.forced:
 		return ErrForcedExit
 	}
@@ -201,16 +209,18 @@ func (s *Sequence) runHooks(hooks []*member) {
 	s.mu.Unlock()
 }
 
-// sleepUntil waits for t; false means the exit was forced.
+// sleepUntil waits for t, or a late signal; false means the exit was
+// forced.
 func (s *Sequence) sleepUntil(t time.Time) bool {
 	timer := time.NewTimer(time.Until(t))
 	defer timer.Stop()
 	select {
 	case <-timer.C:
-		return !isClosed(s.forced)
+	case <-s.late: // the delay ends at a late signal
 	case <-s.forced:
 		return false
 	}
+	return !isClosed(s.forced)
 }
 
 // runDrains runs the drains of members together and waits for them and
@@ -219,7 +229,7 @@ func (s *Sequence) sleepUntil(t time.Time) bool {
 // if the exit was forced meanwhile.
 func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
 	start := time.Now()
-	end := s.trig.deadline
+	end := s.deadline()
 	if reserve {
 		end = end.Add(-min(s.cfg.reserve, max(end.Sub(start)/2, 0)))
 	}
@@ -331,8 +341,9 @@ func (s *Sequence) runCloses(errs []error) ([]error, bool) {
 // deadline less its share of the close reserve for each of the later close
 // steps, out of count.
 func (s *Sequence) stepEnd(start time.Time, count, later int) time.Time {
-	reserve := min(s.cfg.reserve, max(s.trig.deadline.Sub(start)/2, 0))
-	return s.trig.deadline.Add(-reserve / time.Duration(count) * time.Duration(later))
+	deadline := s.deadline()
+	reserve := min(s.cfg.reserve, max(deadline.Sub(start)/2, 0))
+	return deadline.Add(-reserve / time.Duration(count) * time.Duration(later))
 }
 
 // runStep runs one close step until it returns or end. It reports false if

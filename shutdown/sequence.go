@@ -44,6 +44,8 @@ type Sequence struct {
 
 	triggered, draining, done chan struct{}
 	hooksDone                 chan struct{} // closed when the pre-drain hooks are over
+	late                      chan struct{} // closed when a signal came while /prestop waited
+	lateDeadline              time.Time     // the deadline after that signal; written before late closes
 	forced                    chan struct{} // closed when the exit was forced
 	forceOnce                 sync.Once
 	signalSeen                bool // owned by watch
@@ -126,6 +128,7 @@ func New(opts ...Option) (*Sequence, error) {
 		draining:  make(chan struct{}),
 		done:      make(chan struct{}),
 		hooksDone: make(chan struct{}),
+		late:      make(chan struct{}),
 		forced:    make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
