@@ -204,9 +204,10 @@ func (s *Sequence) advertise() bool {
 }
 
 // Context returns a context cancelled, with cause [ErrTriggered], at the
-// trigger. It is the context [Sequence.Go] hands to goroutines; start-up
-// work (migrations, cache warm-up) can watch it to give up early. Request
-// handlers should not use it: they keep serving through the delay.
+// trigger. It is the context [Sequence.Go] hands to goroutines not run
+// with [StopAfter]; start-up work (migrations, cache warm-up) can watch it
+// to give up early. Request handlers should not use it: they keep serving
+// through the delay.
 func (s *Sequence) Context() context.Context { return s.ctx }
 
 // Serve runs serve in a goroutine under the sequence, and makes drain one
