@@ -40,9 +40,10 @@
 // when no load balancer can have been told that the process is ready:
 //
 //   - with a readiness endpoint that reports to the sequence (the handlers
-//     of package readiness, see [Sequence.TrackReadiness]), whenever none
-//     of its answers said "ready" before the trigger, whatever the trigger
-//     (a SIGTERM during start-up, a server whose port is in use);
+//     of package readiness, see [Sequence.TrackReadiness]) and none of its
+//     answers said "ready" before the trigger: for a failure (a server
+//     whose port is in use), and for any other trigger once it answered
+//     probes (a SIGTERM during start-up while the probes fail);
 //   - without one, for a failure before [Sequence.Wait] was called;
 //   - always for SIGINT, since nobody routes traffic by Ctrl-C.
 //

@@ -139,8 +139,7 @@ func (s *Sequence) start(m *member, fn func() error) {
 // margin) even if a drain or step ignores its context. Calling Wait marks
 // the end of start-up: without a readiness endpoint that reports to the
 // sequence ([Sequence.TrackReadiness]), a failure before it skips the
-// propagation delay; with one, any trigger before its first "ready"
-// answer does.
+// propagation delay; with one, what its answers said decides.
 // Wait does not trigger the sequence; until a trigger it blocks. Wait may
 // be called more than once and from several goroutines: the sequence runs
 // once and every call returns its result.
