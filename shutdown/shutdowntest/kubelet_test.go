@@ -64,3 +64,24 @@ func TestTerminatePreStopOutlivesTheProcess(t *testing.T) {
 	assert.False(t, r.Killed)
 	assert.Equal(t, 0, r.ExitCode)
 }
+
+// TestTerminateCommandExitsAsItAnswers: a child that answers /prestop and
+// exits at once, as a service with a quick drain does. The answer is on
+// the wire before the exit: the hook completed. (Terminate stopped waiting
+// when it saw the exit first, and reported the hook abandoned: 1 run in 30
+// here; TestTerminatePreStopOutlivesTheProcess makes that order certain.)
+func TestTerminateCommandExitsAsItAnswers(t *testing.T) {
+	t.Parallel()
+	p, addr := startChild(t, "SHUTDOWNTEST_PRESTOP_SLEEP=10ms", "SHUTDOWNTEST_PRESTOP_EXIT=1")
+	k := &shutdowntest.Kubelet{GracePeriod: 10 * time.Second, PreStop: &shutdowntest.HTTPGet{URL: "http://" + addr + "/prestop"}}
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	r := k.Terminate(ctx, p)
+	assert.False(t, r.PreStopAbandoned, "an answered hook reported abandoned")
+	assert.Equal(t, http.StatusOK, r.PreStopStatus)
+	assert.NoError(t, r.PreStopErr)
+	// The stop signal may still go to a process that is exiting, as with
+	// the kubelet: the exit is seen only once the process is reaped.
+	assert.False(t, r.Killed)
+	assert.Equal(t, 0, r.ExitCode)
+}
