@@ -17,12 +17,14 @@
 // running sequence; nothing runs twice.
 //
 //	T0            triggered: Triggered() closes, Context() is cancelled,
-//	              goroutines run with Go are told to stop (those run with
-//	              StopAfter once their servers have drained). The process is a
-//	              lame duck: readiness fails (503), liveness passes,
+//	              goroutines run with Go are told to stop (those run
+//	              with StopAfter once their servers have drained). The
+//	              process is a lame duck: /readyz fails (503), /servingz
+//	              keeps passing after a termination, liveness passes,
 //	              httpdrain answers with "Connection: close", grpcdrain sets
 //	              health NOT_SERVING. New connections are still served.
-//	T0+delay      draining: Draining() closes. Every server's drain runs,
+//	T0+delay      draining: Draining() closes; /servingz fails. Every
+//	              server's drain runs,
 //	              together; Wait also waits for the servers' serve calls
 //	              and the goroutines to return. They share the time up to
 //	              the deadline, less the close reserve.
