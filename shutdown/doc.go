@@ -70,7 +70,9 @@
 // # Errors
 //
 // Mistakes in the program (a nil server, step or function) panic at the
-// call. Mistakes in the configuration (a duration from the environment
+// call. One that shows only while the sequence runs (a [StopAfter] name
+// that matches no server) is reported by Wait instead, so that it cannot
+// stop a shutdown half-way. Mistakes in the configuration (a duration from the environment
 // that does not parse or overflows, a delay that does not fit in the
 // grace period) come back from [New], all at once. What fails while the
 // sequence runs comes back from [Sequence.Wait], each error naming what
