@@ -61,9 +61,10 @@
 // the deletion's grace period was shorter than the delay (kubectl delete
 // --grace-period, a node-pressure eviction, a graceful node shutdown), and
 // SIGKILL follows at least [KubeletMinGrace] (2 s) after the signal. The
-// sequence then re-plans: the delay ends at once, the drains start, and
-// the deadline becomes the signal + KubeletMinGrace − [LateSignalMargin]
-// if that is earlier; the exit is forced by half the margin later.
+// sequence then re-plans: the delay ends at once, pre-drain hooks still
+// running are abandoned, the drains start, and the deadline becomes the
+// signal + KubeletMinGrace − [LateSignalMargin] if that is earlier; the
+// exit is forced by half the margin later.
 // The kubelet does not look at the hook's status: a hook pointed at a wrong
 // path (a 404) counts as done and triggers nothing, so check the path.
 //

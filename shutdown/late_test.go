@@ -262,3 +262,37 @@ func TestDeletionShorterThanDelay(t *testing.T) {
 	assert.Empty(t, child.Err)
 	assert.Less(t, child.DelayMS, int64(5000), "the delay ended at the SIGTERM")
 }
+
+// TestLateSignalCutsPreDrainHooks: a pre-drain hook still running when a
+// late signal comes is abandoned then, its context cancelled, so that the
+// drains have the time left; Wait reports it. (It ran on to the end of
+// its budget, past the kubelet's SIGKILL.)
+func TestLateSignalCutsPreDrainHooks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		seq, sigs := newSequence(t, shutdown.WithPropagationDelay(5*time.Second))
+		var hookEnded time.Time
+		seq.BeforeDrain("deregister", func(ctx context.Context) error {
+			<-ctx.Done()
+			hookEnded = time.Now()
+			return ctx.Err()
+		})
+		errc := waitAsync(seq)
+		start := time.Now()
+		go seq.PrestopHandler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/prestop", nil))
+		time.Sleep(3 * time.Second)
+		sigs <- syscall.SIGTERM
+		err := recvErr(t, errc)
+		require.ErrorIs(t, err, shutdown.ErrAbandoned)
+		assert.Contains(t, err.Error(), "deregister")
+		assert.Equal(t, 3*time.Second, time.Since(start))
+		synctest.Wait()
+		assert.Equal(t, 3*time.Second, hookEnded.Sub(start), "the hook's context ends at the late signal")
+		var hook shutdown.StepRecord
+		for _, st := range seq.Timeline().Steps {
+			if st.Name == "deregister" {
+				hook = st
+			}
+		}
+		assert.True(t, hook.Abandoned)
+	})
+}

@@ -164,8 +164,7 @@ func (s *Sequence) run() error {
 		return ErrForcedExit
 	}
 	select {
-	case <-s.hooksDone:
-	case <-s.late: // no time left to wait for the hooks
+	case <-s.hooksDone: // at the latest just after a late signal
 	case <-s.forced:
 		return ErrForcedExit
 	}
@@ -277,12 +276,18 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 	}
 	timer := time.NewTimer(time.Until(end))
 	defer timer.Stop()
+	var cut <-chan struct{}
+	if phase == PhasePreDrain {
+		cut = s.late // the drains cannot wait for the hooks any longer
+	}
 	done := make([]bool, len(members))
 	for left := len(members); left > 0; left-- {
 		select {
 		case i := <-finished:
 			done[i] = true
 		case <-timer.C:
+			left = 0
+		case <-cut:
 			left = 0
 		case <-s.forced:
 			return nil, false
