@@ -3,9 +3,15 @@ package readiness_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"syscall"
+	"time"
 
 	"github.com/lameduck/lameduck/readiness"
+	"github.com/lameduck/lameduck/shutdown"
 )
 
 // sequence stands in for *shutdown.Sequence.
@@ -29,4 +35,38 @@ func Example() {
 	// starting
 	// ready
 	// lame duck readiness: not ready: lame duck
+}
+
+// The kubelet's readiness probe reads /servingz, balancers that probe the
+// pods read /readyz: after a SIGTERM, /readyz fails at once while
+// /servingz keeps passing until the drains start.
+func ExampleProbe_ServingzHandler() {
+	sigs := make(chan os.Signal, 1)
+	seq, err := shutdown.New(shutdown.WithSignalSource(sigs), shutdown.WithPropagationDelay(10*time.Millisecond),
+		shutdown.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		panic(err)
+	}
+	probe := readiness.New(seq)
+	admin := http.NewServeMux()
+	probe.Register(admin)
+	get := func(path string) int {
+		rec := httptest.NewRecorder()
+		admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code
+	}
+	probe.SetReady()
+	fmt.Println("ready:", get("/readyz"), get("/servingz"))
+	done := make(chan error, 1)
+	go func() { done <- seq.Wait() }() // in main, after start-up
+	sigs <- syscall.SIGTERM            // the pod is deleted
+	<-seq.Triggered()
+	fmt.Println("lame duck:", get("/readyz"), get("/servingz"))
+	<-seq.Draining()
+	fmt.Println("draining:", get("/readyz"), get("/servingz"))
+	<-done
+	// Output:
+	// ready: 200 200
+	// lame duck: 503 200
+	// draining: 503 503
 }

@@ -51,10 +51,10 @@ func (p *Probe) ServingzHandler() http.Handler { return p.handler(p.Serving) }
 // handler answers 200 when check passes and the sequence, if it tracks
 // readiness ([ReadinessTracker]), may be told that the process is ready.
 func (p *Probe) handler(check func(context.Context) error) http.Handler {
-	advertise := p.track()
+	report := p.track()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := check(r.Context())
-		if err == nil && !advertise() {
+		if !report(err == nil) && err == nil {
 			err = fmt.Errorf("%w: %s", ErrNotReady, LameDuck) // triggered before it was ever ready
 		}
 		if err != nil {
@@ -66,17 +66,17 @@ func (p *Probe) handler(check func(context.Context) error) http.Handler {
 }
 
 // track tells the Lifecycle, once, that this Probe reports readiness, and
-// returns the function to call before answering "ready".
-func (p *Probe) track() func() bool {
+// returns the function to call before each answer.
+func (p *Probe) track() func(ready bool) bool {
 	p.trackOnce.Do(func() {
 		if p.tracker != nil {
-			p.advertise = p.tracker.TrackReadiness()
+			p.report = p.tracker.TrackReadiness()
 		}
-		if p.advertise == nil {
-			p.advertise = func() bool { return true }
+		if p.report == nil {
+			p.report = func(ready bool) bool { return ready }
 		}
 	})
-	return p.advertise
+	return p.report
 }
 
 // LivezHandler answers 200 "ok" in every state, lame duck included: a

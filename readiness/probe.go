@@ -60,15 +60,15 @@ type TerminatingLifecycle interface {
 }
 
 // ReadinessTracker is an optional interface of a [Lifecycle] that learns
-// whether a readiness answer ever said "ready", so that a process that was
-// never put in rotation leaves without the propagation delay.
+// what the readiness endpoints answer, so that a process that was never
+// put in rotation leaves without the propagation delay.
 // *shutdown.Sequence implements it. [Probe.ReadyzHandler] and
 // [Probe.ServingzHandler] call TrackReadiness once, when the first of
-// them is made, and advertise before every answer that would say 200
-// "ok": if it returns false (the sequence was triggered before any answer
-// said ready, and skipped the delay) they answer 503 instead.
+// them is made, and report before every answer, with whether it would say
+// 200 "ok": if report returns false (the sequence was triggered before any
+// answer said ready, and skipped the delay) they answer 503 instead.
 type ReadinessTracker interface {
-	TrackReadiness() (advertise func() bool)
+	TrackReadiness() (report func(ready bool) bool)
 }
 
 // A Probe is the readiness state of a process. A Probe must not be copied
@@ -79,12 +79,12 @@ type ReadinessTracker interface {
 // for programs without a shutdown sequence. Programs with one use [New].
 type Probe struct {
 	state     atomic.Int32
-	started   atomic.Bool          // SetReady was called before the lame-duck phase
-	triggered <-chan struct{}      // from New; nil for the zero value
-	term      TerminatingLifecycle // from New, if the Lifecycle implements it
-	tracker   ReadinessTracker     // from New, if the Lifecycle implements it
-	trackOnce sync.Once            // calls tracker.TrackReadiness
-	advertise func() bool          // from TrackReadiness, set in trackOnce
+	started   atomic.Bool           // SetReady was called before the lame-duck phase
+	triggered <-chan struct{}       // from New; nil for the zero value
+	term      TerminatingLifecycle  // from New, if the Lifecycle implements it
+	tracker   ReadinessTracker      // from New, if the Lifecycle implements it
+	trackOnce sync.Once             // calls tracker.TrackReadiness
+	report    func(ready bool) bool // from TrackReadiness, set in trackOnce
 
 	mu     sync.Mutex
 	checks []check

@@ -17,12 +17,14 @@
 // running sequence; nothing runs twice.
 //
 //	T0            triggered: Triggered() closes, Context() is cancelled,
-//	              goroutines run with Go are told to stop (those run with
-//	              StopAfter once their servers have drained). The process is a
-//	              lame duck: readiness fails (503), liveness passes,
+//	              goroutines run with Go are told to stop (those run
+//	              with StopAfter once their servers have drained). The
+//	              process is a lame duck: /readyz fails (503), /servingz
+//	              keeps passing after a termination, liveness passes,
 //	              httpdrain answers with "Connection: close", grpcdrain sets
 //	              health NOT_SERVING. New connections are still served.
-//	T0+delay      draining: Draining() closes. Every server's drain runs,
+//	T0+delay      draining: Draining() closes; /servingz fails. Every
+//	              server's drain runs,
 //	              together; Wait also waits for the servers' serve calls
 //	              and the goroutines to return. They share the time up to
 //	              the deadline, less the close reserve.
@@ -40,9 +42,10 @@
 // when no load balancer can have been told that the process is ready:
 //
 //   - with a readiness endpoint that reports to the sequence (the handlers
-//     of package readiness, see [Sequence.TrackReadiness]), whenever none
-//     of its answers said "ready" before the trigger, whatever the trigger
-//     (a SIGTERM during start-up, a server whose port is in use);
+//     of package readiness, see [Sequence.TrackReadiness]) and none of its
+//     answers said "ready" before the trigger: for a failure (a server
+//     whose port is in use), and for any other trigger once it answered
+//     probes (a SIGTERM during start-up while the probes fail);
 //   - without one, for a failure before [Sequence.Wait] was called;
 //   - always for SIGINT, since nobody routes traffic by Ctrl-C.
 //
@@ -53,13 +56,24 @@
 // SIGTERM, which joins the running sequence, so the delay is spent once.
 // The time the hook takes counts against the grace period (kubelet
 // killContainer), which is why the deadline is measured from the trigger.
+// The SIGTERM that joins the sequence is logged. A signal that arrives
+// while /prestop is still waiting means the kubelet gave up on the hook:
+// the deletion's grace period was shorter than the delay (kubectl delete
+// --grace-period, a node-pressure eviction, a graceful node shutdown), and
+// SIGKILL follows at least [KubeletMinGrace] (2 s) after the signal. The
+// sequence then re-plans: the delay ends at once, pre-drain hooks still
+// running are abandoned, the drains start, and the deadline becomes the
+// signal + KubeletMinGrace − [LateSignalMargin] if that is earlier; the
+// exit is forced by half the margin later.
 // The kubelet does not look at the hook's status: a hook pointed at a wrong
 // path (a 404) counts as done and triggers nothing, so check the path.
 //
 // # Errors
 //
 // Mistakes in the program (a nil server, step or function) panic at the
-// call. Mistakes in the configuration (a duration from the environment
+// call. One that shows only while the sequence runs (a [StopAfter] name
+// that matches no server) is reported by Wait instead, so that it cannot
+// stop a shutdown half-way. Mistakes in the configuration (a duration from the environment
 // that does not parse or overflows, a delay that does not fit in the
 // grace period) come back from [New], all at once. What fails while the
 // sequence runs comes back from [Sequence.Wait], each error naming what

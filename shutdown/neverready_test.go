@@ -25,40 +25,55 @@ func probeGet(h http.Handler) int {
 	return rec.Code
 }
 
-// TestNeverReadySkipsDelay: a process whose readiness endpoints never
-// answered "ready" was never put in rotation, so any trigger skips the
-// propagation delay; once /readyz or /servingz answered 200, the delay is
-// spent. (A SIGTERM during start-up used to wait the whole delay.)
+// TestNeverReadySkipsDelay: a process whose readiness endpoints were
+// probed but never answered "ready" was never put in rotation, so any
+// trigger skips the propagation delay; once /readyz or /servingz answered
+// 200, the delay is spent. A process never probed at all spends it too, as
+// a balancer that does not probe may route to it, unless it failed. (A
+// SIGTERM during start-up used to wait the whole delay.)
 func TestNeverReadySkipsDelay(t *testing.T) {
 	const d = 5 * time.Second
 	triggers := []struct {
 		name    string
+		failure bool
 		trigger func(*shutdown.Sequence, chan<- os.Signal)
 	}{
-		{"SIGTERM", func(_ *shutdown.Sequence, c chan<- os.Signal) { c <- syscall.SIGTERM }},
-		{"prestop", func(s *shutdown.Sequence, _ chan<- os.Signal) { go probeGet(s.PrestopHandler()) }},
-		{"Trigger", func(s *shutdown.Sequence, _ chan<- os.Signal) { s.Trigger("deploy") }},
-		{"Fail after Wait", func(s *shutdown.Sequence, _ chan<- os.Signal) { s.Fail(errors.New("lost the lease")) }},
+		{"SIGTERM", false, func(_ *shutdown.Sequence, c chan<- os.Signal) { c <- syscall.SIGTERM }},
+		{"prestop", false, func(s *shutdown.Sequence, _ chan<- os.Signal) { go probeGet(s.PrestopHandler()) }},
+		{"Trigger", false, func(s *shutdown.Sequence, _ chan<- os.Signal) { s.Trigger("deploy") }},
+		{"Fail after Wait", true, func(s *shutdown.Sequence, _ chan<- os.Signal) { s.Fail(errors.New("lost the lease")) }},
+	}
+	probes := []struct {
+		name  string
+		paths []string // probed before the trigger, with the process ready
+		ready bool
+	}{
+		{"never probed", nil, false},
+		{"probed while starting", []string{readiness.ReadyzPath, readiness.ServingzPath}, false},
+		{"readyz answered 200", []string{readiness.ReadyzPath}, true},
+		{"servingz answered 200", []string{readiness.ServingzPath}, true},
 	}
 	for _, tr := range triggers {
-		for _, answered := range []string{"", readiness.ReadyzPath, readiness.ServingzPath} {
-			name := tr.name + "/never ready"
+		for _, pr := range probes {
 			want := time.Duration(0)
-			if answered != "" {
-				name, want = tr.name+"/"+answered+" answered 200", d
+			if pr.ready || (pr.paths == nil && !tr.failure) {
+				want = d
 			}
-			t.Run(name, func(t *testing.T) {
+			t.Run(tr.name+"/"+pr.name, func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					seq, sigs := newSequence(t, shutdown.WithPropagationDelay(d))
 					probe := readiness.New(seq)
 					mux := http.NewServeMux()
 					probe.Register(mux)
-					probe.SetReady()
-					if answered != "" {
-						rec := httptest.NewRecorder()
-						mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, answered, nil))
-						require.Equal(t, http.StatusOK, rec.Code)
+					if pr.ready {
+						probe.SetReady()
 					}
+					for _, path := range pr.paths {
+						rec := httptest.NewRecorder()
+						mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+						require.Equal(t, map[bool]int{true: 200, false: 503}[pr.ready], rec.Code)
+					}
+					probe.SetReady() // too late to have been seen, unless ready already
 					errc := waitAsync(seq)
 					synctest.Wait()
 					start := time.Now()
@@ -72,10 +87,25 @@ func TestNeverReadySkipsDelay(t *testing.T) {
 	}
 }
 
+// TestNotReadyAfterSkippedDelay: once a trigger skipped the delay because
+// no answer said ready, no answer says so afterwards, even one whose
+// checks passed just before the trigger.
+func TestNotReadyAfterSkippedDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		seq, sigs := newSequence(t, shutdown.WithPropagationDelay(time.Second))
+		report := seq.TrackReadiness()
+		require.False(t, report(false), "starting")
+		sigs <- syscall.SIGTERM
+		require.NoError(t, seq.Wait())
+		assert.Zero(t, seq.Timeline().Delay)
+		assert.False(t, report(true), "a late ready answer")
+	})
+}
+
 // TestPortInUseSkipsDelay: with the README's wiring and the port in use,
 // Serve's ListenAndServe fails at once; no readiness answer said "ready",
-// so the delay is skipped even though Wait was already called. (The whole
-// delay was spent, 6 runs of 6.)
+// so the delay is skipped even though Wait was already called and no probe
+// came yet. (The whole delay was spent, 6 runs of 6.)
 func TestPortInUseSkipsDelay(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -21,8 +21,10 @@ import (
 // kubelet's SIGTERM, sent when the hook returns, arrives when the drain is
 // due. It never waits longer than the delay, returns at once if the delay
 // is already over, and returns early if the client goes away: the kubelet
-// sets no timeout on the hook and never cancels it. Repeated and
-// concurrent calls are harmless and start one sequence.
+// sets no timeout on the hook and never cancels it. It also returns when a
+// signal arrives while it waits, the sign that the kubelet stopped waiting
+// for the hook (see the package doc). Repeated and concurrent calls are
+// harmless and start one sequence.
 //
 // Other methods get 405. With [WithPrestopToken], a request without
 // "Authorization: Bearer <token>" gets 401, one with the wrong token 403,
@@ -47,6 +49,7 @@ func (s *Sequence) servePrestop(w http.ResponseWriter, r *http.Request) {
 		defer timer.Stop()
 		select {
 		case <-timer.C:
+		case <-s.late: // the kubelet stopped waiting for this answer
 		case <-r.Context().Done():
 			return
 		}
@@ -90,7 +93,7 @@ func (s *Sequence) enterPrestop() bool {
 func (s *Sequence) awaitPrestops() {
 	idle := make(chan struct{})
 	go func() { s.prestops.Wait(); close(idle) }()
-	timer := time.NewTimer(time.Until(s.trig.deadline))
+	timer := time.NewTimer(time.Until(s.deadline()))
 	defer timer.Stop()
 	select {
 	case <-idle:

@@ -42,6 +42,9 @@ type childReport struct {
 // that never returns and prints "hanging" when it starts; mode "bare" has
 // no delay and no steps.
 func childMain(mode string) int {
+	if mode == "deletion" {
+		return deletionChild()
+	}
 	delay := 500 * time.Millisecond
 	if mode == "bare" {
 		delay = 0

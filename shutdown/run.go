@@ -30,6 +30,7 @@ const forceSlack = 100 * time.Millisecond
 func (s *Sequence) watch() {
 	signals, triggered := s.signals, s.triggered
 	var backstop <-chan time.Time
+	var backstopTimer *time.Timer
 	for {
 		select {
 		case sig, ok := <-signals:
@@ -41,6 +42,12 @@ func (s *Sequence) watch() {
 				s.force("second signal", "signal", signalName(sig))
 				return
 			}
+			if isClosed(s.triggered) {
+				if s.joinSignal(sig) && backstopTimer != nil {
+					backstopTimer.Reset(time.Until(s.backstop()))
+				}
+				continue
+			}
 			kind := bySignal
 			if sig == os.Interrupt {
 				kind = byInterrupt // nobody routes traffic by Ctrl-C: no delay
@@ -48,9 +55,9 @@ func (s *Sequence) watch() {
 			s.trigger(signalName(sig), kind)
 		case <-triggered:
 			triggered = nil
-			t := time.NewTimer(time.Until(s.trig.deadline.Add(s.cfg.margin / 2)))
-			defer t.Stop()
-			backstop = t.C
+			backstopTimer = time.NewTimer(time.Until(s.backstop()))
+			defer backstopTimer.Stop()
+			backstop = backstopTimer.C
 		case <-backstop:
 			s.force("sequence not finished by its deadline")
 			return
@@ -145,8 +152,7 @@ func (s *Sequence) start(m *member, fn func() error) {
 // margin) even if a drain or step ignores its context. Calling Wait marks
 // the end of start-up: without a readiness endpoint that reports to the
 // sequence ([Sequence.TrackReadiness]), a failure before it skips the
-// propagation delay; with one, any trigger before its first "ready"
-// answer does.
+// propagation delay; with one, what its answers said decides.
 // Wait does not trigger the sequence; until a trigger it blocks. Wait may
 // be called more than once and from several goroutines: the sequence runs
 // once and every call returns its result.
@@ -168,7 +174,7 @@ func (s *Sequence) run() error {
 		return ErrForcedExit
 	}
 	select {
-	case <-s.hooksDone:
+	case <-s.hooksDone: // at the latest just after a late signal
 	case <-s.forced:
 		return ErrForcedExit
 	}
@@ -215,16 +221,18 @@ func (s *Sequence) preDrainBudget() time.Duration {
 	return max(s.trig.delay, min(DefaultPreDrainMinimum, s.trig.deadline.Sub(s.trig.at)/2))
 }
 
-// sleepUntil waits for t; false means the exit was forced.
+// sleepUntil waits for t, or a late signal; false means the exit was
+// forced.
 func (s *Sequence) sleepUntil(t time.Time) bool {
 	timer := time.NewTimer(time.Until(t))
 	defer timer.Stop()
 	select {
 	case <-timer.C:
-		return !isClosed(s.forced)
+	case <-s.late: // the delay ends at a late signal
 	case <-s.forced:
 		return false
 	}
+	return !isClosed(s.forced)
 }
 
 // runDrains runs the drains of members together and waits for them and
@@ -233,7 +241,7 @@ func (s *Sequence) sleepUntil(t time.Time) bool {
 // if the exit was forced meanwhile.
 func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
 	start := time.Now()
-	end := s.trig.deadline
+	end := s.deadline()
 	if reserve {
 		end = end.Add(-min(s.cfg.reserve, max(end.Sub(start)/2, 0)))
 	}
@@ -282,6 +290,10 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 	}
 	timer := time.NewTimer(time.Until(end))
 	defer timer.Stop()
+	var cut <-chan struct{}
+	if phase == PhasePreDrain {
+		cut = s.late // the drains cannot wait for the hooks any longer
+	}
 	done := make([]bool, len(members))
 	for left := len(members); left > 0; left-- {
 		select {
@@ -290,6 +302,9 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 		case <-timer.C:
 			left = 0
 			drainFinished(finished, done) // those that returned at the same instant are not abandoned
+		case <-cut:
+			left = 0
+			drainFinished(finished, done)
 		case <-s.forced:
 			return nil, false
 		}
@@ -358,8 +373,9 @@ func (s *Sequence) runCloses(errs []error) ([]error, bool) {
 // deadline less its share of the close reserve for each of the later close
 // steps, out of count.
 func (s *Sequence) stepEnd(start time.Time, count, later int) time.Time {
-	reserve := min(s.cfg.reserve, max(s.trig.deadline.Sub(start)/2, 0))
-	return s.trig.deadline.Add(-reserve / time.Duration(count) * time.Duration(later))
+	deadline := s.deadline()
+	reserve := min(s.cfg.reserve, max(deadline.Sub(start)/2, 0))
+	return deadline.Add(-reserve / time.Duration(count) * time.Duration(later))
 }
 
 // runStep runs one close step until it returns or end. It reports false if

@@ -44,6 +44,8 @@ type Sequence struct {
 
 	triggered, draining, done chan struct{}
 	hooksDone                 chan struct{} // closed when the pre-drain hooks are over
+	late                      chan struct{} // closed when a signal came while /prestop waited
+	lateDeadline              time.Time     // the deadline after that signal; written before late closes
 	forced                    chan struct{} // closed when the exit was forced
 	forceOnce                 sync.Once
 	signalSeen                bool // owned by watch
@@ -56,6 +58,7 @@ type Sequence struct {
 	mu         sync.Mutex
 	waiting    bool      // Wait was called: start-up is over
 	tracked    bool      // a readiness endpoint reports through TrackReadiness
+	probed     bool      // it answered before the trigger
 	advertised bool      // it answered "ready" before the trigger
 	decided    bool      // the trigger's delay is decided
 	hooks      []*member // from BeforeDrain
@@ -131,6 +134,7 @@ func New(opts ...Option) (*Sequence, error) {
 		draining:  make(chan struct{}),
 		done:      make(chan struct{}),
 		hooksDone: make(chan struct{}),
+		late:      make(chan struct{}),
 		forced:    make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
@@ -172,43 +176,53 @@ func (s *Sequence) Terminating() bool {
 }
 
 // TrackReadiness tells the sequence that a readiness endpoint reports the
-// process's readiness to load balancers, and returns the function that
-// endpoint calls before each answer that says "ready". Package readiness
-// calls it when a Probe's handlers are made; other endpoints (a gRPC
-// health service, a custom handler) may too.
+// process's readiness, and returns the function that endpoint calls before
+// each answer, with whether the answer would say "ready". Package
+// readiness calls it when a Probe's handlers are made; other endpoints (a
+// gRPC health service, a custom handler) may too.
 //
-// Once TrackReadiness has been called, the propagation delay is spent only
-// if advertise was called, and returned true, before the trigger: a
-// process that no answer ever called ready was never put in rotation, and
-// leaves without waiting, whatever triggered it (a SIGTERM during
-// start-up, a server whose port is in use). Without it the rule is that a
-// failure before [Sequence.Wait] skips the delay; SIGINT always does.
+// The sequence uses what it learns to skip the propagation delay when no
+// load balancer can have been told that the process is ready, that is when
+// no answer said "ready" before the trigger:
 //
-// advertise reports whether the answer may say "ready": true before the
-// trigger, and after it only if an answer said so before it; false means
-// the delay was skipped, and the endpoint must answer "not ready". It is
-// safe for concurrent use. TrackReadiness may be called any number of
-// times; every call returns an equivalent function.
-func (s *Sequence) TrackReadiness() (advertise func() bool) {
+//   - a failure (Fail, a Serve or Go that fails) then skips the delay,
+//     before or after Wait;
+//   - a signal, /prestop or Trigger skips it if answers were given but none
+//     said ready (a SIGTERM during start-up while the probes fail). If no
+//     answer was given at all, the delay is spent: a balancer that does
+//     not probe may already route to the process.
+//
+// Without TrackReadiness the rule is that a failure before [Sequence.Wait]
+// skips the delay. SIGINT always skips it.
+//
+// report returns whether the answer may say "ready": always before the
+// trigger; after it, only if an answer said so before the trigger. An
+// endpoint must answer "not ready" when it returns false. report is safe
+// for concurrent use. TrackReadiness may be called any number of times;
+// every call returns an equivalent function.
+func (s *Sequence) TrackReadiness() (report func(ready bool) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tracked = true
-	return s.advertise
+	return s.reportReadiness
 }
 
-func (s *Sequence) advertise() bool {
+func (s *Sequence) reportReadiness(ready bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.decided {
-		s.advertised = true
+		s.probed = true
+		s.advertised = s.advertised || ready
+		return ready
 	}
-	return s.advertised
+	return ready && s.advertised
 }
 
 // Context returns a context cancelled, with cause [ErrTriggered], at the
-// trigger. It is the context [Sequence.Go] hands to goroutines; start-up
-// work (migrations, cache warm-up) can watch it to give up early. Request
-// handlers should not use it: they keep serving through the delay.
+// trigger. It is the context [Sequence.Go] hands to goroutines not run
+// with [StopAfter]; start-up work (migrations, cache warm-up) can watch it
+// to give up early. Request handlers should not use it: they keep serving
+// through the delay.
 func (s *Sequence) Context() context.Context { return s.ctx }
 
 // Serve runs serve in a goroutine under the sequence, and makes drain one
@@ -349,17 +363,20 @@ func (s *Sequence) BeforeDrain(name string, fn func(context.Context) error) {
 }
 
 // Trigger starts the sequence from code, with the configured propagation
-// delay, and returns at once; source names the cause in the timeline. If
-// the sequence is already triggered, Trigger does nothing. It does not
-// wait: the drains and close steps run in [Sequence.Wait].
+// delay (skipped if a readiness endpoint reports to the sequence, answered
+// probes and never said "ready", see [Sequence.TrackReadiness]), and
+// returns at once;
+// source names the cause in the timeline. If the sequence is already
+// triggered, Trigger does nothing. It does not wait: the drains and close
+// steps run in [Sequence.Wait].
 func (s *Sequence) Trigger(source string) { s.trigger(source, byCode) }
 
 // Fail records err as a failure and triggers the sequence with it as its
 // cause: Wait returns an error wrapping err, so that main exits non-zero.
 // The propagation delay is skipped if no load balancer can have been told
-// the process is ready: no readiness answer said so yet (see
-// [Sequence.TrackReadiness]), or, with no readiness endpoint reporting to
-// the sequence, Wait has not yet been called. Servers run with
+// the process is ready: a readiness endpoint reports to the sequence and
+// none of its answers said so yet (see [Sequence.TrackReadiness]), or,
+// with no such endpoint, Wait has not yet been called. Servers run with
 // [Sequence.Serve] and goroutines run with [Sequence.Go] call it for
 // themselves. Fail with a nil err does nothing.
 //
@@ -391,19 +408,18 @@ func (s *Sequence) Fail(err error) {
 
 // delayLocked returns the propagation delay for a trigger of kind: none
 // for SIGINT, since nobody routes traffic by Ctrl-C, and none when no load
-// balancer can have been told that the process is ready: a readiness
-// endpoint tracks it (TrackReadiness) and never answered "ready", or none
-// does and the trigger is a failure before Wait.
+// balancer can have been told that the process is ready (see
+// TrackReadiness).
 func (s *Sequence) delayLocked(kind triggerKind) time.Duration {
 	switch {
 	case kind == byInterrupt:
 		return 0
-	case s.tracked:
-		if !s.advertised {
-			return 0
-		}
-	case kind == byFailure && !s.waiting:
-		return 0
+	case s.advertised:
+		return s.cfg.delay
+	case kind == byFailure && (s.tracked || !s.waiting):
+		return 0 // failed before anything said it was ready
+	case s.probed:
+		return 0 // probed, and never said it was ready
 	}
 	return s.cfg.delay
 }

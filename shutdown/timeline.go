@@ -7,8 +7,8 @@ import "time"
 type Timeline struct {
 	Source       string        // what triggered the sequence: "SIGTERM", "SIGINT", "prestop", "failure", or Trigger's source
 	Triggered    time.Time     // when it was triggered
-	Delay        time.Duration // the propagation delay applied (zero for SIGINT, and for a failure during start-up)
-	Deadline     time.Time     // Triggered + grace period − safety margin
+	Delay        time.Duration // the propagation delay applied: zero when skipped (see the package doc), shorter after a late signal
+	Deadline     time.Time     // Triggered + grace period − safety margin, or earlier after a late signal
 	DrainStarted time.Time     // when the delay was over and the drains started
 	Steps        []StepRecord  // the pre-drain hooks, the drains and goroutines, each in the order registered, then the close steps in order
 	Finished     time.Time     // when the sequence finished

@@ -13,11 +13,17 @@
 //
 //  1. The preStop hook runs first. The kubelet gives it no timeout of its own
 //     and does not check its status code; it waits for it at most the grace
-//     period and then stops waiting without cancelling the request.
-//  2. The hook's elapsed time, rounded down to whole seconds, is subtracted
+//     period and then stops waiting without cancelling the request. It waits
+//     whatever the process does: a process that exits while its hook is
+//     answered has answered it (Terminate used to stop waiting when the
+//     process exited, and reported such hooks as abandoned).
+//  2. The grace period is the deletion's when it sets one
+//     ([Kubelet.DeletionGracePeriod]: kubectl delete --grace-period, an
+//     eviction, a graceful node shutdown), else the pod spec's.
+//  3. The hook's elapsed time, rounded down to whole seconds, is subtracted
 //     from the grace period, and what remains is floored at
 //     [MinGraceAfterSignal].
-//  3. The stop signal is sent once; SIGKILL follows when the remaining grace
+//  4. The stop signal is sent once; SIGKILL follows when the remaining grace
 //     is spent.
 //
 // These timings were checked against the real kubelet v1.34.4 (containerd

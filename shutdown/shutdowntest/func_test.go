@@ -143,6 +143,9 @@ func TestTerminateFunc(t *testing.T) {
 	})
 }
 
+// TestTerminateFuncExitsDuringPreStop: a process that exits while its hook
+// hangs is not signalled, and its hook is waited for to the end of the
+// grace period, as the kubelet does.
 func TestTerminateFuncExitsDuringPreStop(t *testing.T) {
 	t.Parallel()
 	exited := make(chan struct{})
@@ -154,9 +157,13 @@ func TestTerminateFuncExitsDuringPreStop(t *testing.T) {
 	p := shutdowntest.Func(func(os.Signal) error { signalled.Store(true); return nil }, exited)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // ends the abandoned hook request
-	r := (&shutdowntest.Kubelet{PreStop: &shutdowntest.HTTPGet{URL: url}}).Terminate(ctx, p)
+	grace := 2 * time.Second
+	r := (&shutdowntest.Kubelet{GracePeriod: grace, PreStop: &shutdowntest.HTTPGet{URL: url}}).Terminate(ctx, p)
 
+	// Like the kubelet, Terminate waits for the hook up to the grace
+	// period, although the process has exited.
 	assert.True(t, r.PreStopAbandoned)
+	assert.GreaterOrEqual(t, r.PreStopDuration, grace)
 	assert.Less(t, r.PreStopDuration, waitBound)
 	assert.Zero(t, r.SignalAfter)
 	assert.False(t, signalled.Load(), "an exited process is not signalled")

@@ -29,6 +29,15 @@ type Kubelet struct {
 	// [MinGraceAfterSignal], as the kubelet runs a hook only with a positive
 	// grace period.
 	GracePeriod time.Duration
+	// DeletionGracePeriod is the grace period of the deletion, when it is
+	// not the pod's: kubectl delete --grace-period, a node-pressure
+	// eviction (evictionMaxPodGracePeriod), a graceful node shutdown
+	// (shutdownGracePeriod). When positive it replaces GracePeriod, as the
+	// kubelet takes the pod's deletionGracePeriodSeconds before its spec's
+	// terminationGracePeriodSeconds. The process is not told: it still
+	// believes the spec's grace period. Zero means a plain deletion, whose
+	// grace period is the spec's.
+	DeletionGracePeriod time.Duration
 	// PreStop is the preStop httpGet hook; nil means none.
 	PreStop *HTTPGet
 	// StopSignal is sent first; nil means syscall.SIGTERM.
@@ -37,10 +46,11 @@ type Kubelet struct {
 	Logf func(format string, args ...any)
 }
 
-// Terminate terminates p: it runs the preStop hook (waiting at most the
-// grace period), sends the stop signal once with the remaining grace period
-// (the hook's time rounded down to whole seconds subtracted, floored at
-// [MinGraceAfterSignal]), and sends SIGKILL (p.Kill) when that is spent.
+// Terminate terminates p: it runs the preStop hook (waiting for it at most
+// the grace period, whether or not p exits meanwhile), sends the stop
+// signal once with the remaining grace period (the hook's time rounded
+// down to whole seconds subtracted, floored at [MinGraceAfterSignal]), and
+// sends SIGKILL (p.Kill) when that is spent.
 //
 // Terminate blocks until p has exited, and returns what it saw. It never
 // signals a process that has already exited. When ctx is done before p
@@ -51,6 +61,7 @@ type Kubelet struct {
 // the connection breaks (as when the process exits) or ctx is done.
 func (k *Kubelet) Terminate(ctx context.Context, p Process) *Report {
 	t := &termination{p: p, logf: k.Logf, start: time.Now()}
+	p.Exited() // a Func starts following its process now, not after the hook
 	grace := k.gracePeriod()
 	if k.PreStop != nil && grace > 0 {
 		grace -= t.preStop(ctx, k.PreStop, grace).Truncate(time.Second)
@@ -63,6 +74,9 @@ func (k *Kubelet) Terminate(ctx context.Context, p Process) *Report {
 }
 
 func (k *Kubelet) gracePeriod() time.Duration {
+	if k.DeletionGracePeriod > 0 {
+		return k.DeletionGracePeriod
+	}
 	if k.GracePeriod == 0 {
 		return DefaultGracePeriod
 	}

@@ -23,6 +23,7 @@ import (
 //	SHUTDOWNTEST_EXIT_CODE       exit code after SIGTERM (default 0)
 //	SHUTDOWNTEST_PRESTOP_SLEEP   if set, serve GET /prestop, answering after this duration
 //	SHUTDOWNTEST_PRESTOP_STATUS  status of /prestop (default 200)
+//	SHUTDOWNTEST_PRESTOP_EXIT    if set, exit 0 right after answering /prestop
 //
 // Once ready it prints "ready ADDR" on stdout (ADDR is "-" without /prestop).
 func TestMain(m *testing.M) {
@@ -77,9 +78,15 @@ func servePreStop(sleep, status string) (string, error) {
 		return "", err
 	}
 	mux := http.NewServeMux()
+	_, exit := os.LookupEnv("SHUTDOWNTEST_PRESTOP_EXIT")
 	mux.HandleFunc("GET /prestop", func(w http.ResponseWriter, r *http.Request) {
 		waitFor(r.Context(), d)
+		w.Header().Set("Content-Length", "0") // whole once flushed
 		w.WriteHeader(code)
+		if exit {
+			_ = http.NewResponseController(w).Flush()
+			os.Exit(0)
+		}
 	})
 	go http.Serve(ln, mux) //nolint:errcheck // serves until the process exits
 	return ln.Addr().String(), nil

@@ -17,8 +17,9 @@ type Report struct {
 	// terminating.
 	PreStopErr error
 	// PreStopAbandoned reports that Terminate stopped waiting for the hook
-	// before it answered: the grace period was spent, the process exited, or
-	// the context was done.
+	// before it answered: the grace period was spent, or the context was
+	// done. A process that exits does not end the wait, as with the
+	// kubelet: its hook then answers or fails.
 	PreStopAbandoned bool
 
 	// SignalAfter is when the stop signal was sent; zero when it was not

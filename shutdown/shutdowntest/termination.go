@@ -23,8 +23,10 @@ func (t *termination) log(format string, args ...any) {
 }
 
 // preStop runs the hook and waits for it at most grace, and returns how
-// long it waited. It stops waiting early when the process exits or ctx is
-// done. An abandoned request runs on in its goroutine, which ends with it.
+// long it waited. Like the kubelet, it goes on waiting when the process
+// exits: a process that exits while answering has answered. It stops
+// waiting early only when ctx is done. An abandoned request runs on in its
+// goroutine, which ends with it.
 func (t *termination) preStop(ctx context.Context, h *HTTPGet, grace time.Duration) time.Duration {
 	t.log("preStop GET %s", h.URL)
 	start := time.Now()
@@ -38,8 +40,6 @@ func (t *termination) preStop(ctx context.Context, h *HTTPGet, grace time.Durati
 		t.report.PreStopStatus, t.report.PreStopErr = res.status, res.err
 	case <-timer.C:
 		why = "grace period spent"
-	case <-t.p.Exited():
-		why = "process exited"
 	case <-ctx.Done():
 		why = "context done"
 	}

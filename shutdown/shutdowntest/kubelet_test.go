@@ -1,0 +1,87 @@
+package shutdowntest_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lameduck/lameduck/shutdown/shutdowntest"
+)
+
+// TestTerminateDeletionGracePeriod: a deletion with a grace period of 1 s
+// on a pod whose spec says 30 s. The kubelet waits for the hook 1 s, sends
+// SIGTERM, and SIGKILL the 2 s floor later.
+func TestTerminateDeletionGracePeriod(t *testing.T) {
+	t.Parallel()
+	url, _ := hookServer(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	exited := make(chan struct{})
+	got := make(chan os.Signal, 1)
+	p := shutdowntest.Func(func(s os.Signal) error { got <- s; return nil }, exited) // ignores SIGTERM
+	k := &shutdowntest.Kubelet{GracePeriod: 30 * time.Second, DeletionGracePeriod: time.Second, PreStop: &shutdowntest.HTTPGet{URL: url}}
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	r := k.Terminate(ctx, p)
+	assert.Equal(t, syscall.SIGTERM, <-got)
+	assert.True(t, r.PreStopAbandoned)
+	assert.GreaterOrEqual(t, r.SignalAfter, time.Second)
+	assert.Less(t, r.SignalAfter, 3*time.Second, "the deletion's grace period, not the spec's")
+	assert.True(t, r.Killed)
+	assert.GreaterOrEqual(t, r.ExitAfter, r.SignalAfter+shutdowntest.MinGraceAfterSignal)
+	assert.Equal(t, 137, r.ContainerExitCode)
+}
+
+// TestTerminatePreStopOutlivesTheProcess: the kubelet waits for the hook up
+// to the grace period whatever the process does. A hook answered 200 just
+// after the process exited is a completed hook, not an abandoned one.
+// (Terminate stopped waiting when the process exited, and reported an
+// answered /prestop as abandoned.)
+func TestTerminatePreStopOutlivesTheProcess(t *testing.T) {
+	t.Parallel()
+	exited := make(chan struct{})
+	url, _ := hookServer(t, func(w http.ResponseWriter, r *http.Request) {
+		close(exited) // the process exits while its hook is being answered
+		time.Sleep(100 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	})
+	got := make(chan os.Signal, 1)
+	p := shutdowntest.Func(func(s os.Signal) error { got <- s; return nil }, exited)
+	k := &shutdowntest.Kubelet{GracePeriod: 10 * time.Second, PreStop: &shutdowntest.HTTPGet{URL: url}}
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	r := k.Terminate(ctx, p)
+	require.False(t, r.PreStopAbandoned, "an answered hook reported abandoned")
+	assert.Equal(t, http.StatusOK, r.PreStopStatus)
+	assert.NoError(t, r.PreStopErr)
+	assert.GreaterOrEqual(t, r.PreStopDuration, 100*time.Millisecond)
+	assert.Zero(t, r.SignalAfter, "no signal to a process that has exited")
+	assert.Empty(t, got)
+	assert.False(t, r.Killed)
+	assert.Equal(t, 0, r.ExitCode)
+}
+
+// TestTerminateCommandExitsAsItAnswers: a child that answers /prestop and
+// exits at once, as a service with a quick drain does. The answer is on
+// the wire before the exit: the hook completed. (Terminate stopped waiting
+// when it saw the exit first, and reported the hook abandoned: 1 run in 30
+// here; TestTerminatePreStopOutlivesTheProcess makes that order certain.)
+func TestTerminateCommandExitsAsItAnswers(t *testing.T) {
+	t.Parallel()
+	p, addr := startChild(t, "SHUTDOWNTEST_PRESTOP_SLEEP=10ms", "SHUTDOWNTEST_PRESTOP_EXIT=1")
+	k := &shutdowntest.Kubelet{GracePeriod: 10 * time.Second, PreStop: &shutdowntest.HTTPGet{URL: "http://" + addr + "/prestop"}}
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	r := k.Terminate(ctx, p)
+	assert.False(t, r.PreStopAbandoned, "an answered hook reported abandoned")
+	assert.Equal(t, http.StatusOK, r.PreStopStatus)
+	assert.NoError(t, r.PreStopErr)
+	// The stop signal may still go to a process that is exiting, as with
+	// the kubelet: the exit is seen only once the process is reaped.
+	assert.False(t, r.Killed)
+	assert.Equal(t, 0, r.ExitCode)
+}
