@@ -71,6 +71,7 @@ func (d *Drainer) Drain(ctx context.Context) error {
 
 func (d *Drainer) drain(ctx context.Context) error {
 	close(d.draining)
+	d.streams.end()
 	<-d.lameDuck // set by watch, which returns now
 	if d.cfg.reject {
 		poll(ctx, func() bool { return d.reqs.load() == 0 })
