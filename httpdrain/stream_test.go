@@ -403,3 +403,26 @@ func TestStreamContextReplacedConnContext(t *testing.T) {
 	assert.Equal(t, "x", body)
 	assert.Contains(t, logs.String(), "srv.ConnContext was replaced after New")
 }
+
+// BenchmarkStreamContext measures what a stream pays to be told of the
+// drain: one StreamContext and its stop, against a plain WithCancel.
+func BenchmarkStreamContext(b *testing.B) {
+	srv := &http.Server{}
+	d := httpdrain.New(srv, make(lifecycle), quiet)
+	b.Cleanup(func() { d.Drain(canceled()) })
+	conn := srv.ConnContext(context.Background(), nil)
+	b.Run("WithCancel", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, cancel := context.WithCancel(conn)
+			cancel()
+		}
+	})
+	b.Run("StreamContext", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, stop := httpdrain.StreamContext(conn)
+			stop()
+		}
+	})
+}
