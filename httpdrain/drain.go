@@ -103,6 +103,7 @@ func (d *Drainer) drain(ctx context.Context) error {
 // busy for their first 5 seconds (server.go, closeIdleConns).
 func (d *Drainer) shutdown(ctx context.Context) error {
 	errc := make(chan error, 1)
+	goAway := d.conns.watchGoAway() // before Shutdown sends the GOAWAYs
 	go func() { errc <- d.srv.Shutdown(ctx) }()
 	wait := time.Millisecond
 	t := time.NewTimer(wait)
@@ -114,6 +115,7 @@ func (d *Drainer) shutdown(ctx context.Context) error {
 		case <-t.C:
 		}
 		d.conns.closeQuiet(true)
+		goAway.closeDone()
 		wait = min(2*wait, maxPollInterval)
 		t.Reset(wait)
 	}
