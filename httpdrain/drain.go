@@ -22,8 +22,9 @@ const maxPollInterval = 50 * time.Millisecond
 // running until they return, their connections closed.
 //
 // In order, Drain:
-//  1. closes the [Drainer.Draining] channel and, if the trigger channel is
-//     still open, starts the lame-duck phase: HTTP/1 responses carry
+//  1. closes the [Drainer.Draining] channel, tells the streams of
+//     [StreamContext] to end and, if the trigger channel is still open,
+//     starts the lame-duck phase: HTTP/1 responses carry
 //     "Connection: close";
 //  2. with [WithRejectWhileDraining], keeps accepting, answering new requests
 //     503, until the requests in flight have finished;
@@ -34,7 +35,8 @@ const maxPollInterval = 50 * time.Millisecond
 //     kernel's tcp_info tells which have; elsewhere all count as quiet once
 //     their TLS handshake is over;
 //  4. calls the server's Shutdown: the listeners close, HTTP/2 connections
-//     get a GOAWAY and finish their streams, functions registered with
+//     get a GOAWAY and finish their streams (on Linux, the drain then ends
+//     those that have gone quiet, see the package doc), functions registered with
 //     RegisterOnShutdown start; meanwhile it closes connections that
 //     connect but send nothing, which Shutdown waits ~5s for
 //     (golang/go#22682);
