@@ -13,7 +13,7 @@ import (
 // that stream's last frames from its buffer (h2_bundle.go, closeStream,
 // then scheduleFrameWrite); the wait covers that flush, which takes
 // microseconds unless the server's goroutines are held up for this long.
-const goAwayQuiet = 30 * time.Millisecond
+const goAwayQuiet = 25 * time.Millisecond
 
 // goAwayWatch ends, during Shutdown, the HTTP/2 connections that have
 // nothing left to do after their GOAWAY, instead of leaving them to the

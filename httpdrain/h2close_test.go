@@ -1,10 +1,19 @@
 package httpdrain_test
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/lameduck/lameduck/httpdrain"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -83,4 +92,168 @@ func hostOf(url string) string {
 		}
 	}
 	return url
+}
+
+// h2Frame is a frame read by rawH2.
+type h2Frame struct {
+	typ, flags byte
+	stream     uint32
+	payload    []byte
+}
+
+// Frame types and flags of RFC 9113 used here.
+const (
+	frameData     = 0x0
+	frameHeaders  = 0x1
+	frameSettings = 0x4
+	frameGoAway   = 0x7
+	flagEndStream = 0x1
+	flagAck       = 0x1
+	flagEndHeader = 0x4
+)
+
+// rawH2 is an HTTP/2 client that does what net/http's does not: it keeps
+// its connection after the GOAWAY and its last stream, as curl, browsers
+// and proxies may, so that only the server can end it.
+type rawH2 struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialRawH2(t *testing.T, url string, useTLS bool, roots *x509.CertPool) *rawH2 {
+	t.Helper()
+	var c net.Conn
+	var err error
+	if useTLS {
+		c, err = tls.Dial("tcp", hostOf(url), &tls.Config{RootCAs: roots, ServerName: "example.com", NextProtos: []string{"h2"}})
+	} else {
+		c, err = net.Dial("tcp", hostOf(url))
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.SetDeadline(time.Now().Add(waitLimit)))
+	h := &rawH2{c: c, r: bufio.NewReader(c)}
+	_, err = io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	require.NoError(t, err)
+	h.write(t, frameSettings, 0, 0, nil)
+	return h
+}
+
+func (h *rawH2) write(t *testing.T, typ, flags byte, stream uint32, payload []byte) {
+	t.Helper()
+	hdr := []byte{byte(len(payload) >> 16), byte(len(payload) >> 8), byte(len(payload)), typ, flags}
+	hdr = binary.BigEndian.AppendUint32(hdr, stream)
+	_, err := h.c.Write(append(hdr, payload...))
+	require.NoError(t, err)
+}
+
+// read returns the next frame, acknowledging the server's settings.
+func (h *rawH2) read(t *testing.T) (h2Frame, error) {
+	t.Helper()
+	var hdr [9]byte
+	if _, err := io.ReadFull(h.r, hdr[:]); err != nil {
+		return h2Frame{}, err
+	}
+	f := h2Frame{typ: hdr[3], flags: hdr[4], stream: binary.BigEndian.Uint32(hdr[5:]) & 0x7fffffff,
+		payload: make([]byte, int(hdr[0])<<16|int(hdr[1])<<8|int(hdr[2]))}
+	if _, err := io.ReadFull(h.r, f.payload); err != nil {
+		return f, err
+	}
+	if f.typ == frameSettings && f.flags&flagAck == 0 {
+		h.write(t, frameSettings, flagAck, 0, nil)
+	}
+	return f, nil
+}
+
+// readUntil reads frames until one of type typ, and returns it.
+func (h *rawH2) readUntil(t *testing.T, typ byte) h2Frame {
+	t.Helper()
+	for {
+		f, err := h.read(t)
+		require.NoError(t, err)
+		if f.typ == typ {
+			return f
+		}
+	}
+}
+
+// get opens stream id with a GET of path, without a body.
+func (h *rawH2) get(t *testing.T, id uint32, path string) {
+	t.Helper()
+	// HPACK: :method GET, :scheme http (static 2 and 6), then :path and
+	// :authority as literals with indexed names (static 4 and 1).
+	block := []byte{0x82, 0x86, 0x44, byte(len(path))}
+	block = append(block, path...)
+	block = append(block, 0x41, 4, 't', 'e', 's', 't')
+	h.write(t, frameHeaders, flagEndStream|flagEndHeader, id, block)
+}
+
+// TestHTTP2DrainEndsConnectionKeptByClient: a client that keeps its
+// connection after the GOAWAY and the end of its last stream gets every
+// frame of the response, then the end of the connection (no reset), well
+// before net/http's second.
+func TestHTTP2DrainEndsConnectionKeptByClient(t *testing.T) {
+	for _, useTLS := range []bool{true, false} {
+		name := "HTTPS/2"
+		if !useTLS {
+			name = "h2c"
+		}
+		t.Run(name, func(t *testing.T) {
+			g := newGate()
+			ts := httptest.NewUnstartedServer(g)
+			d := httpdrain.New(ts.Config, make(lifecycle))
+			if useTLS {
+				ts.EnableHTTP2 = true
+				ts.StartTLS()
+			} else {
+				ts.Config.Protocols = new(http.Protocols)
+				ts.Config.Protocols.SetUnencryptedHTTP2(true)
+				ts.Start()
+			}
+			t.Cleanup(func() {
+				d.Drain(canceled())
+				ts.Close()
+			})
+			var roots *x509.CertPool
+			if useTLS {
+				roots = ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+			}
+			h := dialRawH2(t, ts.URL, useTLS, roots)
+			h.get(t, 1, "/gate")
+			waitClosed(t, g.entered, "request in handler")
+
+			errc := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+				defer cancel()
+				errc <- d.Drain(ctx)
+			}()
+			goAway := h.readUntil(t, frameGoAway)
+			assert.EqualValues(t, 1, binary.BigEndian.Uint32(goAway.payload)&0x7fffffff, "last stream")
+			close(g.release)
+			var body []byte
+			for {
+				f := h.readUntil(t, frameData)
+				body = append(body, f.payload...)
+				if f.flags&flagEndStream != 0 {
+					break
+				}
+			}
+			ended := time.Now()
+			assert.Equal(t, "done", string(body))
+			for {
+				f, err := h.read(t)
+				if err != nil {
+					require.ErrorIs(t, err, io.EOF, "the server ends the connection cleanly")
+					break
+				}
+				require.NotEqual(t, frameData, f.typ, "data after the stream ended")
+			}
+			took := time.Since(ended)
+			t.Logf("the connection ended %v after its last stream", took)
+			assert.Less(t, took, goAwayTimeout*6/10, "the connection outlived its GOAWAY")
+			h.c.Close()
+			require.NoError(t, waitErr(t, errc))
+		})
+	}
 }
