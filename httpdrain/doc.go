@@ -40,10 +40,10 @@
 // its last stream ends, not when the GOAWAY finds the connection idle. On
 // Linux, the drain does not wait that second: once a connection has sent
 // something since the GOAWAY was due, has no stream open, and has been
-// quiet for 25ms with every byte it sent acknowledged by the client and
-// none received left unread, the drain shuts down its write side. The
-// client reads every frame, the GOAWAY included, then the end of the
-// connection, and closes it; a request it sends in that instant was
+// quiet for 25ms, nothing sent or received and nothing left unread, the
+// drain shuts down its write side: the kernel sends a FIN behind the
+// bytes already sent. The client reads every frame, the GOAWAY included,
+// then the end of the connection, and closes it; a request it sends in that instant was
 // refused by the GOAWAY already, and meets a socket that still reads
 // rather than a reset. The 25ms cover the server's flush of the last
 // stream's frames, which follows the report that the connection is idle.

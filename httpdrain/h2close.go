@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// goAwayQuiet is how long a connection must be seen with no stream open,
-// nothing sent or received, and everything it sent acknowledged, after
-// Shutdown's GOAWAY, before the drain ends it. The HTTP/2 server reports
+// goAwayQuiet is how long a connection must be seen with no stream open
+// and nothing sent or received, after Shutdown's GOAWAY, before the drain
+// ends it. The HTTP/2 server reports
 // a connection idle when its last stream closes, just before it flushes
 // that stream's last frames from its buffer (h2_bundle.go, closeStream,
 // then scheduleFrameWrite); the wait covers that flush, which takes
@@ -42,7 +42,7 @@ type goAwayWatch struct {
 type goAwayLook struct {
 	before wireState // when Shutdown was called
 	last   wireState // at the last look
-	idleAt time.Time // when it was first seen idle with last's bytes; zero if not
+	idleAt time.Time // when it was first seen idle with last's counts; zero if not idle
 	done   bool      // its write side is shut
 }
 
@@ -77,17 +77,17 @@ func (w *goAwayWatch) closeDone() {
 			return true
 		}
 		s, ok := wire(c)
-		if !ok || s != l.last || s.unread || s.queued > 0 {
-			// Still moving, or a byte the client has not acknowledged.
-			l.last, l.idleAt = s, time.Time{}
+		if !ok {
 			return true
 		}
-		if l.idleAt.IsZero() {
-			l.idleAt = now
+		if l.idleAt.IsZero() || s.sent != l.last.sent || s.received != l.last.received {
+			l.last, l.idleAt = s, now
 		}
-		if s.sent > l.before.sent && now.Sub(l.idleAt) >= goAwayQuiet && now.Sub(w.start) >= goAwayQuiet {
-			// Sent something since the GOAWAY was due (the GOAWAY
-			// itself if nothing else), and quiet since.
+		// Sent something since the GOAWAY was due (the GOAWAY itself if
+		// nothing else), and quiet since. Bytes not yet acknowledged do
+		// not matter: the FIN follows them.
+		if s.sent > l.before.sent && !s.unread &&
+			now.Sub(l.idleAt) >= goAwayQuiet && now.Sub(w.start) >= goAwayQuiet {
 			l.done = closeWrite(c)
 		}
 		return true
@@ -97,7 +97,6 @@ func (w *goAwayWatch) closeDone() {
 // wireState is the kernel's count of a connection's traffic.
 type wireState struct {
 	sent     uint64 // bytes the server wrote: acknowledged or queued
-	queued   uint64 // bytes written and not yet acknowledged by the peer
 	received uint64 // bytes received from the peer
 	unread   bool   // bytes received that the server has not read
 }

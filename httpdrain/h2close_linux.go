@@ -32,7 +32,7 @@ func wire(c net.Conn) (s wireState, ok bool) {
 		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&out))); e != 0 {
 			return
 		}
-		s = wireState{sent: ti.bytesAcked + uint64(out), queued: uint64(out), received: ti.bytesReceived, unread: in > 0}
+		s = wireState{sent: ti.bytesAcked + uint64(out), received: ti.bytesReceived, unread: in > 0}
 		ok = true
 	})
 	return s, ok

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -255,5 +256,68 @@ func TestHTTP2DrainEndsConnectionKeptByClient(t *testing.T) {
 			h.c.Close()
 			require.NoError(t, waitErr(t, errc))
 		})
+	}
+}
+
+// BenchmarkDrainHTTP2 measures a drain of a server with 8 idle HTTP/2
+// keep-alive connections from Go clients, which keep an idle connection
+// after its GOAWAY, against the server's own Shutdown.
+func BenchmarkDrainHTTP2(b *testing.B) {
+	const clients = 8
+	for _, useTLS := range []bool{true, false} {
+		proto := "h2"
+		if !useTLS {
+			proto = "h2c"
+		}
+		for _, stop := range []string{"drainer", "shutdown"} {
+			b.Run(proto+"/"+stop, func(b *testing.B) {
+				for b.Loop() {
+					b.StopTimer()
+					ts := httptest.NewUnstartedServer(http.HandlerFunc(echo))
+					d := httpdrain.New(ts.Config, make(lifecycle), quiet)
+					var base http.Transport
+					if useTLS {
+						ts.EnableHTTP2 = true
+						ts.StartTLS()
+						base.TLSClientConfig = &tls.Config{RootCAs: ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+						base.Protocols = new(http.Protocols)
+						base.Protocols.SetHTTP2(true)
+					} else {
+						ts.Config.Protocols = new(http.Protocols)
+						ts.Config.Protocols.SetUnencryptedHTTP2(true)
+						ts.Start()
+						base.Protocols = new(http.Protocols)
+						base.Protocols.SetUnencryptedHTTP2(true)
+					}
+					trs := make([]*http.Transport, clients)
+					for i := range trs {
+						trs[i] = base.Clone()
+						resp, err := (&http.Client{Transport: trs[i]}).Post(ts.URL, "text/plain", strings.NewReader("x"))
+						if err != nil {
+							b.Fatal(err)
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+					b.StartTimer()
+					var err error
+					if stop == "drainer" {
+						err = drain(d.Drain)
+					} else {
+						err = drain(ts.Config.Shutdown)
+					}
+					b.StopTimer()
+					if err != nil {
+						b.Fatal(err)
+					}
+					d.Drain(canceled())
+					for _, tr := range trs {
+						tr.CloseIdleConnections()
+					}
+					ts.Close()
+					b.StartTimer()
+				}
+			})
+		}
 	}
 }
