@@ -8,11 +8,11 @@ import (
 
 // goAwayQuiet is how long a connection must be seen with no stream open
 // and nothing sent or received, after Shutdown's GOAWAY, before the drain
-// ends it. The HTTP/2 server reports
-// a connection idle when its last stream closes, just before it flushes
-// that stream's last frames from its buffer (h2_bundle.go, closeStream,
-// then scheduleFrameWrite); the wait covers that flush, which takes
-// microseconds unless the server's goroutines are held up for this long.
+// ends it. The HTTP/2 server reports a connection idle when its last
+// stream closes, just before it flushes that stream's last frames from its
+// buffer (h2_bundle.go, closeStream, then scheduleFrameWrite); the wait
+// covers that flush, which takes microseconds unless the server's
+// goroutines are held up for this long.
 const goAwayQuiet = 25 * time.Millisecond
 
 // goAwayWatch ends, during Shutdown, the HTTP/2 connections that have
@@ -22,12 +22,13 @@ const goAwayQuiet = 25 * time.Millisecond
 // from golang/go#18701 so that the client reads the GOAWAY before the
 // close), and Shutdown waits for it. A Go client closes a connection
 // whose GOAWAY came with streams open when the last one ends, but not one
-// that was idle when the GOAWAY came; curl and browsers keep theirs too.
+// that was idle when the GOAWAY came; other clients may keep either. The
+// same holds for cleartext HTTP/2 (h2c).
 //
 // The drain ends such a connection by shutting down its write side: the
 // kernel sends a FIN behind the bytes already sent, and keeps reading, so
 // the client gets every frame, the GOAWAY included, then the end of the
-// stream, and no reset: a request it sent in that instant is one the
+// connection, and no reset: a request it sent in that instant is one the
 // GOAWAY already refused, and arrives at a socket that still reads. The
 // client then closes the connection, and so does the server. It needs the
 // kernel's view of the socket (Linux only): elsewhere connections are
