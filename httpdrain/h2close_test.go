@@ -194,14 +194,24 @@ func (h *rawH2) get(t *testing.T, id uint32, path string) {
 // frame of the response, then the end of the connection (no reset), well
 // before net/http's second.
 func TestHTTP2DrainEndsConnectionKeptByClient(t *testing.T) {
-	for _, useTLS := range []bool{true, false} {
-		name := "HTTPS/2"
-		if !useTLS {
-			name = "h2c"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		useTLS bool
+		extra  int // bytes of response after "done", in several frames
+	}{
+		{"HTTPS/2", true, 0},
+		{"h2c", false, 0},
+		{"HTTPS/2/60KB", true, 60000},
+		{"h2c/60KB", false, 60000},
+	} {
+		useTLS := tt.useTLS
+		extra := strings.Repeat("x", tt.extra)
+		t.Run(tt.name, func(t *testing.T) {
 			g := newGate()
-			ts := httptest.NewUnstartedServer(g)
+			ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				g.ServeHTTP(w, r)
+				io.WriteString(w, extra)
+			}))
 			d := httpdrain.New(ts.Config, make(lifecycle))
 			if useTLS {
 				ts.EnableHTTP2 = true
@@ -241,7 +251,7 @@ func TestHTTP2DrainEndsConnectionKeptByClient(t *testing.T) {
 				}
 			}
 			ended := time.Now()
-			assert.Equal(t, "done", string(body))
+			assert.Equal(t, "done"+extra, string(body))
 			for {
 				f, err := h.read(t)
 				if err != nil {
