@@ -28,6 +28,8 @@ const goAwayTimeout = time.Second
 // connections have no stream left returns well before net/http's second
 // after the GOAWAY, whether a connection was idle when the GOAWAY came
 // (Go's client keeps those) or had a stream in flight, and no request fails.
+// An idle h2c connection is not here: the drain closes it before Shutdown,
+// as it closes an idle HTTP/1 connection, which it cannot tell from it.
 func TestHTTP2DrainEndsConnectionsAfterGoAway(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
@@ -36,7 +38,6 @@ func TestHTTP2DrainEndsConnectionsAfterGoAway(t *testing.T) {
 	}{
 		{"HTTPS/2/idle", true, false},
 		{"HTTPS/2/stream in flight", true, true},
-		{"h2c/idle", false, false},
 		{"h2c/stream in flight", false, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
