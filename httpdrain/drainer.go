@@ -71,11 +71,11 @@ type Drainer struct {
 // before srv serves. Replacing srv.Handler or srv.ConnState afterwards makes
 // the server bypass the Drainer: New's hooks detect it at the first
 // connection or request and log it at ERROR, and [Drainer.Drain] reports
-// it with [ErrBypassed]; a replaced srv.ConnContext is logged too. To change the handler
-// after New, set srv.Handler to d.Middleware(h). New does not touch the
-// listener. It starts one goroutine that waits for the trigger or the
-// drain, so that requests test an atomic flag rather than a channel: call
-// Drain (or close the trigger channel) to end it.
+// it with [ErrBypassed]; a replaced srv.ConnContext is logged too. To
+// change the handler after New, set srv.Handler to d.Middleware(h). New
+// does not touch the listener. It starts one goroutine that waits for the
+// trigger or the drain, so that requests test an atomic flag rather than a
+// channel: call Drain (or close the trigger channel) to end it.
 //
 // New panics if srv or lc is nil; options panic on invalid values.
 func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
@@ -103,7 +103,7 @@ func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
 			prev(c, s)
 		}
 	}
-	d.carryDrainer() // before trackConns: its value stays the nearest to requests
+	d.carryDrainer() // first: trackConns's value, looked up per request, stays the nearer
 	if d.cfg.perConn {
 		d.trackConns()
 	}
