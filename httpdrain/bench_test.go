@@ -52,7 +52,7 @@ func handlers(b *testing.B) []benchHandler {
 	})
 	return []benchHandler{
 		{"bare", http.HandlerFunc(bare), nil},
-		{"drainer", srv.Handler, nil},
+		{"drainer", srv.Handler, srv.ConnContext},
 		{"drainer+recycle", recycling.Handler, recycling.ConnContext},
 	}
 }

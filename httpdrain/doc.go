@@ -32,10 +32,55 @@
 // load balancer still routes to it. The drain sends one per connection. In
 // the HTTPS load test of this package (4 workers, 800 non-replayable POSTs
 // across trigger, delay and drain), a GOAWAY at the trigger refused 21
-// requests in 10 runs; one at the drain only, 7. A drain with idle HTTP/2
-// connections whose clients do not close them on the GOAWAY (Go's do not)
-// takes about a second more: the server waits that long before it closes
-// them itself (h2_bundle.go, goAwayTimeout), as under plain Shutdown.
+// requests in 10 runs; one at the drain only, 7.
+//
+// After its GOAWAY, net/http keeps an HTTP/2 connection open for a second
+// once its last stream is over (h2_bundle.go, goAwayTimeout), and Shutdown
+// waits for it, unless the client closes it first: Go's client does when
+// its last stream ends, not when the GOAWAY finds the connection idle. On
+// Linux, the drain does not wait that second: once a connection has sent
+// something since the GOAWAY was due, has no stream open, and has been
+// quiet for 25ms, nothing sent or received and nothing left unread, the
+// drain shuts down its write side: the kernel sends a FIN behind the
+// bytes already sent. The client reads every frame, the GOAWAY included,
+// then the end of the connection, and closes it; a request it sends in that instant was
+// refused by the GOAWAY already, and meets a socket that still reads
+// rather than a reset. The 25ms cover the server's flush of the last
+// stream's frames, which follows the report that the connection is idle.
+// Elsewhere, or for a client that keeps the connection after the end,
+// the server closes it after the second, as under plain Shutdown.
+//
+// # Streaming responses
+//
+// A response that never ends by itself (server-sent events, a long poll, a
+// streaming download or body, a WebSocket) would hold the drain until its
+// deadline and be cut there. [StreamContext] gives its handler a context
+// that ends, with cause [ErrDraining], when the drain starts, after the
+// propagation delay, or over a window with [WithStreamEndWindow] (the
+// model is k8s.io/apiserver, which ends watches at shutdown and lets other
+// requests finish). It is opt-in: r.Context() is not cancelled by the
+// drain, so finite requests, and the database queries they run with their
+// context, complete. What the client sees when the handler ends its
+// stream and returns:
+//   - server-sent events over HTTP/1.1: the last event the handler sent,
+//     then the final chunk, a clean end; the connection closes after it
+//     (the lame-duck phase's "Connection: close"), and the client
+//     (EventSource) reconnects, through the load balancer, elsewhere;
+//   - over HTTP/2: the stream ends with END_STREAM; the connection has had
+//     its GOAWAY, so the client opens its next stream on a new one;
+//   - a WebSocket: its owner, told by a context made with
+//     StreamContext(context.WithoutCancel(r.Context())) in the handler,
+//     sends a close frame with status 1001 (Going Away), waits for the
+//     client's close frame, and closes the connection (RFC 6455 §7.4.1).
+//     The drain waits for hijacked connections to be closed until its
+//     deadline, then closes them.
+//
+// In TestStreamContextEndsEventStream (HTTP/1.1, HTTPS/1.1, HTTPS/2, h2c)
+// an event stream ends cleanly with its last event at the drain's start
+// while a finite request on the same server completes with its context
+// alive, and the drain returns nil; in TestStreamContextHijacked (ws, wss)
+// the client gets the close frame 1001 and the drain returns once the
+// owner has closed the connection.
 //
 // # TLS
 //

@@ -22,8 +22,9 @@ const maxPollInterval = 50 * time.Millisecond
 // running until they return, their connections closed.
 //
 // In order, Drain:
-//  1. closes the [Drainer.Draining] channel and, if the trigger channel is
-//     still open, starts the lame-duck phase: HTTP/1 responses carry
+//  1. closes the [Drainer.Draining] channel, tells the streams of
+//     [StreamContext] to end and, if the trigger channel is still open,
+//     starts the lame-duck phase: HTTP/1 responses carry
 //     "Connection: close";
 //  2. with [WithRejectWhileDraining], keeps accepting, answering new requests
 //     503, until the requests in flight have finished;
@@ -34,7 +35,8 @@ const maxPollInterval = 50 * time.Millisecond
 //     kernel's tcp_info tells which have; elsewhere all count as quiet once
 //     their TLS handshake is over;
 //  4. calls the server's Shutdown: the listeners close, HTTP/2 connections
-//     get a GOAWAY and finish their streams, functions registered with
+//     get a GOAWAY and finish their streams (on Linux, the drain then ends
+//     those that have gone quiet, see the package doc), functions registered with
 //     RegisterOnShutdown start; meanwhile it closes connections that
 //     connect but send nothing, which Shutdown waits ~5s for
 //     (golang/go#22682);
@@ -71,6 +73,7 @@ func (d *Drainer) Drain(ctx context.Context) error {
 
 func (d *Drainer) drain(ctx context.Context) error {
 	close(d.draining)
+	d.streams.end()
 	<-d.lameDuck // set by watch, which returns now
 	if d.cfg.reject {
 		poll(ctx, func() bool { return d.reqs.load() == 0 })
@@ -102,6 +105,7 @@ func (d *Drainer) drain(ctx context.Context) error {
 // busy for their first 5 seconds (server.go, closeIdleConns).
 func (d *Drainer) shutdown(ctx context.Context) error {
 	errc := make(chan error, 1)
+	goAway := d.conns.watchGoAway() // before Shutdown sends the GOAWAYs
 	go func() { errc <- d.srv.Shutdown(ctx) }()
 	wait := time.Millisecond
 	t := time.NewTimer(wait)
@@ -113,6 +117,7 @@ func (d *Drainer) shutdown(ctx context.Context) error {
 		case <-t.C:
 		}
 		d.conns.closeQuiet(true)
+		goAway.closeDone()
 		wait = min(2*wait, maxPollInterval)
 		t.Reset(wait)
 	}

@@ -51,6 +51,7 @@ type Drainer struct {
 	drainOnce sync.Once
 	drained   chan struct{} // closed when the first Drain returns
 	drainErr  error         // set before drained is closed
+	streams   streamSignal  // ends the streams of StreamContext when Drain starts
 }
 
 // New returns a Drainer for srv, in the lame-duck phase from the moment
@@ -62,17 +63,19 @@ type Drainer struct {
 //
 // New wraps srv.Handler (http.DefaultServeMux if nil) with
 // [Drainer.Middleware] and chains srv.ConnState, calling the hook already
-// set after its own, and, with an option that needs to know connections
+// set after its own, and srv.ConnContext, calling the function already set
+// first: each connection's context carries the Drainer, for
+// [StreamContext], and, with an option that needs to know connections
 // ([WithMaxConnectionAge], [WithMaxConnectionRequests],
-// [WithConnectionCloseWindow]), srv.ConnContext, calling the function
-// already set first; it must be called before srv serves. Replacing either
-// field afterwards makes the server bypass the Drainer: New's hooks detect
-// it at the first connection or request and log it at ERROR, and
-// [Drainer.Drain] reports it with [ErrBypassed]. To change the handler
-// after New, set srv.Handler to d.Middleware(h). New does not touch the
-// listener. It starts one goroutine that waits for the trigger or the
-// drain, so that requests test an atomic flag rather than a channel: call
-// Drain (or close the trigger channel) to end it.
+// [WithConnectionCloseWindow]), the connection's state. It must be called
+// before srv serves. Replacing srv.Handler or srv.ConnState afterwards makes
+// the server bypass the Drainer: New's hooks detect it at the first
+// connection or request and log it at ERROR, and [Drainer.Drain] reports
+// it with [ErrBypassed]; a replaced srv.ConnContext is logged too. To
+// change the handler after New, set srv.Handler to d.Middleware(h). New
+// does not touch the listener. It starts one goroutine that waits for the
+// trigger or the drain, so that requests test an atomic flag rather than a
+// channel: call Drain (or close the trigger channel) to end it.
 //
 // New panics if srv or lc is nil; options panic on invalid values.
 func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
@@ -100,6 +103,7 @@ func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
 			prev(c, s)
 		}
 	}
+	d.carryDrainer() // first: trackConns's value, looked up per request, stays the nearer
 	if d.cfg.perConn {
 		d.trackConns()
 	}

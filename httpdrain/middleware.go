@@ -30,6 +30,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !m.d.sawRequest.Load() {
 		m.d.sawRequest.Store(true)
 		m.d.checkBypass()
+		m.d.checkCarried(r)
 	}
 	if lame := m.d.lame.Load(); lame || m.d.cfg.perConn {
 		if m.d.goodbye(w, r, lame) {

@@ -38,6 +38,8 @@ type config struct {
 	maxRequests int64         // see WithMaxConnectionRequests
 	closeWindow time.Duration // see WithConnectionCloseWindow
 	perConn     bool          // one of the three is set: connections carry a connInfo
+
+	streamEndWindow time.Duration // see WithStreamEndWindow
 }
 
 func newConfig(opts []Option) *config {
