@@ -1,6 +1,6 @@
 // Command rollout measures what a rolling restart costs the clients of a
-// service, for each shutdown strategy of the example services (none,
-// shutdown, lameduck) and each protocol (HTTP/1.1, h2c, gRPC, the same
+// service, for each termination strategy (none, shutdown, sleep,
+// lameduck) and each protocol (HTTP/1.1, h2c, gRPC, the same
 // three over TLS, and finite gRPC Page streams).
 //
 // It builds examples/http and examples/grpc, starts -copies copies behind
@@ -37,6 +37,12 @@ import (
 	"syscall"
 	"time"
 )
+
+// allStrategies are the termination strategies compared: the example
+// services' -strategy none, shutdown and lameduck, and sleep, the
+// native preStop sleep action of the propagation delay followed by
+// -strategy shutdown (what the Kubernetes docs and most teams recommend).
+var allStrategies = []string{"none", "shutdown", "sleep", "lameduck"}
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:])
@@ -79,7 +85,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.Copies, "copies", 3, "copies of the service behind the balancer")
 	fs.IntVar(&cfg.Conns, "conns", 8, "keep-alive connections (gRPC: ClientConns) the load uses")
 	fs.DurationVar(&cfg.Work, "work", 20*time.Millisecond, "time each request works on the server (/work?d=, duration_ms)")
-	fs.StringVar(&strategies, "strategies", "none,shutdown,lameduck", "comma-separated strategies: none, shutdown, lameduck")
+	fs.StringVar(&strategies, "strategies", strings.Join(allStrategies, ","), "comma-separated strategies: none, shutdown, sleep, lameduck")
 	fs.StringVar(&protocols, "protocols", "http1,h2c,grpc,https1,https2,grpcs,page", "comma-separated protocols: http1, h2c, grpc; https1, https2, grpcs (the same over TLS); page (gRPC Page streams)")
 	fs.StringVar(&cfg.LB, "lb", "auto", "load balancer: haproxy, builtin, or auto (haproxy when on PATH)")
 	fs.DurationVar(&cfg.Lag, "lag", 500*time.Millisecond, "built-in balancer: time until it believes a readiness change (endpoint propagation)")
@@ -98,8 +104,8 @@ func parseFlags(args []string) (config, error) {
 
 func (c config) validate() error {
 	for _, s := range c.Strategies {
-		if s != "none" && s != "shutdown" && s != "lameduck" {
-			return fmt.Errorf("rollout: unknown strategy %q: use none, shutdown or lameduck", s)
+		if !slices.Contains(allStrategies, s) {
+			return fmt.Errorf("rollout: unknown strategy %q: use none, shutdown, sleep or lameduck", s)
 		}
 	}
 	for _, p := range c.Protocols {

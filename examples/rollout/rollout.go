@@ -33,12 +33,15 @@ type termination struct {
 }
 
 // kubeletFor returns the kubelet that terminates copies of a strategy:
-// only lameduck gets a preStop hook (GET /prestop on the admin port);
-// users of the other patterns have none.
-func kubeletFor(strategy string, grace time.Duration, admin string, logf func(string, ...any)) *shutdowntest.Kubelet {
-	k := &shutdowntest.Kubelet{GracePeriod: grace, Logf: logf}
-	if strategy == "lameduck" {
+// lameduck gets a preStop hook (GET /prestop on the admin port), sleep the
+// native preStop sleep action of the propagation delay, the others none.
+func kubeletFor(strategy string, spec copySpec, admin string, logf func(string, ...any)) *shutdowntest.Kubelet {
+	k := &shutdowntest.Kubelet{GracePeriod: spec.Grace, Logf: logf}
+	switch strategy {
+	case "lameduck":
 		k.PreStop = &shutdowntest.HTTPGet{URL: "http://" + admin + "/prestop"}
+	case "sleep":
+		k.PreStopSleep = spec.Delay
 	}
 	return k
 }
@@ -52,7 +55,7 @@ func kubeletFor(strategy string, grace time.Duration, admin string, logf func(st
 func rollingRestart(ctx context.Context, specs []copySpec, copies []*instance, lb balancer, strategy string, say func(string, ...any)) ([]termination, error) {
 	var out []termination
 	for i, in := range copies {
-		rep := kubeletFor(strategy, specs[i].Grace, in.Admin, nil).Terminate(ctx, in.proc)
+		rep := kubeletFor(strategy, specs[i], in.Admin, nil).Terminate(ctx, in.proc)
 		copies[i] = nil
 		exited := time.Now()
 		// A pod's address dies with it: the replacement may only take the

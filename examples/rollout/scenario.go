@@ -67,6 +67,15 @@ func (p protocol) tls() bool { return p == https1 || p == https2 || p == grpcs }
 // store (a row and a journal line). Page streams store nothing.
 func (p protocol) writes() bool { return p != page }
 
+// processStrategy is the -strategy a copy runs with: sleep is the
+// shutdown strategy behind the kubelet's preStop sleep action.
+func processStrategy(strategy string) string {
+	if strategy == "sleep" {
+		return "shutdown"
+	}
+	return strategy
+}
+
 // scenario is one row of the report.
 type scenario struct {
 	Strategy string
@@ -181,7 +190,7 @@ func (r *runner) startCopies(ctx context.Context, sc scenario, dir string) ([]co
 	for i := range specs {
 		specs[i] = copySpec{
 			Bin:      r.bins[sc.Protocol.service()],
-			Strategy: sc.Strategy,
+			Strategy: processStrategy(sc.Strategy),
 			Grace:    r.cfg.Grace,
 			Delay:    r.cfg.Delay,
 			DataDir:  filepath.Join(dir, fmt.Sprintf("copy%d", i)),

@@ -40,6 +40,11 @@ type Kubelet struct {
 	DeletionGracePeriod time.Duration
 	// PreStop is the preStop httpGet hook; nil means none.
 	PreStop *HTTPGet
+	// PreStopSleep is the native preStop sleep action
+	// (lifecycle.preStop.sleep.seconds), used when PreStop is nil: the
+	// kubelet waits this long, at most the grace period, before the stop
+	// signal, and the process sees nothing of it. Zero means none.
+	PreStopSleep time.Duration
 	// StopSignal is sent first; nil means syscall.SIGTERM.
 	StopSignal os.Signal
 	// Logf, if not nil, is told each step, e.g. t.Logf.
@@ -47,7 +52,8 @@ type Kubelet struct {
 }
 
 // Terminate terminates p: it runs the preStop hook (waiting for it at most
-// the grace period, whether or not p exits meanwhile), sends the stop
+// the grace period, whether or not p exits meanwhile) or sleeps the preStop
+// sleep action, sends the stop
 // signal once with the remaining grace period (the hook's time rounded
 // down to whole seconds subtracted, floored at [MinGraceAfterSignal]), and
 // sends SIGKILL (p.Kill) when that is spent.
@@ -63,8 +69,12 @@ func (k *Kubelet) Terminate(ctx context.Context, p Process) *Report {
 	t := &termination{p: p, logf: k.Logf, start: time.Now()}
 	p.Exited() // a Func starts following its process now, not after the hook
 	grace := k.gracePeriod()
-	if k.PreStop != nil && grace > 0 {
+	switch {
+	case grace <= 0:
+	case k.PreStop != nil:
 		grace -= t.preStop(ctx, k.PreStop, grace).Truncate(time.Second)
+	case k.PreStopSleep > 0:
+		grace -= t.sleep(ctx, min(k.PreStopSleep, grace)).Truncate(time.Second)
 	}
 	grace = max(grace, MinGraceAfterSignal)
 	if t.running(ctx) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -84,4 +85,31 @@ func TestTerminateCommandExitsAsItAnswers(t *testing.T) {
 	// the kubelet: the exit is seen only once the process is reaped.
 	assert.False(t, r.Killed)
 	assert.Equal(t, 0, r.ExitCode)
+}
+
+// TestTerminatePreStopSleep: the native sleep action waits before the
+// signal, its whole seconds count against the grace period, and a sleep
+// longer than the grace period is cut to it.
+func TestTerminatePreStopSleep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, tt := range []struct {
+			name                string
+			sleep, grace        time.Duration
+			wantSignal, wantEnd time.Duration // SIGTERM, then SIGKILL
+		}{
+			{"within the grace period", 5 * time.Second, 30 * time.Second, 5 * time.Second, 30 * time.Second},
+			{"longer than the grace period", 10 * time.Second, 3 * time.Second, 3 * time.Second, 5 * time.Second},
+		} {
+			start := time.Now()
+			exited := make(chan struct{})
+			var signalled time.Duration
+			p := shutdowntest.Func(func(os.Signal) error { signalled = time.Since(start); return nil }, exited) // ignores SIGTERM
+			k := &shutdowntest.Kubelet{GracePeriod: tt.grace, PreStopSleep: tt.sleep}
+			r := k.Terminate(context.Background(), p)
+			assert.Equal(t, tt.wantSignal, signalled, tt.name)
+			assert.Equal(t, tt.wantSignal, r.PreStopDuration, tt.name)
+			assert.True(t, r.Killed, tt.name)
+			assert.Equal(t, tt.wantEnd, r.ExitAfter, tt.name)
+		}
+	})
 }

@@ -54,6 +54,22 @@ func (t *termination) preStop(ctx context.Context, h *HTTPGet, grace time.Durati
 	return d
 }
 
+// sleep waits d, the preStop sleep action, or until ctx is done, and
+// returns how long it waited.
+func (t *termination) sleep(ctx context.Context, d time.Duration) time.Duration {
+	t.log("preStop sleep %v", d)
+	start := time.Now()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	slept := time.Since(start)
+	t.report.PreStopDuration = slept
+	return slept
+}
+
 // running reports whether the process is still running and ctx not done.
 func (t *termination) running(ctx context.Context) bool {
 	select {
