@@ -3,6 +3,7 @@ package httpdrain
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -43,8 +44,10 @@ const ageJitter = 0.1
 // with neither this option, [WithMaxConnectionRequests] nor
 // [WithConnectionCloseWindow], the Drainer keeps nothing per connection.
 // It sets srv.ConnContext in [New], calling the function already set
-// first; replacing it after New disables the option. It panics if d is
-// negative. Defaults to 0: connections live as long as their clients keep
+// first; replacing it after New disables the option. An age too long for
+// the clock to reach (centuries, math.MaxInt64 included) never closes a
+// connection. It panics if d is negative. Defaults to 0: connections live
+// as long as their clients keep
 // them.
 func WithMaxConnectionAge(d time.Duration) Option {
 	if d < 0 {
@@ -97,9 +100,20 @@ func (c *config) newConnInfo(now int64) *connInfo {
 	ci := &connInfo{turn: time.Duration(rand.Float64() * float64(c.closeWindow))}
 	if c.maxAge > 0 {
 		jitter := (2*rand.Float64() - 1) * ageJitter
-		ci.expires = now + int64(c.maxAge) + int64(jitter*float64(c.maxAge))
+		ci.expires = expiry(now, float64(c.maxAge)*(1+jitter))
 	}
 	return ci
+}
+
+// expiry returns now plus age, saturated at the largest time the clock can
+// tell: an age of centuries, math.MaxInt64 included, means never, not a
+// time that wraps around to the past.
+func expiry(now int64, age float64) int64 {
+	// float64(math.MaxInt64) is 2⁶³: below it the conversion fits.
+	if age >= float64(math.MaxInt64) || int64(age) > math.MaxInt64-now {
+		return math.MaxInt64
+	}
+	return now + int64(age)
 }
 
 // spent counts one more request on the connection and reports whether it
