@@ -47,8 +47,7 @@ const ageJitter = 0.1
 // first; replacing it after New disables the option. An age too long for
 // the clock to reach (centuries, math.MaxInt64 included) never closes a
 // connection. It panics if d is negative. Defaults to 0: connections live
-// as long as their clients keep
-// them.
+// as long as their clients keep them.
 func WithMaxConnectionAge(d time.Duration) Option {
 	if d < 0 {
 		panic(fmt.Sprintf("httpdrain: WithMaxConnectionAge(%v): the age must not be negative; use 0 to never close connections for their age", d))
