@@ -1,6 +1,7 @@
 package httpdrain
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -38,6 +39,7 @@ type Drainer struct {
 
 	reqs       inflight
 	conns      conns
+	lns        listeners
 	onShutdown atomic.Int64 // RegisterOnShutdown functions not yet returned
 	sawConn    atomic.Bool  // the ConnState hook has run
 	sawRequest atomic.Bool  // the middleware has run
@@ -62,7 +64,9 @@ type Drainer struct {
 //
 // New wraps srv.Handler (http.DefaultServeMux if nil) with
 // [Drainer.Middleware] and chains srv.ConnState, calling the hook already
-// set after its own, and, with an option that needs to know connections
+// set after its own, srv.BaseContext, to learn the listeners the drain
+// stops, calling the function already set after its own, and, with an
+// option that needs to know connections
 // ([WithMaxConnectionAge], [WithMaxConnectionRequests],
 // [WithConnectionCloseWindow]), srv.ConnContext, calling the function
 // already set first; it must be called before srv serves. Replacing either
@@ -99,6 +103,14 @@ func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
 		if prev != nil {
 			prev(c, s)
 		}
+	}
+	prevBase := srv.BaseContext
+	srv.BaseContext = func(l net.Listener) context.Context {
+		d.lns.add(l)
+		if prevBase != nil {
+			return prevBase(l)
+		}
+		return context.Background()
 	}
 	if d.cfg.perConn {
 		d.trackConns()
