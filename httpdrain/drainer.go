@@ -63,18 +63,19 @@ type Drainer struct {
 // connections get a GOAWAY at the drain (see the package doc).
 //
 // New wraps srv.Handler (http.DefaultServeMux if nil) with
-// [Drainer.Middleware] and chains srv.ConnState, calling the hook already
-// set after its own, srv.BaseContext, to learn the listeners the drain
-// stops, calling the function already set after its own, and, with an
-// option that needs to know connections
-// ([WithMaxConnectionAge], [WithMaxConnectionRequests],
-// [WithConnectionCloseWindow]), srv.ConnContext, calling the function
-// already set first; it must be called before srv serves. Replacing either
-// field afterwards makes the server bypass the Drainer: New's hooks detect
-// it at the first connection or request and log it at ERROR, and
-// [Drainer.Drain] reports it with [ErrBypassed]. To change the handler
-// after New, set srv.Handler to d.Middleware(h). New does not touch the
-// listener. It starts one goroutine that waits for the trigger or the
+// [Drainer.Middleware] and chains three hooks: srv.ConnState, calling the
+// hook already set after its own; srv.BaseContext, to learn the listeners
+// the drain stops, calling the function already set after its own; and
+// srv.ConnContext, to give each connection's requests their connection (a
+// context value per connection), calling the function already set first.
+// It must be called before srv serves. Replacing srv.Handler or
+// srv.ConnState afterwards makes the server bypass the Drainer: New's hooks
+// detect it at the first connection or request and log it at ERROR, and
+// [Drainer.Drain] reports it with [ErrBypassed]; replacing srv.BaseContext
+// or srv.ConnContext disables what they serve (see [Drainer.Drain] and
+// [WithMaxConnectionAge]). To change the handler after New, set
+// srv.Handler to d.Middleware(h). New does not touch the listener until
+// the drain. It starts one goroutine that waits for the trigger or the
 // drain, so that requests test an atomic flag rather than a channel: call
 // Drain (or close the trigger channel) to end it.
 //
@@ -112,9 +113,7 @@ func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
 		}
 		return context.Background()
 	}
-	if d.cfg.perConn {
-		d.trackConns()
-	}
+	d.trackConns()
 	go d.watch()
 	return d
 }
