@@ -83,8 +83,8 @@ func (d *Drainer) drain(ctx context.Context) error {
 	if !d.cfg.reject {
 		d.lns.stop() // before Draining closes: whoever sees it, sees this
 	}
+	d.goLame() // also ends watch
 	close(d.draining)
-	<-d.lameDuck // set by watch, which returns now
 	if d.cfg.reject {
 		poll(ctx, func() bool { return d.reqs.load() == 0 })
 		d.lns.stop()

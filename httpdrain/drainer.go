@@ -47,6 +47,7 @@ type Drainer struct {
 
 	lame      atomic.Bool   // set once the trigger or Drain started the lame-duck phase
 	lameAt    time.Time     // when it did; set before lame
+	lameOnce  sync.Once     // guards lameAt, lame and lameDuck
 	clock     ageClock      // see WithMaxConnectionAge
 	lameDuck  chan struct{} // closed right after lame is set
 	draining  chan struct{} // closed when Drain starts
@@ -158,9 +159,17 @@ func (d *Drainer) watch() {
 			d.clock.advance(now)
 		}
 	}
-	d.lameAt = time.Now()
-	d.lame.Store(true)
-	close(d.lameDuck)
+	d.goLame()
+}
+
+// goLame starts the lame-duck phase, once: from watch at the trigger, or
+// from Drain itself, which does not wait for watch to be scheduled.
+func (d *Drainer) goLame() {
+	d.lameOnce.Do(func() {
+		d.lameAt = time.Now()
+		d.lame.Store(true)
+		close(d.lameDuck)
+	})
 }
 
 // LameDuck returns a channel closed once HTTP/1 responses carry
