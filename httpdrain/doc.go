@@ -40,10 +40,11 @@
 // # TLS
 //
 // A TLS connection whose handshake is under way when the drain starts is
-// served: the drain waits for the handshake, then for the request that
-// follows, before it stops the server (net/http drops a request it reads
-// after Shutdown started); over HTTP/2 it waits for the first stream
-// before the GOAWAY. A connection that completes its handshake and then
+// served if the handshake and the request that follows arrive within the
+// drain's header grace (500ms from its start): the drain waits for them
+// before it stops the server (net/http drops a request it reads after
+// Shutdown started); over HTTP/2 it waits for the first stream before the
+// GOAWAY. A connection that completes its handshake and then
 // sends nothing for 100ms is closed like a never-used one. A client that
 // sends half a request header right behind its handshake and then stalls
 // for longer can have it cut, where a plaintext one would be waited for:

@@ -138,3 +138,25 @@ func TestDrainReportsStalledRequestCutAtDeadline(t *testing.T) {
 	err := waitErr(t, b.drainAsync(30*time.Millisecond)) // shorter than the header grace
 	require.ErrorIs(t, err, httpdrain.ErrForced)
 }
+
+// TestDrainAmongManyIdleConns: among many idle connections, the drain
+// closes them all and still counts the request arriving on another: cut at
+// the deadline, it is reported.
+func TestDrainAmongManyIdleConns(t *testing.T) {
+	const n = 1100
+	b := startBackend(t, http.HandlerFunc(echo))
+	conns := make([]*rawConn, n)
+	for i := range conns {
+		conns[i] = dialRaw(t, b.addr)
+		_, _, err := conns[i].roundTrip("/", "first")
+		require.NoError(t, err)
+	}
+	dialStalled(t, b, false, slowloris)
+	time.Sleep(20 * time.Millisecond) // the stall reaches the server
+
+	err := waitErr(t, b.drainAsync(30*time.Millisecond)) // shorter than the header grace
+	require.ErrorIs(t, err, httpdrain.ErrForced)
+	for _, c := range conns {
+		c.waitEOF(t)
+	}
+}
