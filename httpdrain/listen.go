@@ -21,6 +21,7 @@ type listeners struct {
 // add records l, which the server is about to serve; a listener added
 // after stop is refused at once.
 func (s *listeners) add(l net.Listener) {
+	prepare()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ls = append(s.ls, l)

@@ -2,6 +2,7 @@ package httpdrain
 
 import (
 	"net"
+	"sync"
 	"syscall"
 )
 
@@ -20,8 +21,9 @@ type rawListener interface {
 // refused, and those not yet accepted are reset, as when Shutdown closes
 // the listener. Serve's Accept keeps waiting, since the placeholder is not
 // in the runtime's poller and no one can reach it, until Shutdown closes
-// the listener, which closes the placeholder. A socket shared with another
-// descriptor (inherited, or from l.File) stays open through that one.
+// the listener, which closes its copy of the placeholder. A socket shared
+// with another descriptor (inherited, or from l.File) stays open through
+// that one.
 func refuse(l net.Listener) bool {
 	rl := socketOf(l)
 	if rl == nil {
@@ -35,7 +37,6 @@ func refuse(l net.Listener) bool {
 	if err != nil {
 		return false
 	}
-	defer syscall.Close(ph)
 	var dupErr error
 	if err := rc.Control(func(fd uintptr) { dupErr = syscall.Dup3(ph, int(fd), syscall.O_CLOEXEC) }); err != nil {
 		return false
@@ -43,10 +44,16 @@ func refuse(l net.Listener) bool {
 	return dupErr == nil
 }
 
-// placeholder returns a listening socket that nothing connects to: a Unix
+// placeholder is a listening socket that nothing connects to: a Unix
 // socket with an autobound abstract name, non-blocking like the runtime's
 // sockets, so that an Accept that calls accept on it gets EAGAIN and waits.
-func placeholder() (int, error) {
+// It is made once per process, at the first listener (see
+// listeners.add), so that the drain start costs one system call per
+// listener; each listener it replaces holds a copy of it until Shutdown
+// closes the listener.
+var placeholder = sync.OnceValues(newPlaceholder)
+
+func newPlaceholder() (int, error) {
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
@@ -61,3 +68,6 @@ func placeholder() (int, error) {
 	}
 	return fd, nil
 }
+
+// prepare makes the placeholder ahead of the drain.
+func prepare() { placeholder() }

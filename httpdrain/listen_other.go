@@ -11,3 +11,6 @@ type rawListener = net.Listener
 // refuse reports that it cannot make l refuse connections: the listener
 // then accepts until Shutdown closes it, after the header grace.
 func refuse(net.Listener) bool { return false }
+
+// prepare does nothing: there is nothing to prepare.
+func prepare() {}
