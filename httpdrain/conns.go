@@ -108,21 +108,20 @@ func isH2(c net.Conn) bool {
 // closeQuiet closes the HTTP/1 connections in StateNew or StateIdle whose
 // peer has sent nothing the server has not answered (see verdict), and
 // reports how many such connections it had to leave open because the peer
-// had sent something. With newOnly it leaves idle connections alone.
-// HTTP/2 connections over TLS wait for Shutdown's GOAWAY; without newOnly,
-// it counts those that have not had their first stream yet as busy, for
-// firstRequestGrace at most.
-func (t *conns) closeQuiet(newOnly bool) (busy int) {
+// had sent something. HTTP/2 connections over TLS wait for Shutdown's
+// GOAWAY; it counts those that have not had their first stream yet as
+// busy, for firstRequestGrace at most.
+func (t *conns) closeQuiet() (busy int) {
 	t.live.Range(func(k, v any) bool {
 		e := v.(*conn)
 		if e.h2.Load() {
-			if !newOnly && !e.h2Streamed.Load() && time.Since(time.Unix(0, e.h2At.Load())) < firstRequestGrace {
+			if !e.h2Streamed.Load() && time.Since(time.Unix(0, e.h2At.Load())) < firstRequestGrace {
 				busy++
 			}
 			return true
 		}
 		s := http.ConnState(e.state.Load())
-		if s != http.StateNew && (newOnly || s != http.StateIdle) {
+		if s != http.StateNew && s != http.StateIdle {
 			return true
 		}
 		c := k.(net.Conn)
@@ -130,13 +129,32 @@ func (t *conns) closeQuiet(newOnly bool) (busy int) {
 			busy++
 			return true
 		}
-		// Closing makes the server's read fail; its goroutine then
-		// reports StateClosed and forgets the connection.
-		c.Close()
-		t.live.Delete(c)
+		t.close(c)
 		return true
 	})
 	return busy
+}
+
+// closeNew closes the connections in StateNew, HTTP/2 ones aside (they
+// have left it). It is called once the server is shutting down: net/http
+// would not serve a request it reads from them then (server.go,
+// conn.serve), and would wait 5s before it closed them itself
+// (golang/go#22682).
+func (t *conns) closeNew() {
+	t.live.Range(func(k, v any) bool {
+		e := v.(*conn)
+		if !e.h2.Load() && http.ConnState(e.state.Load()) == http.StateNew {
+			t.close(k.(net.Conn))
+		}
+		return true
+	})
+}
+
+// close closes c and forgets it. Closing makes the server's read fail; its
+// goroutine then reports StateClosed.
+func (t *conns) close(c net.Conn) {
+	c.Close()
+	t.live.Delete(c)
 }
 
 // A verdict is what the drain does with a new or idle connection.

@@ -85,10 +85,11 @@
 // # TLS
 //
 // A TLS connection whose handshake is under way when the drain starts is
-// served: the drain waits for the handshake, then for the request that
-// follows, before it stops the server (net/http drops a request it reads
-// after Shutdown started); over HTTP/2 it waits for the first stream
-// before the GOAWAY. A connection that completes its handshake and then
+// served if the handshake and the request that follows arrive within the
+// drain's header grace (500ms from its start): the drain waits for them
+// before it stops the server (net/http drops a request it reads after
+// Shutdown started); over HTTP/2 it waits for the first stream before the
+// GOAWAY. A connection that completes its handshake and then
 // sends nothing for 100ms is closed like a never-used one. A client that
 // sends half a request header right behind its handshake and then stalls
 // for longer can have it cut, where a plaintext one would be waited for:
@@ -101,10 +102,10 @@
 // it in the instant the close takes to reach it (a network round trip)
 // sees the connection fail, as with Shutdown; Go's http.Transport resends
 // such a request on a new connection only if it is idempotent or has
-// GetBody. In BenchmarkIdleRace, through a TCP load balancer on loopback,
-// a POST sent as the drain starts fails 96-98% of the time (Shutdown:
-// 99.5%), one sent 250µs later 0-0.5% (Shutdown: 0%), later ones never.
-// In BenchmarkIdleRollout (40 clients, about 1,700 POSTs per rollout), the
+// GetBody. BenchmarkIdleRace measures it through a TCP load balancer on
+// loopback, a POST sent at offsets from the drain start up to 10ms; the
+// drain closes idle connections as soon as Shutdown would (see the
+// README's Known limits for the figures). In BenchmarkIdleRollout (40 clients, about 1,700 POSTs per rollout), the
 // drain failed 1 request in 50 rollouts, Shutdown 28. Closing idle
 // connections earlier, during the delay, does not help: 2 in 50 for those
 // idle 100ms, 7 in 50 for 20ms. Each connection is closed once either way,

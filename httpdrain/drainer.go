@@ -1,6 +1,7 @@
 package httpdrain
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -38,6 +39,7 @@ type Drainer struct {
 
 	reqs       inflight
 	conns      conns
+	lns        listeners
 	onShutdown atomic.Int64 // RegisterOnShutdown functions not yet returned
 	sawConn    atomic.Bool  // the ConnState hook has run
 	sawRequest atomic.Bool  // the middleware has run
@@ -45,6 +47,7 @@ type Drainer struct {
 
 	lame      atomic.Bool   // set once the trigger or Drain started the lame-duck phase
 	lameAt    time.Time     // when it did; set before lame
+	lameOnce  sync.Once     // guards lameAt, lame and lameDuck
 	clock     ageClock      // see WithMaxConnectionAge
 	lameDuck  chan struct{} // closed right after lame is set
 	draining  chan struct{} // closed when Drain starts
@@ -62,20 +65,23 @@ type Drainer struct {
 // connections get a GOAWAY at the drain (see the package doc).
 //
 // New wraps srv.Handler (http.DefaultServeMux if nil) with
-// [Drainer.Middleware] and chains srv.ConnState, calling the hook already
-// set after its own, and srv.ConnContext, calling the function already set
-// first: each connection's context carries the Drainer, for
-// [StreamContext], and, with an option that needs to know connections
-// ([WithMaxConnectionAge], [WithMaxConnectionRequests],
-// [WithConnectionCloseWindow]), the connection's state. It must be called
-// before srv serves. Replacing srv.Handler or srv.ConnState afterwards makes
-// the server bypass the Drainer: New's hooks detect it at the first
-// connection or request and log it at ERROR, and [Drainer.Drain] reports
-// it with [ErrBypassed]; a replaced srv.ConnContext is logged too. To
-// change the handler after New, set srv.Handler to d.Middleware(h). New
-// does not touch the listener. It starts one goroutine that waits for the
-// trigger or the drain, so that requests test an atomic flag rather than a
-// channel: call Drain (or close the trigger channel) to end it.
+// [Drainer.Middleware] and chains three hooks: srv.ConnState, calling the
+// hook already set after its own; srv.BaseContext, to learn the listeners
+// the drain stops, calling the function already set after its own; and
+// srv.ConnContext, to give each connection's requests their connection and
+// the Drainer (context values per connection, for [StreamContext] and the
+// connection options), calling the function already set first.
+// It must be called before srv serves. Replacing srv.Handler or
+// srv.ConnState afterwards makes the server bypass the Drainer: New's hooks
+// detect it at the first connection or request and log it at ERROR, and
+// [Drainer.Drain] reports it with [ErrBypassed]; replacing srv.BaseContext
+// or srv.ConnContext disables what they serve (see [Drainer.Drain],
+// [StreamContext] and [WithMaxConnectionAge]), and a replaced
+// srv.ConnContext is logged. To change the handler after New, set
+// srv.Handler to d.Middleware(h). New does not touch the listener until
+// the drain. It starts one goroutine that waits for the trigger or the
+// drain, so that requests test an atomic flag rather than a channel: call
+// Drain (or close the trigger channel) to end it.
 //
 // New panics if srv or lc is nil; options panic on invalid values.
 func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
@@ -103,10 +109,16 @@ func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
 			prev(c, s)
 		}
 	}
-	d.carryDrainer() // first: trackConns's value, looked up per request, stays the nearer
-	if d.cfg.perConn {
-		d.trackConns()
+	prevBase := srv.BaseContext
+	srv.BaseContext = func(l net.Listener) context.Context {
+		d.lns.add(l)
+		if prevBase != nil {
+			return prevBase(l)
+		}
+		return context.Background()
 	}
+	d.carryDrainer() // first: trackConns's value, looked up per request, stays the nearer
+	d.trackConns()
 	go d.watch()
 	return d
 }
@@ -151,9 +163,17 @@ func (d *Drainer) watch() {
 			d.clock.advance(now)
 		}
 	}
-	d.lameAt = time.Now()
-	d.lame.Store(true)
-	close(d.lameDuck)
+	d.goLame()
+}
+
+// goLame starts the lame-duck phase, once: from watch at the trigger, or
+// from Drain itself, which does not wait for watch to be scheduled.
+func (d *Drainer) goLame() {
+	d.lameOnce.Do(func() {
+		d.lameAt = time.Now()
+		d.lame.Store(true)
+		close(d.lameDuck)
+	})
 }
 
 // LameDuck returns a channel closed once HTTP/1 responses carry

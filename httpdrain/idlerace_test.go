@@ -46,7 +46,7 @@ func BenchmarkIdleRace(b *testing.B) {
 	const trials = 200
 	spare := startBackend(b, http.HandlerFunc(echo))
 	for _, s := range []stopper{{name: "shutdown"}, {name: "drainer", lameduck: true}} {
-		for _, offset := range []time.Duration{0, 250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 3 * time.Millisecond} {
+		for _, offset := range []time.Duration{0, 250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 3 * time.Millisecond, 5 * time.Millisecond, 7 * time.Millisecond, 10 * time.Millisecond} {
 			b.Run(fmt.Sprintf("%s/offset=%v", s.name, offset), func(b *testing.B) {
 				for b.Loop() {
 					failed := 0

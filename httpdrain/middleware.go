@@ -32,29 +32,34 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.d.checkBypass()
 		m.d.checkCarried(r)
 	}
+	closing := false
 	if lame := m.d.lame.Load(); lame || m.d.cfg.perConn {
-		if m.d.goodbye(w, r, lame) {
+		var rejected bool
+		if closing, rejected = m.d.goodbye(w, r, lame); rejected {
 			return
 		}
 	}
 	n := m.d.reqs.enter(r)
 	defer n.Add(-1) // also when the handler panics (http.ErrAbortHandler)
 	m.next.ServeHTTP(w, r)
+	if closing {
+		lingerIfPipelined(w, r)
+	}
 }
 
 // goodbye asks the client to close the connection after this response
 // when its time has come, and answers 503 if it must reject the request.
-// It reports whether it did.
-func (d *Drainer) goodbye(w http.ResponseWriter, r *http.Request, lame bool) (rejected bool) {
-	if d.closes(r, lame) {
+// It reports whether it did each.
+func (d *Drainer) goodbye(w http.ResponseWriter, r *http.Request, lame bool) (closing, rejected bool) {
+	if closing = d.closes(r, lame); closing {
 		w.Header().Set("Connection", "close")
 	}
 	if !lame || !d.cfg.reject || !d.isDraining() || d.cfg.isExempt(r) {
-		return false
+		return closing, false
 	}
 	w.Header().Set("Retry-After", d.cfg.retryHeader)
 	http.Error(w, "httpdrain: server is shutting down, retry later", http.StatusServiceUnavailable)
-	return true
+	return closing, true
 }
 
 // closes reports whether r's response must carry "Connection: close".

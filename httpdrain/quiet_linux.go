@@ -55,3 +55,22 @@ func inspect(c net.Conn) (k sockState, ok bool) {
 	})
 	return k, ok
 }
+
+// hasUnread reports whether c's socket holds bytes from the peer that the
+// server has not read.
+func hasUnread(c net.Conn) bool {
+	sc, ok := netConn(c).(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var unread int32
+	var e syscall.Errno
+	rc.Control(func(fd uintptr) {
+		_, _, e = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&unread)))
+	})
+	return e == 0 && unread > 0
+}

@@ -3,6 +3,7 @@ package httpdrain
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -39,13 +40,12 @@ const ageJitter = 0.1
 // client is opening (see the package doc). Pick an age of minutes, not
 // seconds: every new connection costs a handshake, and a TLS one more.
 //
-// It costs one context value per connection and a clock read per request;
-// with neither this option, [WithMaxConnectionRequests] nor
-// [WithConnectionCloseWindow], the Drainer keeps nothing per connection.
-// It sets srv.ConnContext in [New], calling the function already set
-// first; replacing it after New disables the option. It panics if d is
-// negative. Defaults to 0: connections live as long as their clients keep
-// them.
+// It costs a clock read per request and a little state per connection,
+// kept in the context value [New] gives each connection through
+// srv.ConnContext; replacing srv.ConnContext after New disables the option.
+// An age too long for the clock to reach (centuries, math.MaxInt64
+// included) never closes a connection. It panics if d is negative.
+// Defaults to 0: connections live as long as their clients keep them.
 func WithMaxConnectionAge(d time.Duration) Option {
 	if d < 0 {
 		panic(fmt.Sprintf("httpdrain: WithMaxConnectionAge(%v): the age must not be negative; use 0 to never close connections for their age", d))
@@ -71,9 +71,10 @@ func WithMaxConnectionRequests(n int) Option {
 // connKey is the context key of a connection's *connInfo.
 type connKey struct{}
 
-// connInfo is what the Drainer keeps of a connection, when an option
-// needs it (see [config.perConn]).
+// connInfo is what the Drainer keeps of a connection. Only conn is set
+// unless an option needs the rest (see [config.perConn]).
 type connInfo struct {
+	conn     net.Conn      // see lingerIfPipelined
 	expires  int64         // ageClock time at which it is due to close; 0: never
 	turn     time.Duration // when, after the lame-duck phase starts, it is told to close
 	requests atomic.Int64  // requests it carried
@@ -87,19 +88,41 @@ func (d *Drainer) trackConns() {
 		if prev != nil {
 			ctx = prev(ctx, c)
 		}
-		return context.WithValue(ctx, connKey{}, d.cfg.newConnInfo(d.clock.now.Load()))
+		ci := &connInfo{conn: c}
+		if d.cfg.perConn {
+			d.cfg.initConnInfo(ci, d.clock.now.Load())
+		}
+		return context.WithValue(ctx, connKey{}, ci)
 	}
 }
 
 // newConnInfo returns the state of a connection accepted at now, an
 // ageClock time.
 func (c *config) newConnInfo(now int64) *connInfo {
-	ci := &connInfo{turn: time.Duration(rand.Float64() * float64(c.closeWindow))}
+	ci := new(connInfo)
+	c.initConnInfo(ci, now)
+	return ci
+}
+
+// initConnInfo sets the state of ci, a connection accepted at now, an
+// ageClock time.
+func (c *config) initConnInfo(ci *connInfo, now int64) {
+	ci.turn = time.Duration(rand.Float64() * float64(c.closeWindow))
 	if c.maxAge > 0 {
 		jitter := (2*rand.Float64() - 1) * ageJitter
-		ci.expires = now + int64(c.maxAge) + int64(jitter*float64(c.maxAge))
+		ci.expires = expiry(now, float64(c.maxAge)*(1+jitter))
 	}
-	return ci
+}
+
+// expiry returns now plus age, saturated at the largest time the clock can
+// tell: an age of centuries, math.MaxInt64 included, means never, not a
+// time that wraps around to the past.
+func expiry(now int64, age float64) int64 {
+	// float64(math.MaxInt64) is 2⁶³: below it the conversion fits.
+	if age >= float64(math.MaxInt64) || int64(age) > math.MaxInt64-now {
+		return math.MaxInt64
+	}
+	return now + int64(age)
 }
 
 // spent counts one more request on the connection and reports whether it

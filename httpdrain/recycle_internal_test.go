@@ -1,6 +1,7 @@
 package httpdrain
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -51,4 +52,19 @@ func TestConnInfoSpent(t *testing.T) {
 	assert.False(t, ci.spent(c, int64(time.Minute+time.Hour/2)), "a young connection is not spent")
 	assert.True(t, ci.spent(c, int64(2*time.Hour)), "a connection past its age is")
 	assert.Zero(t, ci.turn, "no window unless asked")
+}
+
+// TestConnInfoHugeAgeSaturates: an age near the largest Duration, plus its
+// jitter and the clock's time, must not wrap around to the past.
+func TestConnInfoHugeAgeSaturates(t *testing.T) {
+	for _, age := range []time.Duration{math.MaxInt64, math.MaxInt64 / 2, 265 * 365 * 24 * time.Hour} {
+		c := newConfig([]Option{WithMaxConnectionAge(age)})
+		for _, now := range []int64{0, int64(time.Second), int64(1000 * time.Hour)} {
+			for range 100 {
+				ci := c.newConnInfo(now)
+				assert.Greater(t, ci.expires, now, "age %v at %v: expires %d", age, time.Duration(now), ci.expires)
+				assert.False(t, ci.spent(c, now+int64(time.Hour)), "age %v: a fresh connection is spent", age)
+			}
+		}
+	}
 }
