@@ -290,12 +290,12 @@ type loadClient struct {
 func newClients(t *testing.T, proto, addr string) []loadClient {
 	t.Helper()
 	if proto == "grpc" {
-		g, err := load.NewGRPC(addr, workTime, 6)
+		g, err := load.NewGRPC(addr, workTime, 6, nil)
 		require.NoError(t, err)
 		return []loadClient{{"grpc (6 connections)", loadRate, g.Send, func() { _ = g.Close() }}}
 	}
-	ka := load.NewHTTP(addr, workTime, 16)
-	nka := load.NewHTTP(addr, workTime, 0)
+	ka := load.NewHTTP(addr, workTime, 16, nil)
+	nka := load.NewHTTP(addr, workTime, 0, nil)
 	return []loadClient{
 		{"http keep-alive", loadRate, ka.Send, ka.Close},
 		{"http connection per request", loadRate / 2, nka.Send, nka.Close},
