@@ -27,7 +27,7 @@ const agreement = 0.100 // seconds
 func underSimulator(ctx context.Context, t *testing.T, r *rig.Rig, rec *recorder, c timingCase) timings {
 	name := "sim-" + c.name
 	port := freePorts(t, 1)[0]
-	cmd := exec.Command(filepath.Join(r.Dir, "bin", "timing"))
+	cmd := exec.Command(filepath.Join(r.Bin, "timing"))
 	cmd.Env = os.Environ()
 	for k, v := range c.env(name, port, rec.addr()) {
 		cmd.Env = append(cmd.Env, k+"="+v)
