@@ -24,10 +24,9 @@
 //   - a node drain: cordon, then evictions under a PodDisruptionBudget;
 //   - a StatefulSet of one replica updated, where the only endpoint is
 //     terminating for a while;
-//   - with LAMEDUCK_E2E_LOCAL=1, a NodePort Service with
-//     externalTrafficPolicy: Local behind HAProxy health-checking its
-//     healthCheckNodePort (package lb), draining the node with the last
-//     local endpoints.
+//   - a LoadBalancer Service with externalTrafficPolicy: Local behind
+//     HAProxy health-checking its healthCheckNodePort on both nodes
+//     (package lb), draining the node with the last local endpoints.
 //
 // Each logs a table of failed requests, lost writes, SIGKILLs and exit
 // times per strategy, the EndpointSlice timeline of a terminated pod, and

@@ -34,7 +34,7 @@ func (s endpointState) String() string {
 // namespace, each pod's endpoint conditions over time, per Service.
 type sliceWatcher struct {
 	mu      sync.Mutex
-	history map[string][]endpointState // by pod name
+	history map[string][]endpointState // by podKey
 	members map[string]map[string]bool // slice name => pods it lists
 	done    chan struct{}
 }
@@ -67,7 +67,7 @@ func (w *sliceWatcher) event(ev kube.Event) error {
 			if e.TargetRef == nil {
 				continue
 			}
-			pod := e.TargetRef.Name
+			pod := podKey(e.TargetRef.Name, string(e.TargetRef.UID))
 			now[pod] = true
 			st := endpointState{at: ev.At, ready: isTrue(e.Conditions.Ready), serving: isTrue(e.Conditions.Serving), terminating: isTrue(e.Conditions.Terminating)}
 			w.record(pod, st)
@@ -96,6 +96,10 @@ func (w *sliceWatcher) record(pod string, st endpointState) {
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }
+
+// podKey names one pod among those of the same name (a StatefulSet's) by
+// its UID.
+func podKey(name, uid string) string { return name + "#" + uid[:min(8, len(uid))] }
 
 // timeline returns pod's endpoint history in seconds after ref.
 func (w *sliceWatcher) timeline(pod string, ref time.Time) string {

@@ -236,6 +236,7 @@ type outcome struct {
 // termination is how one pod the scenario ended went.
 type termination struct {
 	pod        string
+	key        string // podKey, for the EndpointSlice history
 	exitCode   int32
 	reason     string
 	exitAfter  time.Duration // deletionTimestamp seen -> container terminated seen
@@ -278,7 +279,9 @@ func (s *scenario) outcomes(results map[string]*load.Result, ended func(pod stri
 			if !e.Deleting.IsZero() && !e.Terminated.IsZero() {
 				tm.exitAfter = e.Terminated.Sub(e.Deleting)
 			}
-			if ns := s.slices.notServing(p, e.Deleting); !ns.IsZero() {
+			name, _, _ := strings.Cut(p, "#")
+			tm.key = podKey(name, e.UID)
+			if ns := s.slices.notServing(tm.key, e.Deleting); !ns.IsZero() {
 				tm.notServing = ns.Sub(e.Deleting)
 			}
 			call := e.Deleting
