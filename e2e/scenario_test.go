@@ -51,9 +51,11 @@ type scenario struct {
 	stop      context.CancelFunc
 }
 
-// running is the load of one workload.
+// running is the load of one workload: HTTP keep-alive and
+// new-connection clients, or one gRPC client.
 type running struct {
 	keepAlive, newConn *load.HTTP
+	grpc               *load.GRPC
 	results            [2]chan *load.Result
 }
 
@@ -152,11 +154,30 @@ func (s *scenario) startLoadTo(ctx context.Context, addrs map[string]string, kee
 	}
 }
 
+// startGRPCLoad starts each workload's load: unary Work.Do calls over 6
+// connections from the first node to the ClusterIP.
+func (s *scenario) startGRPCLoad(ctx context.Context) {
+	first := s.r.Nodes[0]
+	for _, w := range s.workloads {
+		g, err := load.NewGRPC(s.addrs[w.strategy], workTime, 6, first.Net.Dial)
+		require.NoError(s.t, err)
+		l := &running{grpc: g}
+		l.results[0] = make(chan *load.Result, 1)
+		go func() { l.results[0] <- load.Run(ctx, keepAliveRate, keepAliveRate*300, loadTimeout, g.Send) }()
+		s.loads[w.strategy] = l
+	}
+}
+
 // waitLoad waits for every workload's load to end (cancel its context
 // first) and returns the results per strategy.
 func (s *scenario) waitLoad() map[string]*load.Result {
 	out := map[string]*load.Result{}
 	for st, l := range s.loads {
+		if l.grpc != nil {
+			out[st] = <-l.results[0]
+			require.NoError(s.t, l.grpc.Close())
+			continue
+		}
 		res := &load.Result{Failures: map[string]int{}}
 		for i, h := range []*load.HTTP{l.keepAlive, l.newConn} {
 			r := <-l.results[i]
