@@ -1,29 +1,50 @@
-// Package e2e proves lameduck on a real kubelet and a real control plane.
-// It is a module of its own, so that Kubernetes' dependencies never enter
-// the go.mod of the library or of its examples. Its tests bring up, from
-// nothing, containerd, etcd, kube-apiserver, kube-controller-manager and
-// the kubelet on this machine (package rig), then:
+// Package e2e proves lameduck on Kubernetes' real data path. It is a
+// module of its own, so that Kubernetes' dependencies never enter the
+// go.mod of the library or of its examples.
 //
-//   - roll the example services (examples/http and examples/grpc, with the
-//     lifecycle of examples/kubernetes) one pod at a time through the API,
-//     as a Deployment with maxSurge 1 and maxUnavailable 0 does, under
-//     open-loop load that never retries, behind a balancer that follows
-//     the real EndpointSlice watch with kube-proxy's 1 s sync delay; and
-//     check zero failed requests, zero lost writes and exit code 0; and, as
-//     the control, see the strategies it is compared with fail requests on
-//     the same rig;
-//   - time the real kubelet against package shutdown/shutdowntest's
-//     simulator on the same pod spec;
-//   - show two kubelet facts the library's users must know: a preStop URL
-//     that answers 404 counts as a completed hook, and a Go program that is
-//     PID 1 exits 2 on a SIGTERM it does not handle.
+// Its tests build (package rig, in the machine's network namespace: the
+// Go module proxy is needed) etcd, the Kubernetes binaries and the CNI
+// plugins, then run themselves again in a fresh network and mount
+// namespace, where they bring up a two-node cluster from nothing: a
+// control plane with kube-scheduler and the controllers of Deployments,
+// ReplicaSets, StatefulSets, PodDisruptionBudgets and EndpointSlices; two
+// nodes, each in a network namespace of its own (package netlab) with its
+// own containerd, kubelet, kube-proxy in nftables mode and CNI bridge.
+// Every address of the cluster lives in those namespaces; the machine's
+// own links, routes and nftables tables are checked unchanged afterwards.
+//
+// The scenarios run the examples' services (examples/http with the
+// lifecycle of examples/kubernetes) through the API as a user would, with
+// every strategy side by side as a Deployment and Service of its own
+// (none, shutdown, sleep, lameduck), under open-loop load that never
+// retries, sent to each Service's ClusterIP from inside the nodes:
+//
+//   - a rollout restart (maxSurge 1, maxUnavailable 0, 3 replicas);
+//   - a scale-down from 3 replicas to 1;
+//   - a node drain: cordon, then evictions under a PodDisruptionBudget;
+//   - a StatefulSet of one replica updated, where the only endpoint is
+//     terminating for a while;
+//   - a LoadBalancer Service with externalTrafficPolicy: Local behind
+//     HAProxy health-checking its healthCheckNodePort on both nodes
+//     (package lb), draining the node with the last local endpoints.
+//
+// Each logs a table of failed requests, lost writes, SIGKILLs and exit
+// times per strategy, the EndpointSlice timeline of a terminated pod, and
+// the time from the API call to the last new connection kube-proxy sent
+// the old pod (from the nodes' conntrack tables). lameduck must fail no
+// request and lose no write where it promises to, and the anchors must
+// fail where they should, which shows that the rig sees failures. Other
+// tests time the real kubelet against package shutdown/shutdowntest's
+// simulator, and show two kubelet facts the library's users must know.
 //
 // Run it as root on Linux with cgroup v1:
 //
-//	go -C e2e test -count=1 -timeout 40m ./...
+//	go -C e2e test -count=1 -timeout 60m ./...
 //
 // Elsewhere (not Linux, not root) the tests skip and say why. The first run
-// builds the Kubernetes binaries from the Go module proxy (about 10 minutes
-// on two busy cores) and caches them in $XDG_CACHE_HOME/lameduck-e2e. Set
-// LAMEDUCK_E2E_KEEP=1 to keep the rig's directory (logs, data) afterwards.
+// builds the binaries from the Go module proxy (10 to 30 minutes on two
+// busy cores) and caches them in $XDG_CACHE_HOME/lameduck-e2e.
+// LAMEDUCK_E2E_K8S_VERSION sets the Kubernetes release (default
+// rig.DefaultK8sVersion). Set LAMEDUCK_E2E_KEEP=1 to keep the rig's
+// directory (logs, data) afterwards.
 package e2e

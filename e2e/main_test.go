@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,36 +24,130 @@ var (
 	skipReason string
 )
 
+// builtEnv carries what rig.Build made into the test process that runs
+// in the lab's namespaces; its presence means "this is that process".
+const builtEnv = "LAMEDUCK_E2E_BUILT"
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	switch {
 	case runtime.GOOS != "linux":
 		skipReason = "e2e: skipped: needs Linux (a real kubelet and containerd)"
 	case os.Geteuid() != 0:
-		skipReason = "e2e: skipped: needs root (containerd, the kubelet, mounts and cgroups)"
+		skipReason = "e2e: skipped: needs root (containerd, the kubelet, mounts, cgroups and network namespaces)"
 	}
 	if skipReason != "" {
 		fmt.Println(skipReason)
 		os.Exit(m.Run())
 	}
-	os.Exit(runWithRig(m))
+	if built := os.Getenv(builtEnv); built != "" {
+		os.Exit(runWithRig(m, built))
+	}
+	os.Exit(buildAndEnter())
 }
 
-func runWithRig(m *testing.M) int {
+// rigConfig is the rig's configuration; LAMEDUCK_E2E_K8S_VERSION sets the
+// Kubernetes release (default rig.DefaultK8sVersion).
+func rigConfig() (rig.Config, error) {
 	wd, err := os.Getwd()
+	if err != nil {
+		return rig.Config{}, err
+	}
+	return rig.Config{
+		K8sVersion:  os.Getenv("LAMEDUCK_E2E_K8S_VERSION"),
+		ModuleDir:   wd,
+		ExamplesDir: filepath.Join(wd, "..", "examples"),
+		Keep:        os.Getenv("LAMEDUCK_E2E_KEEP") == "1",
+		Logf:        logf,
+	}, nil
+}
+
+// buildAndEnter builds what the rig needs here, in the machine's network
+// namespace (the module proxy is needed), then runs this test binary again
+// with the same arguments in a fresh network and mount namespace, where
+// the whole cluster lives, and returns its exit code. Nothing after the
+// build can reach the machine's network, and nothing the cluster does can
+// touch it: its interfaces, routes and rule sets stay the machine's own.
+func buildAndEnter() int {
+	cfg, err := rigConfig()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
-	theRig, err = rig.Up(ctx, rig.Config{
-		ModuleDir:   wd,
-		ExamplesDir: filepath.Join(wd, "..", "examples"),
-		Keep:        os.Getenv("LAMEDUCK_E2E_KEEP") == "1",
-		Logf:        logf,
-	})
+	built, err := rig.Build(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: build failed:", err)
+		return 1
+	}
+	defer os.RemoveAll(built.Dir)
+	logf("e2e: built in %v", time.Since(start).Round(time.Second))
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	args := []string{"--net", "--mount", "--propagation", "private", "--", exe}
+	for _, a := range os.Args[1:] {
+		if !strings.HasPrefix(a, "-test.testlogfile") { // written by this process only
+			args = append(args, a)
+		}
+	}
+	before := machineNetwork()
+	cmd := exec.Command("unshare", args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), builtEnv+"="+built.Encode(), "GOPROXY=off")
+	code := 0
+	if err := cmd.Run(); err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		code = exit.ExitCode()
+	}
+	if after := machineNetwork(); after != before {
+		fmt.Fprintf(os.Stderr, "e2e: the machine's network changed during the run:\nbefore:\n%s\nafter:\n%s\n", before, after)
+		return 1
+	}
+	logf("e2e: the machine's links, addresses, routes and nftables tables are as before the run")
+	return code
+}
+
+// machineNetwork describes the machine's own network: its links (by
+// name), addresses, routes and nftables tables.
+func machineNetwork() string {
+	var b strings.Builder
+	for _, argv := range [][]string{{"ip", "-br", "link"}, {"ip", "-br", "addr"}, {"ip", "route"}, {"nft", "list", "tables"}} {
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		fmt.Fprintf(&b, "$ %s (%v)\n", strings.Join(argv, " "), err)
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && argv[1] == "-br" && argv[2] == "link" {
+				line = f[0] // a link's state and flags may change by themselves
+			}
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
+func runWithRig(m *testing.M, encoded string) int {
+	cfg, err := rigConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	built, err := rig.DecodeBuilt(encoded)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	theRig, err = rig.Up(ctx, cfg, built)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: bring-up failed:", err)
 		return 1
@@ -61,7 +158,6 @@ func runWithRig(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
 		code = 1
 	}
-	theRig.API.Close()
 	if err := goleak.Find(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: goroutines leaked:", err)
 		code = 1
@@ -93,4 +189,9 @@ func TestRigUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("kubelet %s", node.Status.NodeInfo.KubeletVersion)
+	for _, n := range r.Nodes {
+		if err := r.API.Get(context.Background(), "/api/v1/nodes/"+n.Name, &node); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

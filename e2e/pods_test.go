@@ -6,15 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -74,6 +76,11 @@ func waitReady(ctx context.Context, t *testing.T, r *rig.Rig, name string) {
 type podEnd struct {
 	ExitCode   int32
 	Reason     string
+	UID        string
+	App        string // its app.kubernetes.io/name label
+	Node, IP   string
+	Created    time.Time // when the watch first showed the pod
+	Deleting   time.Time // when the watch first showed its deletionTimestamp
 	Terminated time.Time // when the watch first showed the container terminated
 	Deleted    time.Time // when the watch showed the pod deleted
 }
@@ -109,9 +116,22 @@ func (w *podWatcher) event(ev kube.Event) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	e := w.ends[p.Name]
+	if e != nil && e.UID != string(p.UID) {
+		// A new pod of the same name (a StatefulSet's): the old one's
+		// record stays, under a name of its own.
+		w.ends[p.Name+"#"+e.UID[:8]] = e
+		e = nil
+	}
 	if e == nil {
-		e = &podEnd{ExitCode: -1}
+		e = &podEnd{ExitCode: -1, Created: ev.At, UID: string(p.UID)}
 		w.ends[p.Name] = e
+	}
+	e.Node, e.App = p.Spec.NodeName, p.Labels["app.kubernetes.io/name"]
+	if p.Status.PodIP != "" {
+		e.IP = p.Status.PodIP
+	}
+	if p.DeletionTimestamp != nil && e.Deleting.IsZero() {
+		e.Deleting = ev.At
 	}
 	for _, cs := range p.Status.ContainerStatuses {
 		if term := cs.State.Terminated; term != nil && e.Terminated.IsZero() {
@@ -122,6 +142,20 @@ func (w *podWatcher) event(ev kube.Event) error {
 		e.Deleted = ev.At
 	}
 	return nil
+}
+
+// live returns the pods the watch has shown that are not being deleted.
+func (w *podWatcher) live() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var names []string
+	for n, e := range w.ends {
+		if e.Deleted.IsZero() && e.Deleting.IsZero() {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 func (w *podWatcher) end(name string) podEnd {
@@ -146,56 +180,6 @@ func (w *podWatcher) waitGone(t *testing.T, timeout time.Duration, names ...stri
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-}
-
-// keepLog hard-links the pod's container log out of the kubelet's
-// podLogsDir, which the kubelet removes with the pod; containerd goes on
-// writing to the same file. It returns the link's path.
-func keepLog(t *testing.T, r *rig.Rig, pod, container string) string {
-	t.Helper()
-	keep := filepath.Join(r.Dir, "kept-logs")
-	if err := os.MkdirAll(keep, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(keep, pod+".log")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		files, _ := filepath.Glob(filepath.Join(r.PodLogsDir, "default_"+pod+"_*", container, "0.log"))
-		if len(files) == 1 {
-			if err := os.Link(files[0], dst); err != nil {
-				t.Fatal(err)
-			}
-			return dst
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log of %s/%s in %s", pod, container, r.PodLogsDir)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// logLine finds the first line of a CRI container log that contains every
-// one of subs, and returns its time.
-func logLine(path string, subs ...string) (time.Time, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return time.Time{}, false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-next:
-	for sc.Scan() {
-		line := sc.Text()
-		for _, s := range subs {
-			if !strings.Contains(line, s) {
-				continue next
-			}
-		}
-		ts, _, _ := strings.Cut(line, " ")
-		at, err := time.Parse(time.RFC3339Nano, ts)
-		return at, err == nil
-	}
-	return time.Time{}, false
 }
 
 var klogHeader = regexp.MustCompile(`^[IWEF](\d{4} \d{2}:\d{2}:\d{2}\.\d{6})`)
@@ -245,28 +229,19 @@ func events(ctx context.Context, r *rig.Rig, pod string) ([]string, error) {
 	return reasons, nil
 }
 
-// dataDir makes the host directory a pod's data volume points at, owned
-// by the image's user.
-func dataDir(t *testing.T, r *rig.Rig, pod string) string {
-	t.Helper()
-	dir := filepath.Join(r.Dir, "data", pod)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(dir, rig.ImageUser, rig.ImageUser); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 func meta(name string, labels map[string]string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: "default", Labels: labels}
 }
 
-// since formats d as seconds after a reference, or "-" for a zero time.
-func since(ref, at time.Time) string {
-	if at.IsZero() {
-		return "      -"
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	return fmt.Sprintf("%+7.3f", at.Sub(ref).Seconds())
+	sort.Ints(ports)
+	return ports
 }

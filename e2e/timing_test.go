@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/lameduck/lameduck/e2e/internal/netlab"
 	"github.com/lameduck/lameduck/e2e/internal/rig"
 )
 
@@ -41,7 +43,9 @@ type stamp struct {
 }
 
 func newRecorder(t *testing.T) *recorder {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// On the lab's address: the pods of the timing cases run in a node's
+	// network namespace, and reach the lab through the node's route.
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(netlab.Gateway, 0).String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,12 @@ import (
 	"time"
 )
 
-// ErrNotFound is wrapped by the errors of requests answered 404.
-var ErrNotFound = errors.New("kube: not found")
+// Sentinels wrapped by the errors of requests answered 404 and 429 (an
+// eviction a PodDisruptionBudget does not allow now).
+var (
+	ErrNotFound        = errors.New("kube: not found")
+	ErrTooManyRequests = errors.New("kube: too many requests")
+)
 
 // Client calls one API server. Create it with [New]; it is safe for
 // concurrent use.
@@ -47,6 +51,10 @@ func New(base string, caPEM []byte, token string) (*Client, error) {
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
 func (c *Client) request(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	return c.requestType(ctx, method, path, "application/json", in)
+}
+
+func (c *Client) requestType(ctx context.Context, method, path, contentType string, in any) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -62,7 +70,7 @@ func (c *Client) request(ctx context.Context, method, path string, in any) (*htt
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -72,8 +80,11 @@ func (c *Client) request(ctx context.Context, method, path string, in any) (*htt
 		defer resp.Body.Close()
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		err := fmt.Errorf("kube: %s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(msg))
-		if resp.StatusCode == http.StatusNotFound {
+		switch resp.StatusCode {
+		case http.StatusNotFound:
 			err = fmt.Errorf("%w: %w", ErrNotFound, err)
+		case http.StatusTooManyRequests:
+			err = fmt.Errorf("%w: %w", ErrTooManyRequests, err)
 		}
 		return nil, err
 	}
@@ -102,6 +113,18 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 // into out (nil to discard it).
 func (c *Client) Create(ctx context.Context, path string, obj, out any) error {
 	return c.Do(ctx, http.MethodPost, path, obj, out)
+}
+
+// Patch applies patch to the object at path as a JSON merge patch (RFC
+// 7386), as "kubectl patch --type merge" does.
+func (c *Client) Patch(ctx context.Context, path string, patch any) error {
+	resp, err := c.requestType(ctx, http.MethodPatch, path, "application/merge-patch+json", patch)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return err
 }
 
 // Get decodes the object at path into out.

@@ -66,3 +66,17 @@ func TestWatch(t *testing.T) {
 	require.NoError(t, err, "the server ended the watch")
 	assert.Equal(t, []string{"ADDED", "DELETED"}, types)
 }
+
+func TestPatchAndTooManyRequests(t *testing.T) {
+	c := newClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPatch && r.Header.Get("Content-Type") == "application/merge-patch+json" {
+			fmt.Fprint(w, `{}`)
+			return
+		}
+		http.Error(w, `{"reason":"TooManyRequests"}`, http.StatusTooManyRequests)
+	})
+	require.NoError(t, c.Patch(context.Background(), "/apis/apps/v1/namespaces/default/deployments/d", map[string]any{"spec": map[string]any{"replicas": 1}}))
+	err := c.Create(context.Background(), "/api/v1/namespaces/default/pods/p/eviction", map[string]any{}, nil)
+	assert.ErrorIs(t, err, ErrTooManyRequests)
+	assert.NotErrorIs(t, err, ErrNotFound)
+}

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -71,7 +73,7 @@ func Run(ctx context.Context, rate float64, max int, timeout time.Duration, send
 				return
 			}
 			reason := err.Error()
-			if i := strings.LastIndex(reason, ": "); i >= 0 && strings.Contains(reason, "127.0.0.1") {
+			if i := strings.LastIndex(reason, ": "); i >= 0 && (strings.Contains(reason, "127.0.0.1") || strings.Contains(reason, "10.")) {
 				reason = reason[i+2:] // drop the ephemeral addresses
 			}
 			res.Failures[reason]++
@@ -94,18 +96,55 @@ type body struct{ r io.Reader }
 
 func (b *body) Read(p []byte) (int, error) { return b.r.Read(p) }
 
+// Dial connects to addr; a nil Dial is net.Dialer's. The e2e tests dial
+// from inside a node's network namespace.
+type Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// Conn is one connection a client opened: when the dial returned, and its
+// local address, by which the node's conntrack table tells where the
+// connection went.
+type Conn struct {
+	At    time.Time
+	Local netip.AddrPort
+}
+
 // HTTP is an HTTP/1.1 keep-alive client of examples/http's /work.
 type HTTP struct {
 	client *http.Client
 	url    string
+	mu     sync.Mutex
+	conns  []Conn
 }
 
 // NewHTTP returns a client of http://addr/work?d=work with up to conns
 // keep-alive connections; with conns 0 it opens a new connection for each
-// request, as clients without keep-alive do.
-func NewHTTP(addr string, work time.Duration, conns int) *HTTP {
-	tr := &http.Transport{MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute, DisableKeepAlives: conns == 0}
-	return &HTTP{client: &http.Client{Transport: tr}, url: fmt.Sprintf("http://%s/work?d=%s", addr, work)}
+// request, as clients without keep-alive do. It connects with dial (nil:
+// net.Dialer) and records every connection it opens.
+func NewHTTP(addr string, work time.Duration, conns int, dial Dial) *HTTP {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	h := &HTTP{url: fmt.Sprintf("http://%s/work?d=%s", addr, work)}
+	record := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err == nil {
+			local, _ := netip.ParseAddrPort(c.LocalAddr().String())
+			h.mu.Lock()
+			h.conns = append(h.conns, Conn{At: time.Now(), Local: local})
+			h.mu.Unlock()
+		}
+		return c, err
+	}
+	tr := &http.Transport{MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute, DisableKeepAlives: conns == 0, DialContext: record}
+	h.client = &http.Client{Transport: tr}
+	return h
+}
+
+// Conns returns the connections the client opened, in order.
+func (h *HTTP) Conns() []Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Conn(nil), h.conns...)
 }
 
 // Send POSTs once; anything but 200 with an "ok" body is an error.
@@ -147,15 +186,18 @@ type GRPC struct {
 	work    time.Duration
 }
 
-// NewGRPC returns a client of addr with n connections and retries
-// disabled. grpc-go still resends, invisibly, a call that never left the
+// NewGRPC returns a client of addr with n connections, dialed with dial
+// (nil: grpc's own), and retries disabled. grpc-go still resends, invisibly, a call that never left the
 // client (transparent retry, which WithDisableRetry does not turn off); the
 // written rows show that no call was processed twice.
-func NewGRPC(addr string, work time.Duration, n int) (*GRPC, error) {
+func NewGRPC(addr string, work time.Duration, n int, dial Dial) (*GRPC, error) {
 	g := &GRPC{work: work}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDisableRetry()}
+	if dial != nil {
+		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) { return dial(ctx, "tcp", addr) }))
+	}
 	for range n {
-		conn, err := grpc.NewClient("passthrough:///"+addr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDisableRetry())
+		conn, err := grpc.NewClient("passthrough:///"+addr, opts...)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("load: %w", err), g.Close())
 		}

@@ -37,7 +37,7 @@ func TestHTTPDoesNotRetry(t *testing.T) {
 			c.Close()
 		}
 	}()
-	h := NewHTTP(ln.Addr().String(), 0, 1)
+	h := NewHTTP(ln.Addr().String(), 0, 1, nil)
 	res := Run(context.Background(), 100, 5, 5*time.Second, h.Send)
 	h.Close()
 	ln.Close()
@@ -64,15 +64,24 @@ func TestHTTPCountsNon200(t *testing.T) {
 	require.NoError(t, err)
 	go srv.Serve(ln)
 	defer srv.Close()
-	h := NewHTTP(ln.Addr().String(), time.Millisecond, 2)
+	h := NewHTTP(ln.Addr().String(), time.Millisecond, 2, nil)
 	defer h.Close()
 	res := Run(context.Background(), 200, 20, 5*time.Second, h.Send)
 	assert.Equal(t, 20, res.OK, "%v", res)
 
-	bad := NewHTTP(ln.Addr().String(), 2*time.Millisecond, 0)
+	bad := NewHTTP(ln.Addr().String(), 2*time.Millisecond, 0, nil)
 	defer bad.Close()
 	res = Run(context.Background(), 200, 3, 5*time.Second, bad.Send)
 	assert.Equal(t, 3, res.Failed(), "%v", res)
+	conns := bad.Conns()
+	require.Len(t, conns, 3, "without keep-alive, a connection per request")
+	ports := map[uint16]bool{}
+	for _, c := range conns {
+		assert.True(t, c.Local.Addr().IsLoopback(), "local address %v", c.Local)
+		ports[c.Local.Port()] = true
+	}
+	assert.Len(t, ports, 3, "three local ports")
+	assert.LessOrEqual(t, len(h.Conns()), 2, "keep-alive: at most its 2 connections")
 }
 
 func TestRunStopsWithContext(t *testing.T) {

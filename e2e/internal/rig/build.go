@@ -8,13 +8,26 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // k8sCommands are the binaries built from the module proxy. etcd is built
 // at the version k8s.io/kubernetes requires.
-var k8sCommands = []string{"kubelet", "kube-apiserver", "kube-controller-manager", "etcd"}
+var k8sCommands = []string{"kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd"}
+
+// CNIVersion is the release of github.com/containernetworking/plugins the
+// pod network is built from.
+const CNIVersion = "v1.10.0"
+
+// cniPlugins are the CNI plugins the pod network uses, by package.
+var cniPlugins = []string{
+	"github.com/containernetworking/plugins/plugins/main/bridge",
+	"github.com/containernetworking/plugins/plugins/ipam/host-local",
+	"github.com/containernetworking/plugins/plugins/main/loopback",
+	"github.com/containernetworking/plugins/plugins/meta/portmap",
+}
 
 func k8sPackage(cmd string) string {
 	if cmd == "etcd" {
@@ -31,7 +44,7 @@ func k8sPackage(cmd string) string {
 // requires k8s.io/kubernetes and replaces each staging module with its
 // published v0.Y.Z release. Staging modules that are not published
 // (k8s.io/sample-controller, ...) are not needed and are dropped.
-func (r *Rig) buildK8s(ctx context.Context, cache, v string) (string, error) {
+func buildK8s(ctx context.Context, logf func(string, ...any), cache, v string) (string, error) {
 	dir := filepath.Join(cache, "k8s-"+v)
 	bin := filepath.Join(dir, "bin")
 	missing := false
@@ -41,11 +54,11 @@ func (r *Rig) buildK8s(ctx context.Context, cache, v string) (string, error) {
 		}
 	}
 	if !missing {
-		r.logf("kubernetes %s binaries cached in %s", v, bin)
+		logf("kubernetes %s binaries cached in %s", v, bin)
 		return bin, nil
 	}
 	start := time.Now()
-	r.logf("building kubernetes %s binaries into %s (about 10-20 min cold; cached afterwards)", v, bin)
+	logf("building kubernetes %s binaries into %s (about 10-30 min cold; cached afterwards)", v, bin)
 	wrap := filepath.Join(dir, "wrap")
 	if err := os.MkdirAll(wrap, 0o755); err != nil {
 		return "", fmt.Errorf("rig: %w", err)
@@ -53,7 +66,7 @@ func (r *Rig) buildK8s(ctx context.Context, cache, v string) (string, error) {
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return "", fmt.Errorf("rig: %w", err)
 	}
-	if err := r.writeWrapper(ctx, wrap, v); err != nil {
+	if err := writeWrapper(ctx, logf, wrap, v); err != nil {
 		return "", err
 	}
 	minor := strings.SplitN(strings.TrimPrefix(v, "v1."), ".", 2)[0]
@@ -72,13 +85,39 @@ func (r *Rig) buildK8s(ctx context.Context, cache, v string) (string, error) {
 		if err := os.Rename(tmp, filepath.Join(bin, c)); err != nil {
 			return "", fmt.Errorf("rig: %w", err)
 		}
-		r.logf("built %s %s in %v", c, v, time.Since(t).Round(time.Second))
+		logf("built %s %s in %v", c, v, time.Since(t).Round(time.Second))
 	}
-	r.logf("kubernetes binaries built in %v", time.Since(start).Round(time.Second))
+	logf("kubernetes binaries built in %v", time.Since(start).Round(time.Second))
 	return bin, nil
 }
 
-func (r *Rig) writeWrapper(ctx context.Context, wrap, v string) error {
+// buildCNI installs the CNI plugins of [CNIVersion] into
+// cache/cni-CNIVersion/bin unless they are there already, and returns that
+// directory.
+func buildCNI(ctx context.Context, logf func(string, ...any), cache string) (string, error) {
+	bin := filepath.Join(cache, "cni-"+CNIVersion, "bin")
+	missing := false
+	for _, p := range cniPlugins {
+		if _, err := os.Stat(filepath.Join(bin, filepath.Base(p))); err != nil {
+			missing = true
+		}
+	}
+	if !missing {
+		return bin, nil
+	}
+	t := time.Now()
+	args := []string{"install", "-trimpath"}
+	for _, p := range cniPlugins {
+		args = append(args, p+"@"+CNIVersion)
+	}
+	if _, err := goCmd(ctx, cache, []string{"CGO_ENABLED=0", "GOBIN=" + bin}, args...); err != nil {
+		return "", err
+	}
+	logf("built the CNI plugins %s in %v", CNIVersion, time.Since(t).Round(time.Second))
+	return bin, nil
+}
+
+func writeWrapper(ctx context.Context, logf func(string, ...any), wrap, v string) error {
 	out, err := goCmd(ctx, wrap, nil, "mod", "download", "-json", "k8s.io/kubernetes@"+v)
 	if err != nil {
 		return err
@@ -98,7 +137,7 @@ func (r *Rig) writeWrapper(ctx context.Context, wrap, v string) error {
 	fmt.Fprintf(&b, "module local/k8swrap\n\ngo %s\n\n%s\nrequire k8s.io/kubernetes %s\n\nreplace (\n", goVersion, godebug, v)
 	for _, m := range staging {
 		if _, err := goCmd(ctx, wrap, nil, "mod", "download", m+"@"+stagingV); err != nil {
-			r.logf("%s@%s is not on the module proxy; not replaced", m, stagingV)
+			logf("%s@%s is not on the module proxy; not replaced", m, stagingV)
 			continue
 		}
 		fmt.Fprintf(&b, "\t%s => %s %s\n", m, m, stagingV)
@@ -140,12 +179,12 @@ func parseKubernetesMod(mod string) (goVersion, godebug string, staging []string
 
 // buildGo builds the main package pkg of the module in dir as a static
 // binary at out.
-func (r *Rig) buildGo(ctx context.Context, dir, pkg, out string) error {
+func buildGo(ctx context.Context, logf func(string, ...any), dir, pkg, out string) error {
 	t := time.Now()
 	if _, err := goCmd(ctx, dir, []string{"CGO_ENABLED=0"}, "build", "-trimpath", "-o", out, pkg); err != nil {
 		return err
 	}
-	r.logf("built %s in %v", pkg, time.Since(t).Round(time.Millisecond))
+	logf("built %s in %v", pkg, time.Since(t).Round(time.Millisecond))
 	return nil
 }
 
@@ -171,4 +210,46 @@ func tail(s string, n int) string {
 		return "..." + s[len(s)-n:]
 	}
 	return s
+}
+
+// images are the images the rig loads into every node's containerd, as
+// archives under Built.Dir/images.
+var images = []string{"pause.tar", "timing.tar", "http.tar", "grpc.tar"}
+
+// buildImages builds the pause, timing and example programs into dir/bin
+// and writes their image archives into dir/images.
+func buildImages(ctx context.Context, logf func(string, ...any), cfg Config, dir string) error {
+	bin := filepath.Join(dir, "bin")
+	for _, d := range []string{bin, filepath.Join(dir, "images")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("rig: %w", err)
+		}
+	}
+	builds := []struct{ dir, pkg, out string }{
+		{cfg.ModuleDir, "./internal/cmd/pause", "pause"},
+		{cfg.ModuleDir, "./internal/cmd/timing", "timing"},
+		{cfg.ExamplesDir, "./http", "http"},
+		{cfg.ExamplesDir, "./grpc", "grpc"},
+	}
+	for _, b := range builds {
+		if err := buildGo(ctx, logf, b.dir, b.pkg, filepath.Join(bin, b.out)); err != nil {
+			return err
+		}
+	}
+	user := strconv.Itoa(ImageUser)
+	imgs := []struct {
+		file string
+		img  image
+	}{
+		{"pause.tar", image{ref: PauseImage, entrypoint: []string{"/pause"}, files: map[string]string{"/pause": filepath.Join(bin, "pause")}}},
+		{"timing.tar", image{ref: TimingImage, entrypoint: []string{"/timing"}, user: user, files: map[string]string{"/timing": filepath.Join(bin, "timing")}}},
+		{"http.tar", image{ref: HTTPImage, entrypoint: []string{"/http"}, user: user, files: map[string]string{"/http": filepath.Join(bin, "http")}}},
+		{"grpc.tar", image{ref: GRPCImage, entrypoint: []string{"/grpc"}, user: user, files: map[string]string{"/grpc": filepath.Join(bin, "grpc")}}},
+	}
+	for _, i := range imgs {
+		if err := writeDockerArchive(filepath.Join(dir, "images", i.file), i.img); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,13 +2,13 @@ package rig
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"strings"
 )
 
 // containerdConfig is containerd 1.6's configuration with everything under
-// the rig's directory. restrict_oom_score_adj: without CAP_SYS_RESOURCE
+// the node's directory, the pods' network namespaces included
+// (netns_mounts_under_state_dir), and the CNI plugins from the cache. restrict_oom_score_adj: without CAP_SYS_RESOURCE
 // runc cannot lower oom_score_adj to the sandbox's -998 ("nsexec: failed to
 // update /proc/self/oom_score_adj: Permission denied"), so it is clamped to
 // containerd's own value.
@@ -38,6 +38,7 @@ oom_score = 0
     enable_selinux = false
     disable_apparmor = true
     restrict_oom_score_adj = true
+    netns_mounts_under_state_dir = true
     [plugins."io.containerd.grpc.v1.cri".containerd]
       snapshotter = "overlayfs"
       default_runtime_name = "runc"
@@ -49,7 +50,7 @@ oom_score = 0
           BinaryName = "{{.Runc}}"
           Root = "{{.Dir}}/run/runc"
     [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "{{.Dir}}/cni/bin"
+      bin_dir = "{{.CNIBin}}"
       conf_dir = "{{.Dir}}/cni/net.d"
     [plugins."io.containerd.grpc.v1.cri".registry]
       config_path = ""
@@ -57,25 +58,27 @@ oom_score = 0
     path = "{{.Dir}}/containerd/opt"
 `
 
-// kubeletConfig is the KubeletConfiguration: cgroup v1 with the cgroupfs
-// driver, every port on loopback, no iptables chains, and eviction and
-// image garbage collection thresholds that a busy shared disk does not
-// trip.
+// kubeletConfig is a node's KubeletConfiguration: cgroup v1 with the
+// cgroupfs driver under a cgroup root of the node's own, its server on the
+// node's loopback and its healthz on the node's address (for the lab to
+// check), no iptables chains, and eviction and image garbage collection
+// thresholds that a busy shared disk does not trip.
 const kubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 containerRuntimeEndpoint: unix://{{.Sock}}
 imageServiceEndpoint: unix://{{.Sock}}
 cgroupDriver: cgroupfs
+cgroupRoot: {{.CgroupRoot}}
 failCgroupV1: false
 failSwapOn: false
 syncFrequency: 10s
 podLogsDir: {{.Dir}}/pod-logs
-resolvConf: {{.Dir}}/etc/resolv.conf
+resolvConf: {{.Dir}}/resolv.conf
 address: 127.0.0.1
-port: {{.KubeletPort}}
+port: 10250
 readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-healthzPort: {{.HealthzPort}}
+healthzBindAddress: {{.Addr}}
+healthzPort: 10248
 authentication:
   anonymous:
     enabled: true
@@ -96,27 +99,14 @@ serializeImagePulls: false
 volumePluginDir: {{.Dir}}/kubelet/volume-plugins
 `
 
-// freePorts returns n distinct TCP ports that are free on 127.0.0.1 now.
-// Another process may take one before it is used; bring-up then fails with
-// a clear "address in use" in that component's log.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("rig: free port: %w", err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+// cniConfig is a node's pod network: a bridge with the node's pod range,
+// its gateway the node itself, no masquerading (kube-proxy does what is
+// needed), and the IP allocations kept in the node's directory.
+const cniConfig = `{"cniVersion":"1.0.0","name":"lameduck","plugins":[
+ {"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":false,"hairpinMode":true,
+  "ipam":{"type":"host-local","ranges":[[{"subnet":"{{.PodCIDR}}"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"{{.Dir}}/cni/ipam"}},
+ {"type":"portmap","capabilities":{"portMappings":true}}]}
+`
 
 // readSysctls reads the kernel tunables the kubelet would set, so that the
 // rig can show they are untouched.

@@ -16,13 +16,15 @@ import (
 
 // Down tears the rig down, going on after an error and returning them
 // joined: it deletes the pods left in the API (so their containers stop),
-// stops the kubelet, the control plane and containerd by PID, kills the
-// shims of its containerd that are still running, unmounts what is mounted
-// under its directory, removes the kubepods cgroups and the host paths
-// that did not exist before [Up], and removes the directory (unless
-// Config.Keep). It then checks that no process, listener or mount of the
-// rig is left and that the host's kernel tunables are unchanged; anything
-// left is an error. Down may be called once, also after a failed Up.
+// stops the kube-proxies, kubelets and the control plane by PID, then each
+// node's containerd once its containers are removed, kills the shims of
+// its containerds that are still running, unmounts what is mounted under
+// its directory, removes the nodes' cgroups, network namespaces and the
+// host paths that did not exist before [Up], and removes the directory
+// (unless Config.Keep). It then checks that no process, listener, mount or
+// cgroup of the rig is left and that the host's kernel tunables are
+// unchanged; anything left is an error. Down may be called once, also
+// after a failed Up.
 func (r *Rig) Down() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -31,28 +33,38 @@ func (r *Rig) Down() error {
 		errs = append(errs, r.watchdog.stop())
 	}
 	r.deletePods(ctx)
-	// Reverse start order: kubelet, controller manager, API server, etcd,
-	// containerd last but for the containers left in it.
-	var containerd *proc
+	// Reverse start order: kube-proxies, kubelets, scheduler, controller
+	// manager, API server, etcd; the containerds last, once their
+	// containers are gone.
+	containerds := map[string]*proc{}
 	for i := len(r.procs) - 1; i >= 0; i-- {
 		p := r.procs[i]
-		if p.name == "containerd" {
-			containerd = p
+		if strings.HasPrefix(p.name, "containerd-") {
+			containerds[p.name] = p
 			continue
 		}
 		errs = append(errs, p.stop(20*time.Second))
 	}
-	if containerd != nil {
-		if !containerd.exited() {
-			r.removeContainers(ctx)
+	for _, n := range r.Nodes {
+		if p := containerds["containerd-"+n.Name]; p != nil && !p.exited() {
+			n.removeContainers(ctx)
 		}
-		errs = append(errs, containerd.stop(20*time.Second))
 	}
-	errs = append(errs, r.killShims(), r.unmountAll(), removeKubepods(), r.removeHostPaths())
+	for _, p := range containerds {
+		errs = append(errs, p.stop(20*time.Second))
+	}
+	errs = append(errs, r.killShims(), r.unmountAll(), r.removeCgroups())
+	if r.Lab != nil {
+		errs = append(errs, r.Lab.Close())
+	}
+	errs = append(errs, r.removeHostPaths())
 	if r.Dir != "" && !r.cfg.Keep {
 		errs = append(errs, os.RemoveAll(r.Dir), os.Remove(r.Dir+".watchdog.log"))
 	}
 	errs = append(errs, r.checkClean())
+	if r.API != nil {
+		r.API.Close()
+	}
 	err := errors.Join(errs...)
 	if err != nil {
 		r.logf("teardown: %v", err)
@@ -63,7 +75,7 @@ func (r *Rig) Down() error {
 }
 
 // deletePods deletes every pod in the default namespace at once and waits
-// (at most 60 s) until the kubelet has stopped them and they are gone.
+// (at most 60 s) until the kubelets have stopped them.
 func (r *Rig) deletePods(ctx context.Context) {
 	if r.API == nil {
 		return
@@ -81,38 +93,40 @@ func (r *Rig) deletePods(ctx context.Context) {
 		_ = r.API.Delete(ctx, "/api/v1/namespaces/default/pods/"+p.Metadata.Name, &zero)
 	}
 	_ = poll(ctx, 60*time.Second, func() error {
-		out, err := r.ctr(ctx, "tasks", "ls", "-q")
-		if err != nil || len(strings.TrimSpace(string(out))) == 0 {
-			return nil
+		for _, n := range r.Nodes {
+			out, err := n.ctr(ctx, "tasks", "ls", "-q")
+			if err == nil && len(strings.TrimSpace(string(out))) > 0 {
+				return errors.New("containers still running")
+			}
 		}
-		return errors.New("containers still running")
+		return nil
 	})
 }
 
 // removeContainers kills and removes every task and container left in the
-// rig's containerd (the kubelet stops pods' containers, not their records).
-func (r *Rig) removeContainers(ctx context.Context) {
-	out, _ := r.ctr(ctx, "tasks", "ls", "-q")
+// node's containerd (the kubelet stops pods' containers, not their records).
+func (n *Node) removeContainers(ctx context.Context) {
+	out, _ := n.ctr(ctx, "tasks", "ls", "-q")
 	tasks := strings.Fields(string(out))
 	for _, t := range tasks {
-		_, _ = r.ctr(ctx, "tasks", "kill", "-s", "SIGKILL", t)
+		_, _ = n.ctr(ctx, "tasks", "kill", "-s", "SIGKILL", t)
 	}
 	for _, t := range tasks {
-		_ = poll(ctx, 5*time.Second, func() error { _, err := r.ctr(ctx, "tasks", "rm", "-f", t); return err })
+		_ = poll(ctx, 5*time.Second, func() error { _, err := n.ctr(ctx, "tasks", "rm", "-f", t); return err })
 	}
-	out, _ = r.ctr(ctx, "containers", "ls", "-q")
+	out, _ = n.ctr(ctx, "containers", "ls", "-q")
 	for _, c := range strings.Fields(string(out)) {
-		_, _ = r.ctr(ctx, "containers", "rm", c)
+		_, _ = n.ctr(ctx, "containers", "rm", c)
 	}
 }
 
-// killShims kills the shims of the rig's containerd that outlived it; their
-// PIDs are read from its state directory, and checked to be shims.
+// killShims kills the shims of the rig's containerds that outlived them;
+// their PIDs are read from the state directories, and checked to be shims.
 func (r *Rig) killShims() error {
 	if r.Dir == "" {
 		return nil
 	}
-	files, _ := filepath.Glob(filepath.Join(r.Dir, "containerd", "state", "io.containerd.runtime.v2.task", "*", "*", "shim.pid"))
+	files, _ := filepath.Glob(filepath.Join(r.Dir, "node*", "containerd", "state", "io.containerd.runtime.v2.task", "*", "*", "shim.pid"))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -196,22 +210,24 @@ func (r *Rig) unmountAll() error {
 	return errors.Join(errs...)
 }
 
-// removeKubepods removes the kubelet's cgroups (cgroupfs driver, v1), leaves
-// first. Up refused to start if they existed, so they are the rig's.
-func removeKubepods() error {
-	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
+// removeCgroups removes the nodes' cgroup roots (cgroupfs driver, v1),
+// leaves first. Up refused to start if they existed, so they are the rig's.
+func (r *Rig) removeCgroups() error {
 	var errs []error
-	for _, h := range hierarchies {
-		var dirs []string
-		_ = filepath.WalkDir(h, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := syscall.Rmdir(dirs[i]); err != nil && !errors.Is(err, syscall.ENOENT) {
-				errs = append(errs, fmt.Errorf("rig: remove cgroup %s: %w", dirs[i], err))
+	for i := 1; i <= r.cfg.Nodes; i++ {
+		roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgroupRootName(i)))
+		for _, h := range roots {
+			var dirs []string
+			_ = filepath.WalkDir(h, func(p string, d os.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					dirs = append(dirs, p)
+				}
+				return nil
+			})
+			for i := len(dirs) - 1; i >= 0; i-- {
+				if err := syscall.Rmdir(dirs[i]); err != nil && !errors.Is(err, syscall.ENOENT) {
+					errs = append(errs, fmt.Errorf("rig: remove cgroup %s: %w", dirs[i], err))
+				}
 			}
 		}
 	}
@@ -219,7 +235,7 @@ func removeKubepods() error {
 }
 
 // removeHostPaths removes the paths outside the rig's directory that did
-// not exist before Up: kubelet 1.34 hard-codes
+// not exist before Up: the kubelet hard-codes
 // /var/lib/kubelet/device-plugins and the /var/log/containers symlinks into
 // podLogsDir, containerd 1.6 /run/containerd/{s,fifo}.
 func (r *Rig) removeHostPaths() error {
@@ -257,8 +273,10 @@ func (r *Rig) checkClean() error {
 	if ports := listening(r.ports); len(ports) > 0 {
 		errs = append(errs, fmt.Errorf("rig: listeners left on 127.0.0.1 ports %v", ports))
 	}
-	if left, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods"); len(left) > 0 {
-		errs = append(errs, fmt.Errorf("rig: cgroups left: %v", left))
+	for i := 1; i <= r.cfg.Nodes; i++ {
+		if left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgroupRootName(i))); len(left) > 0 {
+			errs = append(errs, fmt.Errorf("rig: cgroups left: %v", left))
+		}
 	}
 	if r.sysctls != nil {
 		now, err := readSysctls()

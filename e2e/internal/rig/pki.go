@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/lameduck/lameduck/e2e/internal/netlab"
 )
 
 // pki is the control plane's key material: a CA, the API server's serving
@@ -62,7 +64,7 @@ func makePKI(dir string) (*pki, error) {
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(48 * time.Hour),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 96, 0, 1)},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 96, 0, 1), net.IP(netlab.Gateway.AsSlice())},
 		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
 	}
 	apiDER, err := x509.CreateCertificate(rand.Reader, apiTmpl, ca, &apiKey.PublicKey, caKey)
@@ -86,9 +88,10 @@ func makePKI(dir string) (*pki, error) {
 		return nil, fmt.Errorf("rig: %w", err)
 	}
 	p.adminToken, p.kubeletToken, p.kcmToken = token(), token(), token()
-	// token,user,uid,"groups"; the kubelet is a node, the rest are masters.
-	tokens := fmt.Sprintf("%s,admin,admin,\"system:masters\"\n%s,system:node:%s,kubelet,\"system:nodes\"\n%s,system:kube-controller-manager,kcm,\"system:masters\"\n",
-		p.adminToken, p.kubeletToken, nodeName, p.kcmToken)
+	// token,user,uid,"groups": every component is a master (the API server
+	// authorizes all anyway); the kubelets and kube-proxies share a token.
+	tokens := fmt.Sprintf("%s,admin,admin,\"system:masters\"\n%s,kubelet,kubelet,\"system:masters\"\n%s,system:kube-controller-manager,kcm,\"system:masters\"\n",
+		p.adminToken, p.kubeletToken, p.kcmToken)
 	for _, f := range []struct {
 		path string
 		data []byte

@@ -15,7 +15,8 @@ import (
 // test process holds open. Down writes "down" to it first, and the
 // watchdog exits; an EOF without it means the test process is gone, and
 // the watchdog does what Down would have, by the PID files of the rig's
-// processes, and removes the directory ($1). The remaining arguments are
+// processes (the nodes' namespace holders among them, so that the
+// namespaces go too), and removes the directory ($1). The remaining arguments are
 // the host paths to remove.
 const watchdogScript = `
 read -r line
@@ -23,21 +24,23 @@ read -r line
 set +e
 D=$1; shift
 echo "test process gone: tearing down $D"
-stop() { [ -f "$D/run/$1.pid" ] && kill -TERM "$(cat "$D/run/$1.pid")" 2>/dev/null; }
-for p in kubelet kube-controller-manager kube-apiserver etcd; do stop $p; done
+stop() { for f in "$D"/run/$1.pid; do [ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null; done; }
+for p in 'kube-proxy-*' 'kubelet-*' kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$p"; done
 sleep 5
-C="ctr --address $D/run/containerd.sock --namespace k8s.io"
-for t in $($C tasks ls -q 2>/dev/null); do $C tasks kill -s SIGKILL "$t"; done
-sleep 2
-for t in $($C tasks ls -q 2>/dev/null); do $C tasks rm -f "$t"; done
-stop containerd
+for S in "$D"/node*/run/containerd.sock; do
+  C="ctr --address $S --namespace k8s.io"
+  for t in $($C tasks ls -q 2>/dev/null); do $C tasks kill -s SIGKILL "$t"; done
+  sleep 2
+  for t in $($C tasks ls -q 2>/dev/null); do $C tasks rm -f "$t"; done
+done
+stop 'containerd-*'
 sleep 3
 for f in "$D"/run/*.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null; done
-for f in "$D"/containerd/state/io.containerd.runtime.v2.task/*/*/shim.pid; do
+for f in "$D"/node*/containerd/state/io.containerd.runtime.v2.task/*/*/shim.pid; do
   [ -f "$f" ] && grep -q containerd-shim "/proc/$(cat "$f")/cmdline" 2>/dev/null && kill -KILL "$(cat "$f")"
 done
 awk -v d="$D" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
-for h in /sys/fs/cgroup/*/kubepods; do [ -d "$h" ] && find "$h" -depth -type d -exec rmdir {} \; 2>/dev/null; done
+for h in /sys/fs/cgroup/*/lameduck-e2e-node*; do [ -d "$h" ] && find "$h" -depth -type d -exec rmdir {} \; 2>/dev/null; done
 for l in /var/log/containers/*.log; do [ -L "$l" ] && case "$(readlink "$l")" in "$D"/*) rm -f "$l";; esac; done
 for p in "$@"; do rm -rf "$p"; done
 rm -rf "$D"
