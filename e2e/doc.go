@@ -26,7 +26,9 @@
 //     terminating for a while;
 //   - a LoadBalancer Service with externalTrafficPolicy: Local behind
 //     HAProxy health-checking its healthCheckNodePort on both nodes
-//     (package lb), draining the node with the last local endpoints.
+//     (package lb), draining the node with the last local endpoints;
+//   - lameduck pods deleted with a grace period of 3 s where their spec
+//     says 30 s and their delay is 5 s: each must exit 0 before the kill.
 //
 // Each logs a table of failed requests, lost writes, SIGKILLs and exit
 // times per strategy, the EndpointSlice timeline of a terminated pod, and
@@ -46,5 +48,11 @@
 // busy cores) and caches them in $XDG_CACHE_HOME/lameduck-e2e.
 // LAMEDUCK_E2E_K8S_VERSION sets the Kubernetes release (default
 // rig.DefaultK8sVersion). Set LAMEDUCK_E2E_KEEP=1 to keep the rig's
-// directory (logs, data) afterwards.
+// directory (logs, data) afterwards. LAMEDUCK_E2E_READYZ=1 adds
+// lameduck with the kubelet probing /readyz to every scenario, the
+// comparison that made the manifests probe /servingz;
+// LAMEDUCK_E2E_BEST_ANCHOR=1 asserts that lameduck fails no more than the
+// best anchor in the StatefulSet and Local scenarios, which the
+// StatefulSet does not meet; LAMEDUCK_E2E_SIMULATOR=1 runs the timing of
+// shutdowntest against the kubelet.
 package e2e

@@ -68,7 +68,7 @@ func TestNodeDrain(t *testing.T) {
 			continue
 		}
 		switch o.strategy {
-		case lameduck, lameduckServingz:
+		case lameduck, lameduckReadyz:
 			assertClean(t, o)
 		case none:
 			assert.Positive(t, o.res.Failed(), "none: SIGTERM kills the server with requests in flight")

@@ -76,7 +76,7 @@ func rollout(t *testing.T, r *rig.Rig, proto string) {
 		require.Greater(t, o.res.Sent, keepAliveRate*10, "%s: too little load to prove anything", o.strategy)
 		require.Len(t, o.terminations, 3, "%s: old pods", o.strategy)
 		switch o.strategy {
-		case lameduck, lameduckServingz:
+		case lameduck, lameduckReadyz:
 			assertClean(t, o)
 		case shutdownAtSIGTERM:
 			if proto != "http" {

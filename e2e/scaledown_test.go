@@ -45,7 +45,7 @@ func TestScaleDown(t *testing.T) {
 		require.Greater(t, o.res.Sent, (keepAliveRate+newConnRate)*5, "%s: too little load to prove anything", o.strategy)
 		require.Len(t, o.terminations, 2, "%s: pods scaled away", o.strategy)
 		switch o.strategy {
-		case lameduck, lameduckServingz:
+		case lameduck, lameduckReadyz:
 			assertClean(t, o)
 		case none:
 			assert.Positive(t, o.res.Failed(), "none: SIGTERM kills the server with requests in flight")

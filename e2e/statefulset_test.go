@@ -78,7 +78,7 @@ func TestStatefulSetUpdate(t *testing.T) {
 	strict := os.Getenv(bestAnchorEnv) == "1"
 	for _, o := range outs {
 		switch o.strategy {
-		case lameduck, lameduckServingz:
+		case lameduck, lameduckReadyz:
 			if o.res.Failed() > best {
 				t.Logf("%s failed %d requests, the best anchor %d", o.strategy, o.res.Failed(), best)
 			}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,36 +28,30 @@ const (
 	// closes.
 	sleep = "sleep"
 	// lameduck is the manifest as written: the preStop httpGet of
-	// /prestop, the kubelet's readinessProbe on /readyz, which fails at
-	// the trigger.
+	// /prestop, the kubelet's readinessProbe on /servingz, which keeps
+	// passing until the drain starts after a SIGTERM or /prestop trigger.
 	lameduck = "lameduck"
-	// lameduckServingz is lameduck with the kubelet's readinessProbe on
-	// /servingz, which keeps passing until the drain starts after a
-	// SIGTERM or /prestop trigger.
-	lameduckServingz = "lameduck-servingz"
+	// lameduckReadyz is lameduck with the kubelet's readinessProbe on
+	// /readyz, which fails at the trigger: the design before /servingz,
+	// kept as the comparison that decided it.
+	lameduckReadyz = "lameduck-readyz"
 )
 
-// strategies are the strategies every scenario runs: lameduckServingz
-// joins them once the library serves /servingz.
+// strategies are the strategies every scenario runs. lameduckReadyz, the
+// comparison that decided /servingz, joins them with
+// LAMEDUCK_E2E_READYZ=1: a fifth set of pods on two cores slows
+// kube-proxy's syncs past the propagation delay at times, which fails
+// requests that have nothing to do with the strategies.
 var strategies = func() []string {
 	s := []string{none, shutdownAtSIGTERM, sleep, lameduck}
-	if hasServingz() {
-		s = append(s, lameduckServingz)
+	if os.Getenv(readyzEnv) == "1" {
+		s = append(s, lameduckReadyz)
 	}
 	return s
 }()
 
-// hasServingz reports whether the readiness package of this tree serves
-// /servingz.
-func hasServingz() bool {
-	files, _ := filepath.Glob(filepath.Join("..", "readiness", "*.go"))
-	for _, f := range files {
-		if b, err := os.ReadFile(f); err == nil && !strings.HasSuffix(f, "_test.go") && strings.Contains(string(b), `"/servingz"`) {
-			return true
-		}
-	}
-	return false
-}
+// readyzEnv adds lameduckReadyz to every scenario.
+const readyzEnv = "LAMEDUCK_E2E_READYZ"
 
 // workload is one strategy's Deployment and Service, made from a manifest
 // of examples/kubernetes.
@@ -81,8 +74,8 @@ type workload struct {
 //   - the strategy's lifecycle: none and shutdown lose the preStop hook
 //     and set STRATEGY; sleep gets lifecycle.preStop.sleep for the
 //     manifest's SHUTDOWN_PROPAGATION_DELAY; lameduck keeps the manifest
-//     as written, and lameduckServingz probes /servingz instead of
-//     /readyz;
+//     as written, and lameduckReadyz probes /readyz instead of
+//     /servingz;
 //   - a gRPC readiness probe, kept, reaches the pod IP like an httpGet.
 //
 // The probes, grace period, resources and security context stay as
@@ -112,7 +105,7 @@ func (m *manifest) workload(t *testing.T, r *rig.Rig, tag, strategy, image strin
 		case "DATA_DIR":
 			e.Value = "/data/$(POD_NAME)"
 		case "STRATEGY":
-			e.Value = map[string]string{none: "none", shutdownAtSIGTERM: "shutdown", sleep: "shutdown", lameduck: "lameduck", lameduckServingz: "lameduck"}[strategy]
+			e.Value = map[string]string{none: "none", shutdownAtSIGTERM: "shutdown", sleep: "shutdown", lameduck: "lameduck", lameduckReadyz: "lameduck"}[strategy]
 		case "SHUTDOWN_PROPAGATION_DELAY":
 			var err error
 			if delay, err = time.ParseDuration(e.Value); err != nil {
@@ -127,9 +120,9 @@ func (m *manifest) workload(t *testing.T, r *rig.Rig, tag, strategy, image strin
 		c.Lifecycle = nil
 	case sleep:
 		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: int64(delay / time.Second)}}}
-	case lameduckServingz:
+	case lameduckReadyz:
 		if p := c.ReadinessProbe; p != nil && p.HTTPGet != nil {
-			p.HTTPGet.Path = "/servingz"
+			p.HTTPGet.Path = "/readyz"
 		}
 	}
 	dir := filepath.Join(r.Dir, "data", name)
