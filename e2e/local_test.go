@@ -99,30 +99,5 @@ func TestExternalTrafficPolicyLocal(t *testing.T) {
 	outs := s.outcomes(results, func(p string) bool { _, ok := evicted[p]; return ok }, func(p string) time.Time { return evicted[p] })
 	t.Log(table("externalTrafficPolicy: Local, drain of the node with the last local endpoints, HAProxy health-checking healthCheckNodePort", outs))
 	s.logTimelines(outs)
-	best := -1
-	for _, o := range outs {
-		require.Greater(t, o.res.Sent, (keepAliveRate+newConnRate)*5, "%s: too little load to prove anything", o.strategy)
-		if (o.strategy == none || o.strategy == shutdownAtSIGTERM || o.strategy == sleep) && (best < 0 || o.res.Failed() < best) {
-			best = o.res.Failed()
-		}
-	}
-	strict := os.Getenv(bestAnchorEnv) == "1"
-	for _, o := range outs {
-		switch o.strategy {
-		case lameduck, lameduckReadyz:
-			if o.res.Failed() > best {
-				t.Logf("%s failed %d requests, the best anchor %d", o.strategy, o.res.Failed(), best)
-			}
-			if strict {
-				assert.LessOrEqual(t, o.res.Failed(), best, "%s fails no more than the best anchor", o.strategy)
-			}
-			assert.Equal(t, o.res.OK, o.rows, "%s: rows = successful requests", o.strategy)
-			assert.Equal(t, o.res.OK, o.lines, "%s: journal lines = successful requests", o.strategy)
-			for _, tm := range o.terminations {
-				assert.Equal(t, int32(0), tm.exitCode, "%s: exit code of %s (%s)", o.strategy, tm.pod, tm.reason)
-			}
-		case none:
-			assert.Positive(t, o.res.Failed(), "none: SIGTERM kills the server with requests in flight")
-		}
-	}
+	compareWithAnchors(t, outs)
 }
