@@ -104,7 +104,34 @@ func newScenarioOf(t *testing.T, r *rig.Rig, tag string, m *manifest, image stri
 	for _, w := range s.workloads {
 		s.waitRolledOut(w, 3*time.Minute)
 	}
+	s.waitProgrammed(time.Minute)
 	return s
+}
+
+// waitProgrammed waits until every node's kube-proxy accepts connections
+// to every workload's ClusterIP: a Service that kube-proxy has not yet
+// programmed refuses them, which would count as failures of the strategy
+// under load. It only connects and closes, so that no request is recorded.
+func (s *scenario) waitProgrammed(timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for _, n := range s.r.Nodes {
+		for st, addr := range s.addrs {
+			for {
+				ctx, cancel := context.WithTimeout(s.ctx, time.Second)
+				c, err := n.Net.Dial(ctx, "tcp", addr)
+				cancel()
+				if err == nil {
+					c.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					s.t.Fatalf("%s: %s not reachable through kube-proxy within %v: %v", st, addr, timeout, err)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
 }
 
 // waitRolledOut waits until the Deployment (or StatefulSet) has observed

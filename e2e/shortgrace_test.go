@@ -60,8 +60,9 @@ func TestDeletionShorterThanDelay(t *testing.T) {
 		assert.Equal(t, o.res.OK, o.rows, "%s: rows = successful requests", o.strategy)
 		assert.Equal(t, o.res.OK, o.lines, "%s: journal lines = successful requests", o.strategy)
 		for _, tm := range o.terminations {
+			// exitAfter is when the API showed the container terminated,
+			// later than the exit itself: the exit code is the proof.
 			assert.Equal(t, int32(0), tm.exitCode, "%s: exit code of %s (%s): 137 is the kubelet's SIGKILL", o.strategy, tm.pod, tm.reason)
-			assert.Less(t, tm.exitAfter, 5*time.Second, "%s: %s exits before the kill, 3 s + 2 s after the deletion", o.strategy, tm.pod)
 		}
 	}
 }
