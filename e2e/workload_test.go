@@ -39,9 +39,7 @@ const (
 
 // strategies are the strategies every scenario runs. lameduckReadyz, the
 // comparison that decided /servingz, joins them with
-// LAMEDUCK_E2E_READYZ=1: a fifth set of pods on two cores slows
-// kube-proxy's syncs past the propagation delay at times, which fails
-// requests that have nothing to do with the strategies.
+// LAMEDUCK_E2E_READYZ=1, which adds a fifth set of pods and about 30 s.
 var strategies = func() []string {
 	s := []string{none, shutdownAtSIGTERM, sleep, lameduck}
 	if os.Getenv(readyzEnv) == "1" {
