@@ -27,27 +27,15 @@ type tcpInfo struct {
 // the same jiffy as the response is not yet read by the server either and
 // shows up as unread bytes.
 func inspect(c net.Conn) (k sockState, ok bool) {
-	sc, isSC := netConn(c).(syscall.Conn)
-	if !isSC {
-		return k, false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return k, false
-	}
-	rc.Control(func(fd uintptr) {
-		var ti tcpInfo
-		n := uint32(unsafe.Sizeof(ti))
-		_, _, e := syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_INFO,
-			uintptr(unsafe.Pointer(&ti)), uintptr(unsafe.Pointer(&n)), 0)
-		if e != 0 || n < uint32(unsafe.Sizeof(ti)) {
+	withFD(c, func(fd uintptr) {
+		ti, tiOK := readTCPInfo(fd)
+		if !tiOK {
 			return
 		}
-		var unread int32
-		_, _, e = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&unread)))
+		unread, _ := queued(fd, syscall.TIOCINQ)
 		k = sockState{
 			received: ti.bytesReceived,
-			unread:   e == 0 && unread > 0,
+			unread:   unread > 0,
 			// last* fields count milliseconds since the event: larger is older.
 			recvSinceSend: ti.lastDataRecv < ti.lastDataSent,
 		}
@@ -59,18 +47,38 @@ func inspect(c net.Conn) (k sockState, ok bool) {
 // hasUnread reports whether c's socket holds bytes from the peer that the
 // server has not read.
 func hasUnread(c net.Conn) bool {
+	var unread int32
+	withFD(c, func(fd uintptr) { unread, _ = queued(fd, syscall.TIOCINQ) })
+	return unread > 0
+}
+
+// withFD runs fn with the descriptor of c's socket, unless c has none or
+// it is closed.
+func withFD(c net.Conn, fn func(fd uintptr)) {
 	sc, ok := netConn(c).(syscall.Conn)
 	if !ok {
-		return false
+		return
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return
 	}
-	var unread int32
-	var e syscall.Errno
-	rc.Control(func(fd uintptr) {
-		_, _, e = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&unread)))
-	})
-	return e == 0 && unread > 0
+	_ = rc.Control(fn) // an error means fn did not run
+}
+
+// readTCPInfo reads the socket's tcp_info, and whether the kernel gave it
+// whole.
+func readTCPInfo(fd uintptr) (ti tcpInfo, ok bool) {
+	n := uint32(unsafe.Sizeof(ti))
+	_, _, e := syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_INFO,
+		uintptr(unsafe.Pointer(&ti)), uintptr(unsafe.Pointer(&n)), 0)
+	return ti, e == 0 && n >= uint32(unsafe.Sizeof(ti))
+}
+
+// queued returns the bytes in one of the socket's queues: req is
+// TIOCINQ (received, unread) or TIOCOUTQ (unsent or unacknowledged).
+func queued(fd uintptr, req uintptr) (int32, bool) {
+	var n int32
+	_, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, req, uintptr(unsafe.Pointer(&n)))
+	return n, e == 0
 }
