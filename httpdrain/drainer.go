@@ -69,7 +69,7 @@ type Drainer struct {
 // hook already set after its own; srv.BaseContext, to learn the listeners
 // the drain stops, calling the function already set after its own; and
 // srv.ConnContext, to give each connection's requests their connection and
-// the Drainer (context values per connection, for [StreamContext] and the
+// the Drainer (one context value per connection, for [StreamContext] and the
 // connection options), calling the function already set first.
 // It must be called before srv serves. Replacing srv.Handler or
 // srv.ConnState afterwards makes the server bypass the Drainer: New's hooks
@@ -117,7 +117,6 @@ func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
 		}
 		return context.Background()
 	}
-	d.carryDrainer() // first: trackConns's value, looked up per request, stays the nearer
 	d.trackConns()
 	go d.watch()
 	return d

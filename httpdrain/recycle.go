@@ -71,9 +71,10 @@ func WithMaxConnectionRequests(n int) Option {
 // connKey is the context key of a connection's *connInfo.
 type connKey struct{}
 
-// connInfo is what the Drainer keeps of a connection. Only conn is set
+// connInfo is what the Drainer keeps of a connection. Only d and conn are set
 // unless an option needs the rest (see [config.perConn]).
 type connInfo struct {
+	d        *Drainer      // the Drainer serving it, for StreamContext
 	conn     net.Conn      // see lingerIfPipelined
 	expires  int64         // ageClock time at which it is due to close; 0: never
 	turn     time.Duration // when, after the lame-duck phase starts, it is told to close
@@ -88,7 +89,7 @@ func (d *Drainer) trackConns() {
 		if prev != nil {
 			ctx = prev(ctx, c)
 		}
-		ci := &connInfo{conn: c}
+		ci := &connInfo{d: d, conn: c}
 		if d.cfg.perConn {
 			d.cfg.initConnInfo(ci, d.clock.now.Load())
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -47,10 +46,11 @@ var ErrDraining = errors.New("httpdrain: server is draining")
 // returned context is not cancelled by any drain.
 func StreamContext(ctx context.Context) (_ context.Context, stop context.CancelFunc) {
 	sctx, cancel := context.WithCancelCause(ctx)
-	d, _ := ctx.Value(drainerKey{}).(*Drainer)
-	if d == nil {
+	ci, _ := ctx.Value(connKey{}).(*connInfo)
+	if ci == nil {
 		return sctx, func() { cancel(context.Canceled) }
 	}
+	d := ci.d
 	s := &stream{d: d, cancel: cancel}
 	if w := d.cfg.streamEndWindow; w > 0 {
 		s.turn = time.Duration(rand.Int64N(int64(w)))
@@ -76,27 +76,11 @@ func WithStreamEndWindow(d time.Duration) Option {
 	return func(c *config) { c.streamEndWindow = d }
 }
 
-// drainerKey is the connection context key of the Drainer serving it.
-type drainerKey struct{}
-
-// carryDrainer makes srv put the Drainer in each connection's context,
-// through srv.ConnContext, chained after the function already set there.
-// It is one value per connection, none per request.
-func (d *Drainer) carryDrainer() {
-	prev := d.srv.ConnContext
-	d.srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		if prev != nil {
-			ctx = prev(ctx, c)
-		}
-		return context.WithValue(ctx, drainerKey{}, d)
-	}
-}
-
 // checkCarried logs, once, that r's context does not lead to the Drainer,
 // so that StreamContext cannot tell its handler of the drain: srv.ConnContext
 // was replaced after New. It runs at the first request.
 func (d *Drainer) checkCarried(r *http.Request) {
-	if dd, _ := r.Context().Value(drainerKey{}).(*Drainer); dd == nil && !d.reported.Swap(true) {
+	if ci, _ := r.Context().Value(connKey{}).(*connInfo); ci == nil && !d.reported.Swap(true) {
 		d.cfg.logger.Error("httpdrain: server bypasses the drainer",
 			"error", fmt.Errorf("%w: srv.ConnContext was replaced after New: set it before New, which calls it, so that StreamContext sees the drain", ErrBypassed))
 	}
