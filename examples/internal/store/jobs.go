@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"time"
 )
@@ -87,11 +85,11 @@ func (s *Store) doJobs() error {
 }
 
 // CountJobs reads the number of jobs done in the data directory dir, with
-// a connection of its own, like [Count].
+// a connection of its own, like [Count]; a missing database is an error.
 func CountJobs(dir string) (int, error) {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, DBFile)+"?_pragma=busy_timeout(5000)")
+	db, err := openToCount(dir)
 	if err != nil {
-		return 0, fmt.Errorf("store: open database: %w", err)
+		return 0, err
 	}
 	defer db.Close()
 	var n int

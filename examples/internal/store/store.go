@@ -169,13 +169,9 @@ func wrap(what string, err error) error {
 // itself would. A missing journal counts as zero lines; a missing database
 // is an error.
 func Count(dir string) (rows, lines int, err error) {
-	path := filepath.Join(dir, DBFile)
-	if _, err := os.Stat(path); err != nil {
-		return 0, 0, fmt.Errorf("store: %w", err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	db, err := openToCount(dir)
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: open database: %w", err)
+		return 0, 0, err
 	}
 	defer db.Close()
 	if err := db.QueryRow("SELECT count(*) FROM requests").Scan(&rows); err != nil {
@@ -183,6 +179,21 @@ func Count(dir string) (rows, lines int, err error) {
 	}
 	lines, err = countLines(filepath.Join(dir, JournalFile))
 	return rows, lines, err
+}
+
+// openToCount opens the database of the data directory dir with a
+// connection of its own, for [Count] and [CountJobs]. A missing database
+// is an error.
+func openToCount(dir string) (*sql.DB, error) {
+	path := filepath.Join(dir, DBFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return nil, fmt.Errorf("store: open database: %w", err)
+	}
+	return db, nil
 }
 
 // countLines counts newline-terminated lines. A process killed while the
