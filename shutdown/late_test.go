@@ -296,3 +296,27 @@ func TestLateSignalCutsPreDrainHooks(t *testing.T) {
 		assert.True(t, hook.Abandoned)
 	})
 }
+
+// TestLateSignalObserverWait: after a late signal, Wait waits for a busy
+// observer only until the re-planned deadline, not the original one, so
+// that the process exits on its own before the kubelet's SIGKILL (and
+// before the backstop forces it).
+func TestLateSignalObserverWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		seq, sigs := newSequence(t, shutdown.WithGracePeriod(30*time.Second), shutdown.WithPropagationDelay(5*time.Second),
+			shutdown.WithObserver(func(e shutdown.Event) {
+				if e.Kind == shutdown.EventDone {
+					<-release // busy until the test ends
+				}
+			}))
+		errc := waitAsync(seq)
+		start := time.Now()
+		go seq.PrestopHandler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/prestop", nil))
+		time.Sleep(3 * time.Second)
+		sigs <- syscall.SIGTERM
+		require.NoError(t, recvErr(t, errc))
+		assert.Equal(t, 4500*time.Millisecond, time.Since(start), "Wait returns at the re-planned deadline")
+		close(release)
+	})
+}

@@ -134,12 +134,13 @@ func (s *Sequence) observe(q queued) {
 	s.cfg.observe(q.event)
 }
 
-// awaitObserver waits for delivered, at most until the deadline.
+// awaitObserver waits for delivered, at most until the deadline, the
+// re-planned one after a late signal.
 func (s *Sequence) awaitObserver(delivered <-chan struct{}) {
 	if delivered == nil {
 		return
 	}
-	timer := time.NewTimer(time.Until(s.trig.deadline))
+	timer := time.NewTimer(time.Until(s.deadline()))
 	defer timer.Stop()
 	select {
 	case <-delivered:
