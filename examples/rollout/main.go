@@ -73,6 +73,7 @@ type config struct {
 	Grace      time.Duration
 	Delay      time.Duration
 	Verbose    bool
+	Parallel   int
 }
 
 func parseFlags(args []string) (config, error) {
@@ -92,6 +93,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.Grace, "grace", 8*time.Second, "terminationGracePeriodSeconds, for the kubelet and the copies")
 	fs.DurationVar(&cfg.Delay, "delay", 1500*time.Millisecond, "the copies' propagation delay (lameduck: /prestop answers after it)")
 	fs.BoolVar(&cfg.Verbose, "v", false, "show the copies' and the balancer's logs")
+	fs.IntVar(&cfg.Parallel, "parallel", 1, "scenarios run at once (each has its own copies, ports and balancer; more at once load the machine more)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -118,6 +120,8 @@ func (c config) validate() error {
 		return fmt.Errorf("rollout: -strategies and -protocols must name at least one")
 	case c.Rate <= 0 || c.Rate > 10000:
 		return fmt.Errorf("rollout: -rate %g out of range: use 0 < rate <= 10000", c.Rate)
+	case c.Parallel < 1 || c.Parallel > 16:
+		return fmt.Errorf("rollout: -parallel %d out of range: use 1 to 16", c.Parallel)
 	case c.Copies < 2 || c.Conns < 1:
 		return fmt.Errorf("rollout: -copies must be at least 2 and -conns at least 1")
 	case c.LB != "auto" && c.LB != "haproxy" && c.LB != "builtin":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,17 +10,22 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lameduck/lameduck/examples/internal/selfsigned"
 )
 
 // runAll builds what the scenarios need, picks the balancer and runs
-// every strategy × protocol, saying what happens on progress. It returns
-// the results so far with the first error.
+// every strategy × protocol, up to cfg.Parallel at once, saying what
+// happens on progress. It returns the results of the scenarios that
+// completed, in the report's order, with every scenario's error.
 func runAll(ctx context.Context, cfg config, progress io.Writer) ([]*result, error) {
 	start := time.Now()
+	var sayMu sync.Mutex
 	say := func(format string, args ...any) {
+		sayMu.Lock()
+		defer sayMu.Unlock()
 		fmt.Fprintf(progress, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 	dir, err := os.MkdirTemp("", "rollout-")
@@ -44,24 +50,39 @@ func runAll(ctx context.Context, cfg config, progress io.Writer) ([]*result, err
 	if r.bins, err = build(ctx, dir, cfg.Protocols); err != nil {
 		return nil, err
 	}
-	var results []*result
-	n := len(cfg.Strategies) * len(cfg.Protocols)
+	var scenarios []scenario
 	for _, s := range cfg.Strategies {
 		for _, p := range cfg.Protocols {
-			sc := scenario{Strategy: s, Protocol: p}
-			tag := fmt.Sprintf("%d/%d %s %s", len(results)+1, n, s, p)
+			scenarios = append(scenarios, scenario{Strategy: s, Protocol: p})
+		}
+	}
+	// Scenarios are independent (their own copies, ports, balancer and
+	// data directory), so up to cfg.Parallel of them run at once; the
+	// results keep the report's order.
+	results := make([]*result, len(scenarios))
+	errs := make([]error, len(scenarios))
+	sem := make(chan struct{}, max(cfg.Parallel, 1))
+	var wg sync.WaitGroup
+	for i, sc := range scenarios {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			tag := fmt.Sprintf("%d/%d %s %s", i+1, len(scenarios), sc.Strategy, sc.Protocol)
 			scSay := func(format string, args ...any) { say("%s: %s", tag, fmt.Sprintf(format, args...)) }
-			scDir := filepath.Join(dir, s+"-"+string(p))
+			scDir := filepath.Join(dir, sc.Strategy+"-"+string(sc.Protocol))
 			res, err := r.run(ctx, sc, scDir, scSay)
 			if err != nil {
-				return results, fmt.Errorf("%s: %w", tag, err)
+				errs[i] = fmt.Errorf("%s: %w", tag, err)
+				return
 			}
 			scSay("%d sent, %d failed, %d acknowledged, %d rows, %d journal lines, %d lost",
 				res.Load.Sent, res.Load.Failures(), res.Load.OK, res.Stored.Rows, res.Stored.Lines, res.Lost())
-			results = append(results, res)
-		}
+			results[i] = res
+		})
 	}
-	return results, nil
+	wg.Wait()
+	done := slices.DeleteFunc(results, func(r *result) bool { return r == nil })
+	return done, errors.Join(errs...)
 }
 
 // pickBalancer returns the haproxy binary to use, or "" for the built-in
