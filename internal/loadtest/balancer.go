@@ -55,7 +55,8 @@ func (b *Balancer) Addr() string { return b.ln.Addr().String() }
 
 // SetReady reports that the endpoint addr became ready or not, as an
 // EndpointSlice update would; the balancer believes it lag later. An
-// addr not seen before joins the end of the round robin.
+// addr not seen before joins the end of the round robin at once, in the
+// state reported: report it unready first for its readiness to lag too.
 func (b *Balancer) SetReady(addr string, ready bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -23,13 +23,14 @@ type change struct {
 }
 
 // set records that addr was reported ready or not now; it is believed lag
-// later. A new addr is added at the end of the round robin, unready
-// until then.
+// later. An addr not seen before joins the end of the round robin at
+// once, in the state reported.
 func (e *endpoints) set(addr string, ready bool) {
 	ep := e.find(addr)
 	if ep == nil {
-		ep = &endpoint{addr: addr}
+		ep = &endpoint{addr: addr, ready: ready}
 		e.list = append(e.list, ep)
+		return
 	}
 	last := ep.ready
 	if n := len(ep.pending); n > 0 {

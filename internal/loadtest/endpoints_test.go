@@ -13,11 +13,15 @@ func TestEndpointsBelieveChangesLagLater(t *testing.T) {
 		const lag = time.Second
 		e := &endpoints{lag: lag, list: []*endpoint{{addr: "a", ready: true}, {addr: "b", ready: true}}}
 		e.set("a", false)
+		e.set("c", false)
 		e.set("c", true)
+		e.set("d", true) // new and ready: joins at once
+		assert.True(t, e.inRotation("d"))
+		e.set("d", false)
 		time.Sleep(lag - time.Millisecond)
 		assert.True(t, e.inRotation("a"), "a left before the lag")
 		assert.False(t, e.inRotation("c"), "c joined before the lag")
-		assert.Equal(t, []string{"a", "b", "a", "b"}, picks(e, 4))
+		assert.Equal(t, []string{"a", "b", "d", "a", "b", "d"}, picks(e, 6))
 
 		time.Sleep(time.Millisecond)
 		assert.False(t, e.inRotation("a"))
@@ -32,6 +36,7 @@ func TestEndpointsBelieveChangesLagLater(t *testing.T) {
 func TestEndpointsKeepEveryChangeInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := &endpoints{lag: time.Second}
+		e.set("a", false) // joins unready
 		e.set("a", true)
 		time.Sleep(300 * time.Millisecond)
 		e.set("a", false) // a blip shorter than the lag is still seen, late

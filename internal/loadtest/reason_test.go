@@ -29,6 +29,8 @@ func TestReason(t *testing.T) {
 		{context.DeadlineExceeded, "timeout"},
 		{os.ErrDeadlineExceeded, "timeout"},
 		{errors.New("http2: server sent GOAWAY and closed the connection"), "GOAWAY"},
+		{errors.New("http2: client conn could not be established"), "could not be established"},
+		{errors.New("http2: client connection lost"), "connection lost"},
 		{errors.New("something else"), "other"},
 	} {
 		assert.Equal(t, tt.want, Reason(tt.err), "%v", tt.err)

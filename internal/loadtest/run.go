@@ -29,10 +29,11 @@ type Config struct {
 
 // Run starts requests at cfg.Rate, round robin over lanes, until ctx is
 // done or cfg.Max requests have started, then waits for the requests in
-// flight and returns what they saw. Request i starts at i/Rate seconds
-// after Run was called, whatever the answers do: a slow server does not
-// slow the load down; if Run falls behind, the late requests start at
-// once. Each request runs with its own context, ctx's values but not its
+// flight and returns what they saw. Requests start 1/Rate apart from the
+// call of Run, whatever the answers do: a slow server does not slow the
+// load down. When Run falls behind (a busy machine, a slow Before), it
+// skips the starts it missed, as a time.Ticker drops ticks, rather than
+// send them in a burst: the rate never exceeds Rate. Each request runs with its own context, ctx's values but not its
 // cancellation, bounded by cfg.Timeout.
 //
 // A lane is called concurrently with itself, once per request; it must
@@ -50,14 +51,15 @@ func Run(ctx context.Context, cfg Config, lanes ...func(context.Context) error) 
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	var tally Tally
 	var wg sync.WaitGroup
-	start := time.Now()
+	next := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for i := range cfg.Max {
 		if !waitTurn(ctx, timer) {
 			break
 		}
-		timer.Reset(time.Until(start.Add(time.Duration(i+1) * interval)))
+		next = nextStart(next, interval, time.Now())
+		timer.Reset(time.Until(next))
 		if cfg.Before != nil {
 			cfg.Before(i)
 		}
@@ -70,6 +72,17 @@ func Run(ctx context.Context, cfg Config, lanes ...func(context.Context) error) 
 	}
 	wg.Wait()
 	return tally.Result(), nil
+}
+
+// nextStart returns the start that follows prev, interval later, or the
+// first after now of the starts interval apart if that one is already
+// past.
+func nextStart(prev time.Time, interval time.Duration, now time.Time) time.Time {
+	next := prev.Add(interval)
+	if next.Before(now) {
+		next = next.Add(now.Sub(next).Truncate(interval) + interval)
+	}
+	return next
 }
 
 // waitTurn waits for timer and reports true, or false once ctx is done;

@@ -49,6 +49,25 @@ func TestRunIsOpenLoop(t *testing.T) {
 	})
 }
 
+func TestRunSkipsMissedStarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		var starts []time.Duration
+		before := func(i int) {
+			starts = append(starts, time.Since(t0))
+			if i == 1 {
+				time.Sleep(35 * time.Millisecond) // until 45 ms
+			}
+		}
+		_, err := Run(context.Background(), Config{Rate: 100, Max: 5, Before: before}, func(context.Context) error { return nil })
+		require.NoError(t, err)
+		ms := time.Millisecond
+		// The start due at 20 ms goes at 45 ms, late; those at 30 and 40
+		// ms are skipped; the schedule goes on at 50 ms.
+		assert.Equal(t, []time.Duration{0, 10 * ms, 45 * ms, 50 * ms, 60 * ms}, starts)
+	})
+}
+
 func TestRunCountsFailuresByReason(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var sent atomic.Int64
