@@ -32,8 +32,9 @@ type Config struct {
 // flight and returns what they saw. Requests start 1/Rate apart from the
 // call of Run, whatever the answers do: a slow server does not slow the
 // load down. When Run falls behind (a busy machine, a slow Before), it
-// skips the starts it missed, as a time.Ticker drops ticks, rather than
-// send them in a burst: the rate never exceeds Rate. Each request runs with its own context, ctx's values but not its
+// starts one late request at once and skips the other starts it missed,
+// as a time.Ticker drops ticks, rather than send them in a burst. Each
+// request runs with its own context, ctx's values but not its
 // cancellation, bounded by cfg.Timeout.
 //
 // A lane is called concurrently with itself, once per request; it must
