@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	_ "modernc.org/sqlite" // pure-Go SQLite, to count the services' rows
 
 	"github.com/lameduck/lameduck/e2e/internal/load"
 	"github.com/lameduck/lameduck/e2e/internal/rig"
+	"github.com/lameduck/lameduck/internal/loadtest"
 )
 
 // Load of each workload: open-loop, bounded in count and in time. Every
@@ -56,7 +58,7 @@ type scenario struct {
 type running struct {
 	keepAlive, newConn *load.HTTP
 	grpc               *load.GRPC
-	results            [2]chan *load.Result
+	results            [2]chan *loadtest.Result
 }
 
 // newScenario creates one Deployment and Service per strategy from the
@@ -174,8 +176,8 @@ func (s *scenario) startLoadTo(ctx context.Context, addrs map[string]string, kee
 			h    *load.HTTP
 			rate int
 		}{{l.keepAlive, keepAliveRate}, {l.newConn, newConnRate}} {
-			l.results[i] = make(chan *load.Result, 1)
-			go func() { l.results[i] <- load.Run(ctx, float64(c.rate), c.rate*300, loadTimeout, c.h.Send) }()
+			l.results[i] = make(chan *loadtest.Result, 1)
+			go func() { l.results[i] <- s.runLoad(ctx, c.rate, c.h.Send) }()
 		}
 		s.loads[w.strategy] = l
 	}
@@ -189,23 +191,34 @@ func (s *scenario) startGRPCLoad(ctx context.Context) {
 		g, err := load.NewGRPC(s.addrs[w.strategy], workTime, 6, first.Net.Dial)
 		require.NoError(s.t, err)
 		l := &running{grpc: g}
-		l.results[0] = make(chan *load.Result, 1)
-		go func() { l.results[0] <- load.Run(ctx, keepAliveRate, keepAliveRate*300, loadTimeout, g.Send) }()
+		l.results[0] = make(chan *loadtest.Result, 1)
+		go func() { l.results[0] <- s.runLoad(ctx, keepAliveRate, g.Send) }()
 		s.loads[w.strategy] = l
 	}
 }
 
+// runLoad sends open-loop load with send at rate per second, for at most
+// 300 s, until ctx ends. A configuration error is reported on the test
+// and returns an empty result.
+func (s *scenario) runLoad(ctx context.Context, rate int, send func(context.Context) error) *loadtest.Result {
+	res, err := loadtest.Run(ctx, loadtest.Config{Rate: float64(rate), Max: rate * 300, Timeout: loadTimeout}, send)
+	if !assert.NoError(s.t, err) {
+		return &loadtest.Result{Failures: map[string]int{}}
+	}
+	return res
+}
+
 // waitLoad waits for every workload's load to end (cancel its context
 // first) and returns the results per strategy.
-func (s *scenario) waitLoad() map[string]*load.Result {
-	out := map[string]*load.Result{}
+func (s *scenario) waitLoad() map[string]*loadtest.Result {
+	out := map[string]*loadtest.Result{}
 	for st, l := range s.loads {
 		if l.grpc != nil {
 			out[st] = <-l.results[0]
 			require.NoError(s.t, l.grpc.Close())
 			continue
 		}
-		res := &load.Result{Failures: map[string]int{}}
+		res := &loadtest.Result{Failures: map[string]int{}}
 		for i, h := range []*load.HTTP{l.keepAlive, l.newConn} {
 			r := <-l.results[i]
 			h.Close()
@@ -276,7 +289,7 @@ func (s *scenario) podsOf(w *workload) []string {
 // outcome is one strategy's line in a scenario's table.
 type outcome struct {
 	strategy     string
-	res          *load.Result
+	res          *loadtest.Result
 	rows, lines  int
 	terminations []termination
 }
@@ -309,7 +322,7 @@ func (o outcome) lost() int { return o.res.OK - min(o.rows, o.lines) }
 // outcomes gathers each strategy's results, its writes and how the pods
 // for which ended is true ended. called returns the time of the API call
 // that ended a pod (nil: when its deletionTimestamp was seen).
-func (s *scenario) outcomes(results map[string]*load.Result, ended func(pod string) bool, called func(pod string) time.Time) []outcome {
+func (s *scenario) outcomes(results map[string]*loadtest.Result, ended func(pod string) bool, called func(pod string) time.Time) []outcome {
 	var out []outcome
 	for _, w := range s.workloads {
 		o := outcome{strategy: w.strategy, res: results[w.strategy]}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/lameduck/lameduck/internal/loadtest"
 )
 
 // stopper stops backend a at the end of the propagation delay: plain
@@ -70,23 +72,23 @@ func idleRaceTrial(b *testing.B, s stopper, spare *backend, offset time.Duration
 	tr := &http.Transport{MaxIdleConnsPerHost: 1}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: waitLimit}
-	res := new(loadResult)
-	post(client, "http://"+p.addr()+"/", "warm", res)
-	require.EqualValues(b, 1, res.ok.Load(), "warm-up: %q", res.sample)
-	p.setUnready(0)
+	res := new(loadtest.Tally)
+	post(client, "http://"+p.Addr()+"/", "warm", res)
+	require.Equal(b, 1, res.Result().OK, "warm-up: %v", res.Result().First)
+	p.SetReady(a.addr, false)
 	s.trigger(a)
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.stop(a) }()
 	if offset > 0 {
 		time.Sleep(offset)
 	}
-	post(client, "http://"+p.addr()+"/", "race", res)
+	post(client, "http://"+p.Addr()+"/", "race", res)
 	require.NoError(b, waitErr(b, stopped))
-	p.close()
-	if res.failed.Load() != 0 && testing.Verbose() {
-		b.Logf("%s offset %v: %q", s.name, offset, res.sample)
+	p.Close()
+	if res.Result().Failed() != 0 && testing.Verbose() {
+		b.Logf("%s offset %v: %v", s.name, offset, res.Result().First)
 	}
-	return res.failed.Load() == 0
+	return res.Result().Failed() == 0
 }
 
 // BenchmarkIdleRollout measures failed requests per rollout with clients
@@ -128,7 +130,7 @@ func idleRollout(b *testing.B, s stopper) (failed, sent int64) {
 	a := startBackend(b, http.HandlerFunc(echo))
 	spare := startBackend(b, http.HandlerFunc(echo))
 	p := startProxy(b, lag, a.addr, spare.addr)
-	res := new(loadResult)
+	res := new(loadtest.Tally)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for i := range clients {
@@ -140,12 +142,12 @@ func idleRollout(b *testing.B, s stopper) (failed, sent int64) {
 			client := &http.Client{Transport: tr, Timeout: waitLimit}
 			for n := 0; !stop.Load() && n < 10000; n++ {
 				time.Sleep(time.Duration(rand.ExpFloat64() * float64(mean)))
-				post(client, "http://"+p.addr()+"/", "x", res)
+				post(client, "http://"+p.Addr()+"/", "x", res)
 			}
 		})
 	}
 	time.Sleep(warm)
-	p.setUnready(0)
+	p.SetReady(a.addr, false)
 	s.trigger(a)
 	time.Sleep(delay)
 	err := s.stop(a)
@@ -153,6 +155,7 @@ func idleRollout(b *testing.B, s stopper) (failed, sent int64) {
 	stop.Store(true)
 	wg.Wait()
 	require.NoError(b, err)
-	p.close()
-	return res.failed.Load(), res.failed.Load() + res.ok.Load()
+	p.Close()
+	r := res.Result()
+	return int64(r.Failed()), int64(r.Sent)
 }

@@ -2,84 +2,46 @@ package httpdrain_test
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/lameduck/lameduck/internal/loadtest"
 )
 
-// loadResult counts the outcome of an open-loop load.
-type loadResult struct {
-	ok, failed atomic.Int64
-	mu         sync.Mutex
-	sample     []string // a few failures, for the log
+// startProxy starts a kube-proxy-like balancer in front of backends, all
+// ready, that learns of a readiness change lag after it is reported.
+func startProxy(t testing.TB, lag time.Duration, backends ...string) *loadtest.Balancer {
+	t.Helper()
+	p, err := loadtest.NewBalancer(lag, backends...)
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+	return p
 }
 
-func (r *loadResult) fail(format string, args ...any) {
-	r.failed.Add(1)
-	r.mu.Lock()
-	if len(r.sample) < 5 {
-		r.sample = append(r.sample, fmt.Sprintf(format, args...))
-	}
-	r.mu.Unlock()
-}
-
-// openLoop sends total POST requests to url, one every interval whatever
-// the responses, over at most conns keep-alive connections, with a client
-// that never retries. Every transport error, non-200 answer or wrong body
-// counts as a failure. It calls at(i) before sending request i.
-func openLoop(url string, conns, total int, interval time.Duration, at func(i int)) *loadResult {
-	tr := &http.Transport{MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns}
-	return openLoopWith(tr, url, total, interval, at)
-}
-
-// openLoopWith is openLoop over the connections of tr.
-func openLoopWith(tr *http.Transport, url string, total int, interval time.Duration, at func(i int)) *loadResult {
+// openLoop sends total POST requests to url over the connections of tr,
+// one every interval whatever the responses, with a client that never
+// retries. Every transport error, non-200 answer or body that is not the
+// one sent counts as a failure. It calls at(i) before sending request i.
+func openLoop(t testing.TB, tr *http.Transport, url string, total int, interval time.Duration, at func(i int)) *loadtest.Result {
+	t.Helper()
 	tr.DisableCompression = true
 	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: waitLimit}
-	res := new(loadResult)
-	var wg sync.WaitGroup
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for i := range total {
-		<-tick.C
-		at(i)
-		wg.Go(func() { post(client, url, fmt.Sprintf("request %d", i), res) })
-	}
-	wg.Wait()
+	h := &loadtest.HTTP{Client: &http.Client{Transport: tr}, URL: url, Body: "request", Check: loadtest.Echo}
+	cfg := loadtest.Config{Rate: float64(time.Second) / float64(interval), Max: total, Timeout: waitLimit, Before: at}
+	res, err := loadtest.Run(context.Background(), cfg, h.Send)
+	require.NoError(t, err)
 	return res
 }
 
-func post(client *http.Client, url, body string, res *loadResult) {
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		res.fail("%v", err)
-		return
-	}
-	req.GetBody = nil // Go's client replays some requests on a new connection; not these
-	resp, err := client.Do(req)
-	if err != nil {
-		res.fail("%v", err)
-		return
-	}
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
-	switch {
-	case err != nil:
-		res.fail("%v", err)
-	case resp.StatusCode != http.StatusOK || string(got) != body:
-		res.fail("status %d body %q", resp.StatusCode, got)
-	default:
-		res.ok.Add(1)
-	}
+// post sends one POST of body to url with client and counts it in res;
+// the answer must be body.
+func post(client *http.Client, url, body string, res *loadtest.Tally) {
+	h := &loadtest.HTTP{Client: client, URL: url, Body: body, Check: loadtest.Echo}
+	res.Do(context.Background(), h.Send)
 }
 
 // work is the backends' handler: a little work, then the body back.
@@ -114,11 +76,12 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 			b := startBackend(t, http.HandlerFunc(work))
 			p := startProxy(t, lag, a.addr, b.addr)
 			drained := make(chan error, 1)
-			res := openLoop("http://"+p.addr()+"/work", conns, total, interval, func(i int) {
+			tr := &http.Transport{MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns}
+			res := openLoop(t, tr, "http://"+p.Addr()+"/work", total, interval, func(i int) {
 				if i != triggerAt {
 					return
 				}
-				p.setUnready(0) // readiness fails at the trigger
+				p.SetReady(a.addr, false) // readiness fails at the trigger
 				go func() {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					defer cancel()
@@ -132,12 +95,12 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 				}()
 			})
 			require.NoError(t, waitErr(t, drained))
-			t.Logf("ok %d, failed %d, e.g. %q", res.ok.Load(), res.failed.Load(), res.sample)
-			assert.EqualValues(t, total, res.ok.Load()+res.failed.Load())
+			t.Logf("%v, e.g. %v", res, res.First)
+			assert.Equal(t, total, res.Sent)
 			if tt.lameduck {
-				assert.Zero(t, res.failed.Load(), "failed requests")
+				assert.Zero(t, res.Failed(), "failed requests")
 			} else {
-				assert.Positive(t, res.failed.Load(), "plain Shutdown should fail some requests")
+				assert.Positive(t, res.Failed(), "plain Shutdown should fail some requests")
 			}
 		})
 	}

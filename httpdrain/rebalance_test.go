@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lameduck/lameduck/httpdrain"
+	"github.com/lameduck/lameduck/internal/loadtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -85,16 +86,16 @@ func TestMaxConnectionAgeRebalances(t *testing.T) {
 				addrs[i] = old[i].addr
 			}
 			p := startProxy(t, rebalanceLag, addrs...)
-			l := startKeepAlive(t, "http://"+p.addr()+"/")
+			l := startKeepAlive(t, "http://"+p.Addr()+"/")
 			l.waitSent(t, keepAliveClients*10)
 
 			fresh := make([]*counted, copies)
 			for i := range fresh {
 				fresh[i] = startCounted(t, tt.opts...)
-				p.addBackend(fresh[i].addr)
+				p.SetReady(fresh[i].addr, true)
 				// The old copy fails readiness at the trigger, keeps
 				// serving through the propagation delay, then drains.
-				p.setUnready(i)
+				p.SetReady(old[i].addr, false)
 				close(old[i].trigger)
 				time.Sleep(rebalanceDelay)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -115,9 +116,9 @@ func TestMaxConnectionAgeRebalances(t *testing.T) {
 			for i := range fresh {
 				shares[i] = float64(after[i]-before[i]) / float64(total)
 			}
-			t.Logf("%s: shares of copies 1, 2, 3 (in the order they came up): %s of %d requests; %d ok, %d failed %q",
-				tt.name, percents(shares), total, res.ok.Load(), res.failed.Load(), res.sample)
-			assert.Zero(t, res.failed.Load(), "failed requests")
+			t.Logf("%s: shares of copies 1, 2, 3 (in the order they came up): %s of %d requests; %d ok, %d failed %v",
+				tt.name, percents(shares), total, res.OK, res.Failed(), res.First)
+			assert.Zero(t, res.Failed(), "failed requests")
 			tt.check(t, shares)
 		})
 	}
@@ -142,7 +143,7 @@ func percents(shares []float64) string {
 // keepAlive is a closed-loop load: clients, each with its own
 // connection, send POSTs one after another, rebalanceGap apart, until stop.
 type keepAlive struct {
-	res  loadResult
+	res  loadtest.Tally
 	halt chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
@@ -177,12 +178,12 @@ func startKeepAliveN(t *testing.T, url string, clients int) *keepAlive {
 // waitSent waits until n requests have succeeded.
 func (l *keepAlive) waitSent(t *testing.T, n int64) {
 	t.Helper()
-	require.Eventually(t, func() bool { return l.res.ok.Load() >= n }, waitLimit, time.Millisecond)
+	require.Eventually(t, func() bool { return int64(l.res.Result().OK) >= n }, waitLimit, time.Millisecond)
 }
 
 // stop ends the load and returns its result.
-func (l *keepAlive) stop() *loadResult {
+func (l *keepAlive) stop() *loadtest.Result {
 	l.once.Do(func() { close(l.halt) })
 	l.wg.Wait()
-	return &l.res
+	return l.res.Result()
 }

@@ -222,11 +222,11 @@ func TestRollingRestartUnderTLSLoad(t *testing.T) {
 			drained := make(chan error, 1)
 			tr := tlsTransport(proto)
 			tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost = conns, conns
-			res := openLoopWith(tr, "https://"+p.addr()+"/work", total, interval, func(i int) {
+			res := openLoop(t, tr, "https://"+p.Addr()+"/work", total, interval, func(i int) {
 				if i != triggerAt {
 					return
 				}
-				p.setUnready(0)
+				p.SetReady(a.addr, false)
 				go func() {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					defer cancel()
@@ -236,10 +236,10 @@ func TestRollingRestartUnderTLSLoad(t *testing.T) {
 				}()
 			})
 			require.NoError(t, waitErr(t, drained))
-			t.Logf("ok %d, failed %d, e.g. %q", res.ok.Load(), res.failed.Load(), res.sample)
-			assert.EqualValues(t, total, res.ok.Load()+res.failed.Load())
+			t.Logf("%v, e.g. %v", res, res.First)
+			assert.Equal(t, total, res.Sent)
 			if proto == "http/1.1" {
-				assert.Zero(t, res.failed.Load(), "failed requests")
+				assert.Zero(t, res.Failed(), "failed requests")
 				return
 			}
 			// net/http's single GOAWAY at the drain refuses, unprocessed,
@@ -250,8 +250,8 @@ func TestRollingRestartUnderTLSLoad(t *testing.T) {
 			// RoundTripOpt ("cannot retry err [...GOAWAY]"), or
 			// transport.go, roundTrip, where the pool has no connection
 			// left for it (errCannotRewind). Nothing else may fail.
-			for _, s := range res.sample {
-				assert.Regexp(t, `graceful shutdown GOAWAY|cannot rewind body after connection loss`, s, "only refused streams fail")
+			for _, f := range res.First {
+				assert.Regexp(t, `graceful shutdown GOAWAY|cannot rewind body after connection loss`, f.Err.Error(), "only refused streams fail")
 			}
 		})
 	}

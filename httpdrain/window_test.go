@@ -86,11 +86,11 @@ func TestConnectionCloseWindowSpreadsReconnects(t *testing.T) {
 			opened := new(connTimeline)
 			to := serveWith(t, &http.Server{Handler: http.HandlerFunc(echo), ConnState: opened.hook})
 			p := startProxy(t, 0, from.addr)
-			l := startKeepAliveN(t, "http://"+p.addr()+"/", movingClients)
+			l := startKeepAliveN(t, "http://"+p.Addr()+"/", movingClients)
 			l.waitSent(t, 2*movingClients)
 
-			p.addBackend(to.addr)
-			p.setUnready(0)
+			p.SetReady(to.addr, true)
+			p.SetReady(from.addr, false)
 			close(from.trigger)
 			start := time.Now()
 			require.Eventually(t, func() bool { return opened.len() >= movingClients }, spreadDelay, time.Millisecond,
@@ -100,9 +100,9 @@ func TestConnectionCloseWindowSpreadsReconnects(t *testing.T) {
 			res := l.stop()
 
 			peak := opened.peak(burstSpan)
-			t.Logf("window %v: %d clients moved in %v, at most %d within %v; %d requests ok, %d failed %q",
-				tt.window, movingClients, moved.Round(time.Millisecond), peak, burstSpan, res.ok.Load(), res.failed.Load(), res.sample)
-			assert.Zero(t, res.failed.Load(), "failed requests")
+			t.Logf("window %v: %d clients moved in %v, at most %d within %v; %d requests ok, %d failed %v",
+				tt.window, movingClients, moved.Round(time.Millisecond), peak, burstSpan, res.OK, res.Failed(), res.First)
+			assert.Zero(t, res.Failed(), "failed requests")
 			assert.Equal(t, movingClients, opened.len(), "each client reconnects once")
 			tt.check(t, peak)
 		})

@@ -68,10 +68,12 @@ func TestKubeProxyNoReadyBackendRejects(t *testing.T) {
 	require.NoError(t, err)
 	defer lb.Close()
 
+	// The balancer resets the connection, maybe before the dial returns.
 	c, err := net.DialTimeout("tcp", lb.Addr(), 10*time.Second)
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = ask(c)
+	if err == nil {
+		defer c.Close()
+		_, err = ask(c)
+	}
 	require.Error(t, err, "a connection was served with no ready backend")
 }
 

@@ -2,14 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
-	"io"
-	"net"
-	"slices"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/lameduck/lameduck/internal/loadtest"
 )
 
 // DefaultRequestTimeout bounds one request, so that a stuck connection
@@ -29,123 +24,44 @@ type sender interface {
 
 // loadResult is what the clients saw.
 type loadResult struct {
-	Sent      int
-	OK        int
-	Failed    map[string]int // by kind
-	Latencies []time.Duration
-	Examples  map[string]string // one error message per kind
-	Resent    int               // unprocessed requests the transport sent again
-	Truncated int               // streams that ended before their last item (also in Failed)
+	*loadtest.Result
+	Resent    int // unprocessed requests the transport sent again
+	Truncated int // streams that ended before their last item (also in Failures)
 }
-
-// Failures is the number of failed requests.
-func (r *loadResult) Failures() int { return r.Sent - r.OK }
 
 // P99 is the 99th percentile latency of acknowledged requests.
-func (r *loadResult) P99() time.Duration {
-	if len(r.Latencies) == 0 {
-		return 0
-	}
-	l := slices.Clone(r.Latencies)
-	slices.Sort(l)
-	return l[(len(l)*99+99)/100-1]
-}
+func (r *loadResult) P99() time.Duration { return r.Percentile(99) }
 
 // openLoop sends requests at a fixed rate, round robin over lanes,
 // whatever the responses do (a slow server does not slow the load down),
 // until stop is closed or max requests were sent. It then waits for the
 // requests in flight, each bounded by timeout, and returns.
-func openLoop(stop <-chan struct{}, lanes []sender, rate float64, max int, timeout time.Duration) *loadResult {
-	res := &loadResult{Failed: map[string]int{}, Examples: map[string]string{}}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	interval := time.Duration(float64(time.Second) / rate)
-	start := time.Now()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-loop:
-	for i := range max {
+func openLoop(stop <-chan struct{}, lanes []sender, rate float64, max int, timeout time.Duration) (*loadResult, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	select {
+	case <-stop: // already: send nothing
+		cancel()
+	default:
+	}
+	go func() {
 		select {
 		case <-stop:
-			break loop
-		case <-timer.C:
+			cancel()
+		case <-ctx.Done():
 		}
-		select { // the timer and stop may both be ready: stop wins
-		case <-stop:
-			break loop
-		default:
-		}
-		timer.Reset(time.Until(start.Add(time.Duration(i+1) * interval)))
-		lane := lanes[i%len(lanes)]
-		res.Sent++
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			t0 := time.Now()
-			err := lane.Send(ctx)
-			d := time.Since(t0)
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				res.OK++
-				res.Latencies = append(res.Latencies, d)
-				return
-			}
-			kind := classify(err)
-			if kind == "truncated" {
-				res.Truncated++
-			}
-			res.Failed[kind]++
-			if _, ok := res.Examples[kind]; !ok {
-				res.Examples[kind] = err.Error()
-			}
-		})
+	}()
+	sends := make([]func(context.Context) error, len(lanes))
+	for i, l := range lanes {
+		sends[i] = l.Send
 	}
-	wg.Wait()
+	res, err := loadtest.Run(ctx, loadtest.Config{Rate: rate, Max: max, Timeout: timeout}, sends...)
+	if err != nil {
+		return nil, err
+	}
+	out := &loadResult{Result: res, Truncated: res.Failures[truncated]}
 	for _, l := range lanes {
-		res.Resent += l.Resent()
+		out.Resent += l.Resent()
 	}
-	return res
-}
-
-// statusError is a response that arrived but was not a success.
-type statusError struct {
-	kind string // "503", "Unavailable", ...
-	msg  string
-}
-
-func (e *statusError) Error() string { return e.msg }
-
-// classify names the kind of a failure for the report.
-func classify(err error) string {
-	var se *statusError
-	var te *truncatedError
-	switch {
-	case errors.As(err, &te):
-		return "truncated"
-	case errors.As(err, &se):
-		return se.kind
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "reset"
-	case errors.Is(err, syscall.EPIPE):
-		return "broken pipe"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "EOF"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return "timeout"
-	}
-	// net/http's HTTP/2 client does not wrap these.
-	msg := err.Error()
-	for _, s := range []string{"GOAWAY", "connection lost", "could not be established", "connection reset", "EOF", "refused"} {
-		if strings.Contains(msg, s) {
-			return s
-		}
-	}
-	return "other"
+	return out, nil
 }

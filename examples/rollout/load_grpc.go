@@ -11,10 +11,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"github.com/lameduck/lameduck/examples/grpc/workpb"
 	"github.com/lameduck/lameduck/examples/internal/selfsigned"
+	"github.com/lameduck/lameduck/internal/loadtest"
 )
 
 // grpcLane is one grpc.ClientConn (one HTTP/2 connection at a time)
@@ -41,20 +41,10 @@ func newGRPCLane(addr string, work time.Duration, cert *selfsigned.Cert) (*grpcL
 	return &grpcLane{conn: conn, client: workpb.NewWorkClient(conn), work: work}, nil
 }
 
-// Send calls Do once; any status but OK is a failure named by its code.
+// Send calls Do once; any status but OK is a failure, which
+// loadtest.Reason names by its code.
 func (l *grpcLane) Send(ctx context.Context) error {
 	_, err := l.client.Do(ctx, &workpb.DoRequest{DurationMs: l.work.Milliseconds()})
-	if err == nil {
-		return nil
-	}
-	return grpcError(err)
-}
-
-// grpcError names a failed call by its status code.
-func grpcError(err error) error {
-	if s, ok := status.FromError(err); ok {
-		return &statusError{kind: s.Code().String(), msg: s.Message()}
-	}
 	return err
 }
 
@@ -84,14 +74,14 @@ type pageLane struct {
 }
 
 // Send opens one Page stream and reads it to its end. It returns a
-// *truncatedError when the stream ended, with any status, after some
-// items but before the last, and a *statusError when it failed before
-// its first item.
+// *loadtest.Error of reason "truncated" around a *truncatedError when the
+// stream ended, with any status, after some items but before the last,
+// and the stream's status when it failed before its first item.
 func (l *pageLane) Send(ctx context.Context) error {
 	count := pageMinItems + int((l.seed*7+l.n.Add(1))%(pageMaxItems-pageMinItems+1))
 	stream, err := l.client.Page(ctx, &workpb.PageRequest{Count: int32(count), IntervalMs: int32(pageInterval.Milliseconds())})
 	if err != nil {
-		return grpcError(err)
+		return err
 	}
 	got := 0
 	for {
@@ -100,16 +90,23 @@ func (l *pageLane) Send(ctx context.Context) error {
 		case errors.Is(err, io.EOF) && got == count:
 			return nil
 		case errors.Is(err, io.EOF):
-			return &truncatedError{got: got, want: count}
+			return truncate(got, count, nil)
 		case err != nil && got == 0:
-			return grpcError(err)
+			return err
 		case err != nil:
-			return &truncatedError{got: got, want: count, err: err}
+			return truncate(got, count, err)
 		case item.GetSeq() != int64(got+1):
 			return fmt.Errorf("rollout: Page item %d has seq %d", got+1, item.GetSeq())
 		}
 		got++
 	}
+}
+
+// truncated is the reason of a stream that ended before its last item.
+const truncated = "truncated"
+
+func truncate(got, want int, err error) error {
+	return &loadtest.Error{Reason: truncated, Err: &truncatedError{got: got, want: want, err: err}}
 }
 
 // truncatedError is a stream that ended before its last item.

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -125,18 +123,18 @@ func TestOpenLoopHTTP(t *testing.T) {
 					assert.Equal(t, h2, r.ProtoMajor == 2, r.Proto)
 					tc.handler(w, r)
 				})
-				res := openLoop(nil, httpLanes(t, addr, 3, h2), 1000, n, 10*time.Second)
+				res := mustOpenLoop(t, nil, httpLanes(t, addr, 3, h2), n)
 				assert.Equal(t, n, res.Sent)
 				assert.EqualValues(t, n, got.Load())
 				if tc.kind == "" {
 					assert.Equal(t, n, res.OK)
-					assert.Empty(t, res.Failed)
+					assert.Empty(t, res.Failures)
 					assert.Len(t, res.Latencies, n)
 					assert.Positive(t, res.P99())
 					return
 				}
 				assert.Zero(t, res.OK)
-				assert.Equal(t, map[string]int{tc.kind: n}, res.Failed)
+				assert.Equal(t, map[string]int{tc.kind: n}, res.Failures)
 			})
 		}
 	}
@@ -155,10 +153,10 @@ func TestOpenLoopHTTPDoesNotRetry(t *testing.T) {
 			c.Close()
 		}
 	})
-	res := openLoop(nil, httpLanes(t, addr, 2, false), 1000, n, 10*time.Second)
+	res := mustOpenLoop(t, nil, httpLanes(t, addr, 2, false), n)
 	assert.Equal(t, n, res.Sent)
 	assert.Zero(t, res.OK)
-	assert.Equal(t, map[string]int{"EOF": n}, res.Failed)
+	assert.Equal(t, map[string]int{"EOF": n}, res.Failures)
 	assert.EqualValues(t, n, got.Load(), "a request was sent twice")
 }
 
@@ -175,7 +173,12 @@ func TestOpenLoopDoesNotWaitForResponses(t *testing.T) {
 		}
 	})
 	done := make(chan *loadResult, 1)
-	go func() { done <- openLoop(nil, httpLanes(t, addr, 1, true), 1000, n, 10*time.Second) }()
+	lanes := httpLanes(t, addr, 1, true)
+	go func() {
+		res, err := openLoop(nil, lanes, 1000, n, 10*time.Second)
+		assert.NoError(t, err)
+		done <- res
+	}()
 	waitFor(t, "all requests in flight at once", func() bool { return inFlight.Load() == n })
 	close(release)
 	res := <-done
@@ -186,7 +189,8 @@ func TestOpenLoopStops(t *testing.T) {
 	addr := startHTTP(t, func(http.ResponseWriter, *http.Request) {})
 	stop := make(chan struct{})
 	close(stop)
-	res := openLoop(stop, httpLanes(t, addr, 1, false), 1000, 1000, 10*time.Second)
+	res, err := openLoop(stop, httpLanes(t, addr, 1, false), 1000, 1000, 10*time.Second)
+	require.NoError(t, err)
 	assert.Zero(t, res.Sent)
 }
 
@@ -210,14 +214,14 @@ func TestOpenLoopGRPC(t *testing.T) {
 				lanes[i] = l
 			}
 			defer closeLanes(lanes)
-			res := openLoop(nil, lanes, 1000, n, 10*time.Second)
+			res := mustOpenLoop(t, nil, lanes, n)
 			assert.Equal(t, n, res.Sent)
 			assert.EqualValues(t, n, ws.calls.Load(), "a call was retried or lost")
 			if tc.kind == "" {
 				assert.Equal(t, n, res.OK)
 				return
 			}
-			assert.Equal(t, map[string]int{tc.kind: n}, res.Failed)
+			assert.Equal(t, map[string]int{tc.kind: n}, res.Failures)
 		})
 	}
 }
@@ -251,53 +255,28 @@ func TestOpenLoopPage(t *testing.T) {
 				lanes[i] = &pageLane{grpcLane: l, seed: uint64(i)}
 			}
 			defer closeLanes(lanes)
-			res := openLoop(nil, lanes, 1000, n, 10*time.Second)
+			res := mustOpenLoop(t, nil, lanes, n)
 			assert.Equal(t, n, res.Sent)
 			assert.EqualValues(t, n, ws.calls.Load(), "a call was retried or lost")
 			assert.Equal(t, tc.truncated, res.Truncated)
 			if tc.kind == "" {
 				assert.Equal(t, n, res.OK)
-				assert.Empty(t, res.Failed)
+				assert.Empty(t, res.Failures)
 				return
 			}
 			assert.Zero(t, res.OK)
-			assert.Equal(t, map[string]int{tc.kind: n}, res.Failed)
+			assert.Equal(t, map[string]int{tc.kind: n}, res.Failures)
 			if tc.truncated > 0 {
-				assert.Contains(t, res.Examples["truncated"], "stream ended after 3 of")
+				assert.Contains(t, res.Example(truncated), "stream ended after 3 of")
 			}
 		})
 	}
 }
 
-func TestClassify(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want string
-	}{
-		{&statusError{kind: "503"}, "503"},
-		{&truncatedError{got: 1, want: 2, err: &statusError{kind: "Unavailable"}}, "truncated"},
-		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), "refused"},
-		{fmt.Errorf("read: %w", syscall.ECONNRESET), "reset"},
-		{fmt.Errorf("write: %w", syscall.EPIPE), "broken pipe"},
-		{errors.New("http2: client conn could not be established"), "could not be established"},
-		{fmt.Errorf("post: %w", io.EOF), "EOF"},
-		{fmt.Errorf("post: %w", io.ErrUnexpectedEOF), "EOF"},
-		{context.DeadlineExceeded, "timeout"},
-		{errors.New("http2: server sent GOAWAY and closed the connection"), "GOAWAY"},
-		{errors.New("http2: client connection lost"), "connection lost"},
-		{errors.New("something else"), "other"},
-	} {
-		t.Run(tc.want, func(t *testing.T) {
-			assert.Equal(t, tc.want, classify(tc.err))
-		})
-	}
-}
-
-func TestP99(t *testing.T) {
-	r := &loadResult{}
-	assert.Zero(t, r.P99())
-	for i := 1; i <= 200; i++ {
-		r.Latencies = append(r.Latencies, time.Duration(201-i)*time.Millisecond)
-	}
-	assert.Equal(t, 198*time.Millisecond, r.P99())
+// mustOpenLoop sends n requests at 1000/s over lanes.
+func mustOpenLoop(t *testing.T, stop <-chan struct{}, lanes []sender, n int) *loadResult {
+	t.Helper()
+	res, err := openLoop(stop, lanes, 1000, n, 10*time.Second)
+	require.NoError(t, err)
+	return res
 }

@@ -25,7 +25,7 @@ func printTable(w io.Writer, results []*result) error {
 			jobs = fmt.Sprint(jobsLost(r.Stored))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%d/%d\t%d\t%s\t%s\t\n",
-			r.Strategy, r.Protocol, r.Load.Sent, r.Load.Failures(), kinds(r.Load.Failed), truncated, r.Load.Resent,
+			r.Strategy, r.Protocol, r.Load.Sent, r.Load.Failed(), kinds(r.Load.Failures), truncated, r.Load.Resent,
 			ms(r.Load.P99()), exitRange(r.Terminations), r.Killed(), len(r.Terminations),
 			r.Load.OK, lost, jobs)
 	}
@@ -80,8 +80,8 @@ func ms(d time.Duration) string {
 // reader can see what the clients actually got.
 func printExamples(w io.Writer, results []*result) {
 	for _, r := range results {
-		for _, k := range slices.Sorted(maps.Keys(r.Load.Examples)) {
-			fmt.Fprintf(w, "  %s %s %s: %s\n", r.Strategy, r.Protocol, k, r.Load.Examples[k])
+		for _, k := range slices.Sorted(maps.Keys(r.Load.Failures)) {
+			fmt.Fprintf(w, "  %s %s %s: %s\n", r.Strategy, r.Protocol, k, r.Load.Example(k))
 		}
 	}
 }

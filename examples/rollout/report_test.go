@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lameduck/lameduck/internal/loadtest"
 	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
 
@@ -15,8 +16,8 @@ func TestPrintTable(t *testing.T) {
 	results := []*result{
 		{
 			scenario: scenario{Strategy: "none", Protocol: http1},
-			Load: &loadResult{Sent: 100, OK: 90, Failed: map[string]int{"EOF": 7, "refused": 3},
-				Latencies: []time.Duration{20 * time.Millisecond}},
+			Load: &loadResult{Result: &loadtest.Result{Sent: 100, OK: 90, Failures: map[string]int{"EOF": 7, "refused": 3},
+				Latencies: []time.Duration{20 * time.Millisecond}}},
 			Terminations: []termination{
 				{Report: &shutdowntest.Report{ExitAfter: 10 * time.Millisecond}},
 				{Report: &shutdowntest.Report{ExitAfter: 6 * time.Second, Killed: true}},
@@ -25,15 +26,15 @@ func TestPrintTable(t *testing.T) {
 		},
 		{
 			scenario:     scenario{Strategy: "lameduck", Protocol: grpcP},
-			Load:         &loadResult{Sent: 50, OK: 50, Latencies: []time.Duration{21 * time.Millisecond}},
+			Load:         &loadResult{Result: &loadtest.Result{Sent: 50, OK: 50, Latencies: []time.Duration{21 * time.Millisecond}}},
 			Terminations: []termination{{Report: &shutdowntest.Report{ExitAfter: 1600 * time.Millisecond}}},
 			Stored:       stored{Rows: 50, Lines: 50, Jobs: 50},
 		},
 		{
 			// Page streams write nothing: lost does not apply.
 			scenario: scenario{Strategy: "lameduck", Protocol: page},
-			Load: &loadResult{Sent: 40, OK: 36, Failed: map[string]int{"truncated": 4}, Truncated: 4,
-				Latencies: []time.Duration{1500 * time.Millisecond}},
+			Load: &loadResult{Result: &loadtest.Result{Sent: 40, OK: 36, Failures: map[string]int{"truncated": 4},
+				Latencies: []time.Duration{1500 * time.Millisecond}}, Truncated: 4},
 			Terminations: []termination{{Report: &shutdowntest.Report{ExitAfter: 2 * time.Second}}},
 		},
 	}

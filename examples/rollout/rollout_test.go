@@ -74,8 +74,8 @@ func testRollout(t *testing.T, lb string) {
 			assert.Positive(t, r.Load.OK, "no request succeeded")
 			switch r.Strategy {
 			case "lameduck":
-				assert.Zero(t, r.Load.Failures(), "failed requests: %v %v", r.Load.Failed, r.Load.Examples)
-				assert.Zero(t, r.Load.Truncated, "truncated streams: %v", r.Load.Examples["truncated"])
+				assert.Zero(t, r.Load.Failed(), "failed requests: %v %v", r.Load.Failures, r.Load.First)
+				assert.Zero(t, r.Load.Truncated, "truncated streams: %v", r.Load.Example(truncated))
 				assert.Zero(t, r.Killed(), "copies SIGKILLed")
 				if !r.Protocol.writes() {
 					assert.Equal(t, stored{}, r.Stored, "Page writes nothing")
@@ -88,7 +88,7 @@ func testRollout(t *testing.T, lb string) {
 				// request's way out, was done by the worker.
 				assert.Equal(t, stored{Rows: r.Load.OK, Lines: r.Load.OK, Jobs: r.Load.OK}, r.Stored)
 			case "none":
-				assert.Positive(t, r.Load.Failures(), "a service without signal handling failed no request: the rollout proves nothing")
+				assert.Positive(t, r.Load.Failed(), "a service without signal handling failed no request: the rollout proves nothing")
 			}
 		})
 	}

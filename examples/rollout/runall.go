@@ -76,7 +76,7 @@ func runAll(ctx context.Context, cfg config, progress io.Writer) ([]*result, err
 				return
 			}
 			scSay("%d sent, %d failed, %d acknowledged, %d rows, %d journal lines, %d lost",
-				res.Load.Sent, res.Load.Failures(), res.Load.OK, res.Stored.Rows, res.Stored.Lines, res.Lost())
+				res.Load.Sent, res.Load.Failed(), res.Load.OK, res.Stored.Rows, res.Stored.Lines, res.Lost())
 			results[i] = res
 		})
 	}

@@ -165,9 +165,14 @@ func (r *runner) run(ctx context.Context, sc scenario, dir string, say func(stri
 // requests in flight.
 func (r *runner) loadAndRoll(ctx context.Context, sc scenario, specs []copySpec, copies []*instance, lb balancer, lanes []sender, say func(string, ...any)) (*loadResult, []termination, error) {
 	stop := make(chan struct{})
-	done := make(chan *loadResult, 1)
+	var load *loadResult
+	var loadErr error
+	done := make(chan struct{})
 	start := time.Now()
-	go func() { done <- openLoop(stop, lanes, r.cfg.Rate, r.cfg.maxRequests(), DefaultRequestTimeout) }()
+	go func() {
+		defer close(done)
+		load, loadErr = openLoop(stop, lanes, r.cfg.Rate, r.cfg.maxRequests(), DefaultRequestTimeout)
+	}()
 	terms, err := func() ([]termination, error) {
 		if err := sleepCtx(ctx, r.cfg.Warmup); err != nil {
 			return nil, err
@@ -180,8 +185,8 @@ func (r *runner) loadAndRoll(ctx context.Context, sc scenario, specs []copySpec,
 		return terms, sleepCtx(ctx, rest)
 	}()
 	close(stop)
-	load := <-done
-	return load, terms, err
+	<-done
+	return load, terms, errors.Join(err, loadErr)
 }
 
 func (r *runner) startCopies(ctx context.Context, sc scenario, dir string) ([]copySpec, []*instance, error) {

@@ -1,100 +1,29 @@
-// Package load sends open-loop load that never retries: requests start at
-// a fixed rate whatever the answers do, each one is sent once, and every
-// answer that is not a success is counted as a failure with its reason.
-// The HTTP client POSTs a body net/http cannot replay, over keep-alive
-// connections; the gRPC client calls Work.Do with retries disabled.
+// Package load holds the e2e's clients of the example services, for
+// internal/loadtest's open-loop load: an HTTP client that POSTs a body
+// net/http cannot replay over keep-alive connections (or a new connection
+// per request) and records every connection it opens, and a gRPC client
+// of Work.Do with retries disabled. Neither retries; every failure is
+// counted with its reason by loadtest.Run.
 package load
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"github.com/lameduck/lameduck/examples/grpc/workpb"
+	"github.com/lameduck/lameduck/internal/loadtest"
 )
-
-// Result counts what one run sent and got.
-type Result struct {
-	Sent, OK int
-	Failures map[string]int // reason => count
-	First    []string       // the first few failures, with their times
-}
-
-// Failed is the number of requests that did not succeed.
-func (r *Result) Failed() int { return r.Sent - r.OK }
-
-func (r *Result) String() string {
-	var reasons []string
-	for k, v := range r.Failures {
-		reasons = append(reasons, fmt.Sprintf("%dx %s", v, k))
-	}
-	sort.Strings(reasons)
-	return fmt.Sprintf("sent %d, ok %d, failed %d %v", r.Sent, r.OK, r.Failed(), reasons)
-}
-
-// Run starts send at rate per second until ctx is done or max requests
-// have started, each with its own timeout, then waits for the requests in
-// flight. It is open-loop: a slow answer does not delay the next request.
-func Run(ctx context.Context, rate float64, max int, timeout time.Duration, send func(context.Context) error) *Result {
-	res := &Result{Failures: map[string]int{}}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
-	defer tick.Stop()
-	for res.Sent < max {
-		select {
-		case <-ctx.Done():
-			wg.Wait()
-			return res
-		case <-tick.C:
-		}
-		res.Sent++
-		wg.Go(func() {
-			rctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			err := send(rctx)
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				res.OK++
-				return
-			}
-			reason := err.Error()
-			if i := strings.LastIndex(reason, ": "); i >= 0 && (strings.Contains(reason, "127.0.0.1") || strings.Contains(reason, "10.")) {
-				reason = reason[i+2:] // drop the ephemeral addresses
-			}
-			res.Failures[reason]++
-			if len(res.First) < 10 {
-				res.First = append(res.First, time.Now().UTC().Format("15:04:05.000")+" "+err.Error())
-			}
-		})
-	}
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	return res
-}
-
-// body is a request body that net/http cannot rewind: it is not a
-// *bytes.Reader, *bytes.Buffer or *strings.Reader, so http.NewRequest sets
-// no GetBody, and the transport cannot resend a request whose connection
-// broke (it would resend an idempotent request, or one with GetBody).
-type body struct{ r io.Reader }
-
-func (b *body) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // Dial connects to addr; a nil Dial is net.Dialer's. The e2e tests dial
 // from inside a node's network namespace.
@@ -108,12 +37,12 @@ type Conn struct {
 	Local netip.AddrPort
 }
 
-// HTTP is an HTTP/1.1 keep-alive client of examples/http's /work.
+// HTTP is an HTTP/1.1 client of examples/http's /work. Send POSTs once;
+// anything but 200 with an "ok" body is an error.
 type HTTP struct {
-	client *http.Client
-	url    string
-	mu     sync.Mutex
-	conns  []Conn
+	loadtest.HTTP
+	mu    sync.Mutex
+	conns []Conn
 }
 
 // NewHTTP returns a client of http://addr/work?d=work with up to conns
@@ -124,7 +53,7 @@ func NewHTTP(addr string, work time.Duration, conns int, dial Dial) *HTTP {
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	h := &HTTP{url: fmt.Sprintf("http://%s/work?d=%s", addr, work)}
+	h := &HTTP{}
 	record := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err == nil {
@@ -136,8 +65,21 @@ func NewHTTP(addr string, work time.Duration, conns int, dial Dial) *HTTP {
 		return c, err
 	}
 	tr := &http.Transport{MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute, DisableKeepAlives: conns == 0, DialContext: record}
-	h.client = &http.Client{Transport: tr}
+	h.HTTP = loadtest.HTTP{
+		Client: &http.Client{Transport: tr},
+		URL:    fmt.Sprintf("http://%s/work?d=%s", addr, work),
+		Body:   `{"work":1}`,
+		Check:  okBody,
+	}
 	return h
+}
+
+// okBody accepts the body of examples/http's answer to a write.
+func okBody(_ string, got []byte) error {
+	if !bytes.HasPrefix(got, []byte("ok")) {
+		return &loadtest.Error{Reason: "not ok", Err: fmt.Errorf("status 200 with body %q", bytes.TrimSpace(got))}
+	}
+	return nil
 }
 
 // Conns returns the connections the client opened, in order.
@@ -147,34 +89,8 @@ func (h *HTTP) Conns() []Conn {
 	return append([]Conn(nil), h.conns...)
 }
 
-// Send POSTs once; anything but 200 with an "ok" body is an error.
-func (h *HTTP) Send(ctx context.Context) error {
-	const payload = `{"work":1}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, &body{strings.NewReader(payload)})
-	if err != nil {
-		return err
-	}
-	req.ContentLength = int64(len(payload))
-	if req.GetBody != nil {
-		return fmt.Errorf("load: request body is replayable")
-	}
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(b), "ok") {
-		return fmt.Errorf("status %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	return nil
-}
-
 // Close closes the idle connections.
-func (h *HTTP) Close() { h.client.CloseIdleConnections() }
+func (h *HTTP) Close() { h.Client.CloseIdleConnections() }
 
 // GRPC is a client of examples/grpc's Work.Do over several connections,
 // used in turn: through an L4 balancer, each connection is pinned to one
@@ -208,15 +124,10 @@ func NewGRPC(addr string, work time.Duration, n int, dial Dial) (*GRPC, error) {
 }
 
 // Send calls Do once on the next connection; any status but OK is an
-// error named by its code.
+// error, which loadtest.Reason names by its code.
 func (g *GRPC) Send(ctx context.Context) error {
 	c := g.clients[(g.next.Add(1)-1)%uint64(len(g.clients))]
 	_, err := c.Do(ctx, &workpb.DoRequest{DurationMs: g.work.Milliseconds()})
-	if err != nil {
-		if s, ok := status.FromError(err); ok {
-			return fmt.Errorf("%s: %s", s.Code(), s.Message())
-		}
-	}
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/lameduck/lameduck/internal/loadtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,7 +41,7 @@ func TestHTTPDoesNotRetry(t *testing.T) {
 		}
 	}()
 	h := NewHTTP(ln.Addr().String(), 0, 1, nil)
-	res := Run(context.Background(), 100, 5, 5*time.Second, h.Send)
+	res := run(t, 5, h.Send)
 	h.Close()
 	ln.Close()
 	<-done
@@ -66,13 +69,14 @@ func TestHTTPCountsNon200(t *testing.T) {
 	defer srv.Close()
 	h := NewHTTP(ln.Addr().String(), time.Millisecond, 2, nil)
 	defer h.Close()
-	res := Run(context.Background(), 200, 20, 5*time.Second, h.Send)
+	res := run(t, 20, h.Send)
 	assert.Equal(t, 20, res.OK, "%v", res)
 
 	bad := NewHTTP(ln.Addr().String(), 2*time.Millisecond, 0, nil)
 	defer bad.Close()
-	res = Run(context.Background(), 200, 3, 5*time.Second, bad.Send)
+	res = run(t, 3, bad.Send)
 	assert.Equal(t, 3, res.Failed(), "%v", res)
+	assert.Equal(t, map[string]int{"400": 3}, res.Failures)
 	conns := bad.Conns()
 	require.Len(t, conns, 3, "without keep-alive, a connection per request")
 	ports := map[uint16]bool{}
@@ -84,10 +88,22 @@ func TestHTTPCountsNon200(t *testing.T) {
 	assert.LessOrEqual(t, len(h.Conns()), 2, "keep-alive: at most its 2 connections")
 }
 
-func TestRunStopsWithContext(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	res := Run(ctx, 50, 1000, time.Second, func(context.Context) error { return nil })
-	assert.Less(t, res.Sent, 1000)
-	assert.Equal(t, res.Sent, res.OK)
+func TestHTTPWantsOK(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("nope\n"))
+	}))
+	defer srv.Close()
+	h := NewHTTP(srv.Listener.Addr().String(), 0, 1, nil)
+	defer h.Close()
+	res := run(t, 2, h.Send)
+	assert.Equal(t, map[string]int{"not ok": 2}, res.Failures)
+	assert.Equal(t, `status 200 with body "nope"`, res.Example("not ok"))
+}
+
+// run sends n requests at 200/s with send.
+func run(t *testing.T, n int, send func(context.Context) error) *loadtest.Result {
+	t.Helper()
+	res, err := loadtest.Run(context.Background(), loadtest.Config{Rate: 200, Max: n, Timeout: 5 * time.Second}, send)
+	require.NoError(t, err)
+	return res
 }
