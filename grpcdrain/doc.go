@@ -14,7 +14,7 @@
 //	srv := grpcdrain.NewServer(seq, grpcdrain.WithServerOptions(grpc.Creds(creds)),
 //		grpcdrain.WithEndlessStreams(workpb.Work_Watch_FullMethodName))
 //	workpb.RegisterWorkServer(srv, impl) // *grpcdrain.Server embeds *grpc.Server
-//	seq.Serve("grpc", func() error { return srv.Serve(lis) }, srv.Drain)
+//	seq.Serve("grpc", func() error { return srv.ListenAndServe(":8081") }, srv.Drain)
 //
 // # Streams
 //
@@ -51,7 +51,7 @@
 // methods named with [WithEndlessStreams]: subscriptions, watches, bidi
 // sessions, whose clients then open them again on another server at once.
 // The drain then ends as soon as the finite streams and the unary calls in
-// flight have, instead of DefaultStreamEndLead before its deadline. Unary
+// flight have, instead of [WithStreamEndLead] before its deadline. Unary
 // calls are never told anything: they run to completion, or to the forced
 // stop.
 package grpcdrain

@@ -22,6 +22,10 @@ import (
 // since the drain waits for all of it.
 const forcedBudget = time.Second
 
+// endlessChat names the Chat streams endless: they are told to end when
+// the drain starts.
+var endlessChat = grpcdrain.WithEndlessStreams(testpb.Test_Chat_FullMethodName)
+
 // openRPC starts one RPC on cc, returns once its handler runs on svc, and
 // returns a channel that receives the RPC's final error (nil for a
 // response or a clean end of stream).
@@ -33,14 +37,17 @@ func TestDrainReturnsByTheDeadline(t *testing.T) {
 		opts        []grpcdrain.Option
 		chat        chatMode
 		open        openRPC
+		budget      time.Duration // of the drain; 0: waitBound, or forcedBudget if wantForced
 		wantForced  bool
 		wantCode    codes.Code // of the RPC's final error
 		minDuration time.Duration
 	}{
 		{name: "health watch ends at once", open: openWatch, wantCode: codes.Unavailable},
-		{name: "server stream after a grace", opts: []grpcdrain.Option{grpcdrain.WithStreamGrace(300 * time.Millisecond)}, open: openTicks, wantCode: codes.Unavailable, minDuration: 300 * time.Millisecond},
-		{name: "bidi blocked in Recv, no grace", opts: []grpcdrain.Option{grpcdrain.WithStreamGrace(0)}, open: openChat, wantCode: codes.Unavailable},
-		{name: "bidi watching its context, no grace", opts: []grpcdrain.Option{grpcdrain.WithStreamGrace(0)}, chat: chatWatching, open: openChat, wantCode: codes.Unavailable},
+		// The lead (1 s) is clamped to half the budget: the stream is told
+		// to end after half of it.
+		{name: "server stream until the lead", open: openTicks, budget: time.Second, wantCode: codes.Unavailable, minDuration: 500 * time.Millisecond},
+		{name: "endless bidi blocked in Recv", opts: []grpcdrain.Option{endlessChat}, open: openChat, wantCode: codes.Unavailable},
+		{name: "endless bidi watching its context", opts: []grpcdrain.Option{endlessChat}, chat: chatWatching, open: openChat, wantCode: codes.Unavailable},
 		{name: "unary in flight completes", open: openCall(200), wantCode: codes.OK},
 		{name: "unary ignoring its context", open: openCall(-1), wantForced: true, wantCode: codes.Unavailable},
 	}
@@ -51,9 +58,13 @@ func TestDrainReturnsByTheDeadline(t *testing.T) {
 			s, d := startDrained(t, svc, nil, tt.opts...)
 			rpcErr := tt.open(t, dialServer(t, s), svc)
 
-			budget := waitBound
-			if tt.wantForced {
+			budget := tt.budget
+			switch {
+			case budget > 0:
+			case tt.wantForced:
 				budget = forcedBudget
+			default:
+				budget = waitBound
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), budget)
 			defer cancel()

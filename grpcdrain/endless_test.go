@@ -29,12 +29,12 @@ const (
 	pageTicks = 30
 	// endlessBudget is the drain's budget: the rollout's grace less its
 	// delay and margins. Without WithEndlessStreams the drain would end
-	// DefaultStreamEndLead before it.
+	// the default lead (1 s) before it.
 	endlessBudget = 10 * time.Second
 	// drainSlack bounds how long the drain may take after the last finite
 	// stream ended. The drain itself takes about a millisecond; the bound
 	// is generous because CI is a busy 2-core machine, and still far below
-	// endlessBudget-DefaultStreamEndLead.
+	// endlessBudget less the default lead (1 s).
 	drainSlack = time.Second
 )
 
@@ -97,7 +97,7 @@ func TestServeChecksEndlessStreams(t *testing.T) {
 // WithEndlessStreams end with codes.Unavailable as soon as the drain starts
 // (over the window, when there is one), the finite streams in flight run
 // to completion, and the drain ends when the last of them does, long
-// before DefaultStreamEndLead before its deadline.
+// before the default lead (1 s) before its deadline.
 func TestEndlessStreamsEndAtTheDrain(t *testing.T) {
 	for _, tr := range transports {
 		for _, window := range []time.Duration{0, 500 * time.Millisecond} {
@@ -105,7 +105,7 @@ func TestEndlessStreamsEndAtTheDrain(t *testing.T) {
 				t.Parallel()
 				svc := newService("a")
 				svc.ticks, svc.chat = pageTicks, chatWatching
-				s, d := tr.start(t, svc, nil, grpcdrain.WithEndlessStreams(testpb.Test_Chat_FullMethodName), grpcdrain.WithStreamEndWindow(window))
+				s, d := tr.start(t, svc, nil, grpcdrain.WithEndlessStreams(testpb.Test_Chat_FullMethodName), grpcdrain.WithDrainWindow(window))
 				cc := dialServer(t, s)
 				var endless []<-chan endedAt
 				for range endlessStreams {

@@ -58,7 +58,7 @@ func TestRollout(t *testing.T) {
 		waitClosed(t, l.movedAway, "client moved away from the triggered server")
 
 		// The stream never ends by itself: the drain ends it
-		// DefaultStreamEndLead before its deadline.
+		// the default lead (1 s) before its deadline.
 		ctx, cancel := context.WithTimeout(context.Background(), rolloutBudget)
 		defer cancel()
 		require.NoError(t, d.Drain(ctx), "the drain must finish without forcing")

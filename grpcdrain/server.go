@@ -101,11 +101,3 @@ func (s *Server) Health() *health.Server {
 func (s *Server) InFlight() int64 {
 	return s.inFlight.Load()
 }
-
-// Stopped returns a channel that is closed when the server's GracefulStop
-// has returned, that is when the last handler has returned. After a forced
-// drain it may close well after [Server.Drain] returned (a handler that
-// ignores its context keeps running after Stop), or never.
-func (s *Server) Stopped() <-chan struct{} {
-	return s.stopped
-}

@@ -29,9 +29,11 @@ const (
 	// than they need.
 	finiteBudget = 10 * time.Second
 	// longLivedBudget is the drain budget while streams that never end by
-	// themselves run: the drain tells them to end DefaultStreamEndLead
+	// themselves run: the drain tells them to end the default lead (1 s)
 	// before its deadline.
 	longLivedBudget = 2 * time.Second
+	// streamEndLead is WithStreamEndLead's default.
+	streamEndLead = time.Second
 )
 
 // transports are the ways a test server is reached.
@@ -274,9 +276,9 @@ func TestLongLivedStreamsEndedByDrain(t *testing.T) {
 				err := c.wait(t).err
 				assert.Equal(t, codes.Unavailable, status.Code(err), "%s: final status: %v", c.name, err)
 				assert.Contains(t, status.Convert(err).Message(), grpcdrain.ErrDraining.Error(), c.name)
-				// The stream ran until DefaultStreamEndLead before the
+				// The stream ran until the default lead before the
 				// deadline (less a little: ctx was made before start).
-				assert.GreaterOrEqual(t, c.took, longLivedBudget-grpcdrain.DefaultStreamEndLead-100*time.Millisecond, c.name)
+				assert.GreaterOrEqual(t, c.took, longLivedBudget-streamEndLead-100*time.Millisecond, c.name)
 			}
 		})
 	}

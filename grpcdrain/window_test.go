@@ -24,7 +24,7 @@ const (
 	// server to the other one.
 	movingStreams = 50
 	// windowBudget is the drain's budget: the streams are told to end
-	// DefaultStreamEndLead before its deadline.
+	// the default lead (1 s) before its deadline.
 	windowBudget = 3 * time.Second
 	// reconnectSpan is the span in which reconnects are counted.
 	reconnectSpan = 100 * time.Millisecond
@@ -54,7 +54,7 @@ func TestStreamEndWindowSpreadsReconnects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("window %v", tt.window), func(t *testing.T) {
 			t.Parallel()
-			from, d := startDrained(t, newService("a"), nil, grpcdrain.WithStreamEndWindow(tt.window))
+			from, d := startDrained(t, newService("a"), nil, grpcdrain.WithDrainWindow(tt.window))
 			toSvc := newService("b")
 			toSvc.opened = new(timeline)
 			to, _ := startDrained(t, toSvc, nil)

@@ -20,6 +20,13 @@ import (
 	"github.com/lameduck/lameduck/shutdown"
 )
 
+// at returns a handler that serves every request as a GET of path on p.
+func at(p *readiness.Probe, path string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil).WithContext(r.Context()))
+	})
+}
+
 // probeCode returns the status and body h answers to a GET.
 func probeCode(h http.Handler) (int, string) {
 	rec := httptest.NewRecorder()
@@ -56,7 +63,7 @@ func TestServingzByTrigger(t *testing.T) {
 					shutdown.WithExit(func(code int) { t.Errorf("exit(%d)", code) }))
 				require.NoError(t, err)
 				p := readiness.New(seq)
-				readyz, servingz := p.ReadyzHandler(), p.ServingzHandler()
+				readyz, servingz := at(p, "/readyz"), at(p, "/servingz")
 				p.SetReady()
 				for _, h := range []http.Handler{readyz, servingz} {
 					code, _ := probeCode(h)
@@ -109,7 +116,7 @@ func TestServingzNeverStarted(t *testing.T) {
 		sigs <- syscall.SIGTERM
 		synctest.Wait()
 		p.SetReady() // too late
-		code, body := probeCode(p.ServingzHandler())
+		code, body := probeCode(at(p, "/servingz"))
 		assert.Equal(t, http.StatusServiceUnavailable, code)
 		assert.Equal(t, "readiness: not ready: lame duck", body)
 		require.NoError(t, seq.Wait())
@@ -132,10 +139,10 @@ func TestServingzRunsChecks(t *testing.T) {
 	p.SetReady()
 	tl.terminating = true
 	close(tl.trig)
-	code, _ := probeCode(p.ServingzHandler())
+	code, _ := probeCode(at(p, "/servingz"))
 	assert.Equal(t, http.StatusOK, code)
 	failing = true
-	code, body := probeCode(p.ServingzHandler())
+	code, body := probeCode(at(p, "/servingz"))
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Equal(t, `readiness: not ready: check "db": connection refused`, body)
 	require.ErrorIs(t, p.Serving(context.Background()), dbErr)
@@ -153,7 +160,7 @@ func TestServingzWithoutTerminatingLifecycle(t *testing.T) {
 	zero.SetReady()
 	zero.SetLameDuck()
 	for _, p := range []*readiness.Probe{p, &zero} {
-		code, body := probeCode(p.ServingzHandler())
+		code, body := probeCode(at(p, "/servingz"))
 		assert.Equal(t, http.StatusServiceUnavailable, code)
 		assert.Equal(t, "readiness: not ready: lame duck", body)
 	}
@@ -183,16 +190,15 @@ func (l *trackingLifecycle) TrackReadiness() func(bool) bool {
 	return func(ready bool) bool { l.reports = append(l.reports, ready); return ready && l.mayTell }
 }
 
-// TestHandlersReport: the handlers track readiness once, report each
-// answer, and answer 503 when the sequence may no longer be told the
+// TestHandlersReport: New tracks readiness once, /readyz and /servingz
+// report each answer, and answer 503 when the sequence may no longer be told the
 // process is ready (it was triggered, and skipped its delay, before any
 // answer said ready).
 func TestHandlersReport(t *testing.T) {
 	l := &trackingLifecycle{trigger: make(trigger), mayTell: true}
 	p := readiness.New(l)
-	assert.Zero(t, l.tracked, "New alone does not track: Check may be served by custom handlers")
-	p.Register(http.NewServeMux())
-	readyz, servingz := p.ReadyzHandler(), p.ServingzHandler()
+	assert.Equal(t, 1, l.tracked, "New tracks, once")
+	readyz, servingz := at(p, "/readyz"), at(p, "/servingz")
 	assert.Equal(t, 1, l.tracked)
 
 	code, _ := probeCode(readyz)
