@@ -47,7 +47,7 @@ func ExampleProbe_ServeHTTP() {
 	if err != nil {
 		panic(err)
 	}
-	probe := readiness.New(seq) // in a program: seq.ServeAdmin(":9090", probe)
+	probe := readiness.New(terminating(seq)) // in a program: readiness.New(seq), served with seq.ServeAdmin(":9090", probe)
 	get := func(path string) int {
 		rec := httptest.NewRecorder()
 		probe.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))

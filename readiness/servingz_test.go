@@ -27,6 +27,25 @@ func at(p *readiness.Probe, path string) http.Handler {
 	})
 }
 
+// terminating returns seq as the probe's Lifecycle, telling the moment
+// the drains start by DrainStarted. It bridges a Sequence that still names
+// that moment Draining; once Sequence has DrainStarted it returns seq
+// itself, and readiness.New(seq) is all a test needs.
+func terminating(seq *shutdown.Sequence) readiness.Lifecycle {
+	if tl, ok := any(seq).(readiness.TerminatingLifecycle); ok {
+		return tl
+	}
+	old := any(seq).(interface{ Draining() <-chan struct{} })
+	return drainStarted{Sequence: seq, drainStarted: old.Draining}
+}
+
+type drainStarted struct {
+	*shutdown.Sequence
+	drainStarted func() <-chan struct{}
+}
+
+func (d drainStarted) DrainStarted() <-chan struct{} { return d.drainStarted() }
+
 // probeCode returns the status and body h answers to a GET.
 func probeCode(h http.Handler) (int, string) {
 	rec := httptest.NewRecorder()
@@ -62,7 +81,7 @@ func TestServingzByTrigger(t *testing.T) {
 					shutdown.WithLogger(slog.New(slog.DiscardHandler)),
 					shutdown.WithExit(func(code int) { t.Errorf("exit(%d)", code) }))
 				require.NoError(t, err)
-				p := readiness.New(seq)
+				p := readiness.New(terminating(seq))
 				readyz, servingz := at(p, "/readyz"), at(p, "/servingz")
 				p.SetReady()
 				for _, h := range []http.Handler{readyz, servingz} {
@@ -172,9 +191,9 @@ type termLifecycle struct {
 	terminating bool
 }
 
-func (l *termLifecycle) Triggered() <-chan struct{} { return l.trig }
-func (l *termLifecycle) Draining() <-chan struct{}  { return l.drain }
-func (l *termLifecycle) Terminating() bool          { return l.terminating }
+func (l *termLifecycle) Triggered() <-chan struct{}    { return l.trig }
+func (l *termLifecycle) DrainStarted() <-chan struct{} { return l.drain }
+func (l *termLifecycle) Terminating() bool             { return l.terminating }
 
 // trackingLifecycle is a stand-in for the sequence that tracks whether
 // readiness was advertised.
