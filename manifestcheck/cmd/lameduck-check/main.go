@@ -9,7 +9,8 @@
 // reads standard input. Pods, Deployments, StatefulSets, DaemonSets,
 // ReplicaSets, Jobs and CronJobs are checked, other kinds are skipped. For
 // each container configured for lameduck (a SHUTDOWN_* variable in its env,
-// or a preStop httpGet on /prestop) it prints one line per problem, naming
+// a preStop httpGet on /prestop or a path near it, or a probe of package
+// readiness on its port named "admin") it prints one line per problem, naming
 // the file, the object, the container, the problem and the fix, and one line
 // per note on what it could not check. The rules are in the doc of package
 // github.com/lameduck/lameduck/manifestcheck.
