@@ -21,9 +21,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/lameduck/lameduck/manifestcheck"
 )
@@ -50,7 +53,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for _, file := range args {
 		r, err := checkFile(file, stdin)
 		if err != nil {
-			fmt.Fprintf(stderr, "lameduck-check: %s: %v\n", file, err)
+			fmt.Fprintf(stderr, "lameduck-check: %s: %s\n", file, reason(err))
 			unreadable++
 			continue
 		}
@@ -90,6 +93,17 @@ func checkFile(file string, stdin io.Reader) (manifestcheck.Report, error) {
 		file = "<stdin>"
 	}
 	return manifestcheck.Check(file, data)
+}
+
+// reason returns what err says about a file, without what the line
+// already says: the file's name (os.ReadFile's *fs.PathError) and the
+// package's prefix, so that each line names the command and the file once.
+func reason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return strings.TrimPrefix(err.Error(), "manifestcheck: ")
 }
 
 // count returns "1 thing" or "n things".
