@@ -81,12 +81,13 @@ func WithStreamEndLead(d time.Duration) Option {
 // WithDrainWindow spreads the notice to the streams still open over a
 // window of w that opens at the drain's start at the earliest: the
 // streams open when the window opens are told one after another, evenly
-// spaced, and the last of them when they would all have been told at
-// once without it. Their clients then reconnect to the remaining servers
+// spaced, up to the moment they would all have been told at once without
+// it; streams opened later are told at that moment. Their clients then reconnect to the remaining servers
 // a few at a time rather than in one burst, which matters when a server
 // holds many long-lived streams (watches, subscriptions); the model is
-// Envoy's gradual drain strategy. It is the same window as httpdrain's
-// WithDrainWindow, which closes keep-alive connections one after another.
+// Envoy's gradual drain strategy. It has the name and meaning of
+// httpdrain's WithDrainWindow, which spreads the end of streaming HTTP
+// responses the same way.
 //
 // For the finite streams the window ends [WithStreamEndLead] before the
 // deadline; a window longer than the time from the drain's start to then
