@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -36,13 +37,24 @@ const (
 	streamEndLead = time.Second
 )
 
-// transports are the ways a test server is reached.
-var transports = []struct {
+// transport is a way a test server is reached.
+type transport struct {
 	name  string
 	start func(t *testing.T, svc *service, trig trigger, opts ...grpcdrain.Option) (*server, *grpcdrain.Server)
-}{
+}
+
+// transports are the ways a test server is reached on loopback, in real
+// time.
+var transports = []transport{
 	{"plaintext", startDrained},
 	{"TLS", startDrainedTLS},
+}
+
+// memTransports are the same over an in-memory listener, for tests in a
+// synctest bubble.
+var memTransports = []transport{
+	{"plaintext", startDrainedMem},
+	{"TLS", startDrainedMemTLS},
 }
 
 // streamResult is what a client saw of a stream: how many messages it got
@@ -242,9 +254,11 @@ func finiteChat(cc *grpc.ClientConn, started func()) streamResult {
 }
 
 // TestLongLivedStreamsEndedByDrain checks that streams which never end by
-// themselves are ended by the drain shortly before its deadline, with a
+// themselves are ended by the drain the lead before its deadline, with a
 // status that tells the client to go elsewhere, whatever their handlers
 // return, and without the forced stop: a handler blocked in Recv included.
+// It runs on the fake clock of a synctest bubble, over an in-memory
+// listener, so the moment is exact.
 func TestLongLivedStreamsEndedByDrain(t *testing.T) {
 	kinds := []struct {
 		name string
@@ -255,31 +269,32 @@ func TestLongLivedStreamsEndedByDrain(t *testing.T) {
 		{"bidi blocked in Recv", chatBlocked, openChat},
 		{"bidi watching its context", chatWatching, openChat},
 	}
-	for _, tr := range transports {
+	for _, tr := range memTransports {
 		t.Run(tr.name, func(t *testing.T) {
-			t.Parallel()
-			var cases []drainCase
-			for _, kind := range kinds {
-				for _, end := range []endStyle{endCtxErr, endNilOnDraining} {
-					svc := newService("a")
-					svc.chat, svc.end = kind.chat, end
-					s, d := tr.start(t, svc, nil)
-					rpcErr := kind.open(t, dialServer(t, s), svc)
-					result := make(chan streamResult, 1)
-					go func() { result <- streamResult{err: <-rpcErr} }()
-					cases = append(cases, drainCase{name: fmt.Sprintf("%s, %v", kind.name, end), srv: d, result: result})
+			synctest.Test(t, func(t *testing.T) {
+				var cases []drainCase
+				for _, kind := range kinds {
+					for _, end := range []endStyle{endCtxErr, endNilOnDraining} {
+						svc := newService("a")
+						svc.chat, svc.end = kind.chat, end
+						s, d := tr.start(t, svc, nil)
+						rpcErr := kind.open(t, dialServer(t, s), svc)
+						result := make(chan streamResult, 1)
+						go func() { result <- streamResult{err: <-rpcErr} }()
+						cases = append(cases, drainCase{name: fmt.Sprintf("%s, %v", kind.name, end), srv: d, result: result})
+					}
 				}
-			}
-			drainAll(t, cases, longLivedBudget)
-			for _, c := range cases {
-				require.NoError(t, c.drainErr, "%s: the drain must end the stream, not the forced stop", c.name)
-				err := c.wait(t).err
-				assert.Equal(t, codes.Unavailable, status.Code(err), "%s: final status: %v", c.name, err)
-				assert.Contains(t, status.Convert(err).Message(), grpcdrain.ErrDraining.Error(), c.name)
-				// The stream ran until the default lead before the
-				// deadline (less a little: ctx was made before start).
-				assert.GreaterOrEqual(t, c.took, longLivedBudget-streamEndLead-100*time.Millisecond, c.name)
-			}
+				drainAll(t, cases, longLivedBudget)
+				for _, c := range cases {
+					require.NoError(t, c.drainErr, "%s: the drain must end the stream, not the forced stop", c.name)
+					err := c.wait(t).err
+					assert.Equal(t, codes.Unavailable, status.Code(err), "%s: final status: %v", c.name, err)
+					assert.Contains(t, status.Convert(err).Message(), grpcdrain.ErrDraining.Error(), c.name)
+					// The stream ran until the default lead before the
+					// deadline, and its handler returned at once.
+					assert.Equal(t, longLivedBudget-streamEndLead, c.took, c.name)
+				}
+			})
 		})
 	}
 }
