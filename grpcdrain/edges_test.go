@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -15,36 +16,29 @@ import (
 	"github.com/lameduck/lameduck/grpcdrain/internal/testpb"
 )
 
-// TestDrainReturnsByTheDeadlineWithWaitForHandlers checks that a forced
-// drain returns by its deadline even when grpc.WaitForHandlers(true) makes
-// the server's Stop wait for every handler, one of which ignores its
-// context.
+// TestDrainReturnsByTheDeadlineWithWaitForHandlers checks, on the fake
+// clock of a synctest bubble over an in-memory listener, that a forced
+// drain returns by its deadline (plus the short wait for Stop) even when
+// grpc.WaitForHandlers(true) makes the server's Stop wait for every
+// handler, one of which ignores its context.
 func TestDrainReturnsByTheDeadlineWithWaitForHandlers(t *testing.T) {
-	svc := newService("a")
-	s, d := startDrained(t, svc, nil, grpcdrain.WithServerOptions(grpc.WaitForHandlers(true)))
-	rpc := openCall(-1)(t, dialServer(t, s), svc)
+	synctest.Test(t, func(t *testing.T) {
+		svc := newService("a")
+		s, d := startDrainedMem(t, svc, nil, grpcdrain.WithServerOptions(grpc.WaitForHandlers(true)))
+		rpc := openCall(-1)(t, dialServer(t, s), svc)
 
-	ctx, cancel := context.WithTimeout(context.Background(), forcedBudget)
-	defer cancel()
-	drained := make(chan error, 1)
-	start := time.Now()
-	go func() { drained <- d.Drain(ctx) }()
-	// Generous: the drain must return promptly after its deadline.
-	bound := forcedBudget + 5*time.Second
-	var err error
-	select {
-	case err = <-drained:
-	case <-time.After(bound):
-	}
-	took := time.Since(start)
-	close(svc.release)
-	if took >= bound {
-		<-drained // the handler is released: Stop returns
-		t.Fatalf("Drain did not return within %v of its deadline", bound-forcedBudget)
-	}
-	require.ErrorIs(t, err, grpcdrain.ErrForced)
-	assert.Error(t, waitErr(t, rpc, "call"))
-	waitClosed(t, d.Stopped(), "GracefulStop returned")
+		ctx, cancel := context.WithTimeout(context.Background(), forcedBudget)
+		defer cancel()
+		start := time.Now()
+		err := d.Drain(ctx)
+		took := time.Since(start)
+		close(svc.release)
+		require.ErrorIs(t, err, grpcdrain.ErrForced)
+		// Drain waits for Stop 100 ms at most.
+		assert.Equal(t, forcedBudget+100*time.Millisecond, took)
+		assert.Error(t, waitErr(t, rpc, "call"))
+		waitClosed(t, d.Stopped(), "GracefulStop returned")
+	})
 }
 
 // TestMaxConnectionAgeExtremes checks ages at both ends of the range: one
@@ -53,6 +47,7 @@ func TestDrainReturnsByTheDeadlineWithWaitForHandlers(t *testing.T) {
 // calls succeed, and one too large for the jitter to be added without
 // overflowing never recycles a connection.
 func TestMaxConnectionAgeExtremes(t *testing.T) {
+	t.Parallel()
 	for _, age := range []time.Duration{1, 9, time.Microsecond} {
 		d := grpcdrain.NewServer(trigger(nil), grpcdrain.WithMaxConnectionAge(age))
 		testpb.RegisterTestServer(d, newService("a"))

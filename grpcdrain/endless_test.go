@@ -53,6 +53,7 @@ func TestWithEndlessStreamsMisuse(t *testing.T) {
 // anything is served, rather than leaving the streams it meant to hold the
 // drain.
 func TestServeChecksEndlessStreams(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		methods []string
@@ -207,6 +208,7 @@ func pageTicksStream(cc *grpc.ClientConn, started func()) streamResult {
 // has no deadline, which would wait for every other stream however long,
 // still ends the streams of WithEndlessStreams at once.
 func TestEndlessStreamsEndWithoutADeadline(t *testing.T) {
+	t.Parallel()
 	svc := newService("a")
 	svc.chat = chatBlocked
 	s, d := startDrained(t, svc, nil, grpcdrain.WithEndlessStreams(testpb.Test_Chat_FullMethodName))

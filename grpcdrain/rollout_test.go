@@ -45,6 +45,7 @@ const (
 // both, and one more client holds a server stream to it, as a watcher or
 // subscriber would.
 func TestRollout(t *testing.T) {
+	t.Parallel()
 	t.Run("trigger, delay, drain, exit: zero failed RPCs", func(t *testing.T) {
 		t.Parallel()
 		trig := make(trigger)

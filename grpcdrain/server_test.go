@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -38,6 +39,7 @@ func TestMisuse(t *testing.T) {
 // reach the server, and that their interceptors run after the package's,
 // so that the in-flight count covers them.
 func TestServerOptionsComeAfter(t *testing.T) {
+	t.Parallel()
 	var seen atomic.Int64
 	var d *grpcdrain.Server
 	count := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -55,6 +57,7 @@ func TestServerOptionsComeAfter(t *testing.T) {
 // TestTriggerLatchesNotServing checks that the trigger alone puts every
 // service NOT_SERVING, for good, while RPCs are still served.
 func TestTriggerLatchesNotServing(t *testing.T) {
+	t.Parallel()
 	trig := make(trigger)
 	s, d := startDrained(t, newService("a"), trig)
 	s.health.SetServingStatus("test.v1.Test", healthgrpc.HealthCheckResponse_SERVING)
@@ -90,8 +93,14 @@ func TestTriggerLatchesNotServing(t *testing.T) {
 }
 
 func TestDrainTwiceReturnsTheFirstResult(t *testing.T) {
+	synctest.Test(t, testDrainTwice)
+}
+
+// testDrainTwice runs in a synctest bubble: the forced drain's budget
+// passes on its fake clock.
+func testDrainTwice(t *testing.T) {
 	svc := newService("a")
-	s, d := startDrained(t, svc, nil)
+	s, d := startDrainedMem(t, svc, nil)
 	rpc := openCall(-1)(t, dialServer(t, s), svc)
 
 	ctx, cancel := context.WithTimeout(context.Background(), forcedBudget)
@@ -106,6 +115,7 @@ func TestDrainTwiceReturnsTheFirstResult(t *testing.T) {
 }
 
 func TestInFlightCountsHandlers(t *testing.T) {
+	t.Parallel()
 	svc := newService("a")
 	s, d := startDrained(t, svc, nil, grpcdrain.WithEndlessStreams(testpb.Test_Ticks_FullMethodName))
 	cc := dialServer(t, s)
@@ -125,6 +135,7 @@ func TestInFlightCountsHandlers(t *testing.T) {
 // TestMaxConnectionAge checks that the option reaches the server: the
 // client's connection is replaced while it keeps calling.
 func TestMaxConnectionAge(t *testing.T) {
+	t.Parallel()
 	d := grpcdrain.NewServer(trigger(nil), grpcdrain.WithMaxConnectionAge(100*time.Millisecond))
 	testpb.RegisterTestServer(d, newService("a"))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -145,6 +156,7 @@ func TestMaxConnectionAge(t *testing.T) {
 // given until the drain, returns a listen error as it is, and does not
 // listen once the drain has started.
 func TestListenAndServe(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := busy.Addr().String()

@@ -78,6 +78,7 @@ type finiteStream func(cc *grpc.ClientConn, started func()) streamResult
 // handlers do when their context ends. Each case has a server of its own,
 // and all the servers drain at once, as the shutdown sequence drains them.
 func TestAcceptedStreamsComplete(t *testing.T) {
+	t.Parallel()
 	kinds := []struct {
 		name   string
 		method string
