@@ -48,7 +48,9 @@ func TestDrainReturnsByTheDeadlineWithWaitForHandlers(t *testing.T) {
 // overflowing never recycles a connection.
 func TestMaxConnectionAgeExtremes(t *testing.T) {
 	t.Parallel()
-	for _, age := range []time.Duration{1, 9, time.Microsecond} {
+	// Every age under the floor is clamped alike (TestClampAge): one
+	// shows the clamp reaches the server.
+	for _, age := range []time.Duration{1} {
 		d := grpcdrain.NewServer(trigger(nil), grpcdrain.WithMaxConnectionAge(age))
 		testpb.RegisterTestServer(d, newService("a"))
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -63,7 +65,8 @@ func TestMaxConnectionAgeExtremes(t *testing.T) {
 		require.NoError(t, <-served)
 	}
 
-	for _, age := range []time.Duration{math.MaxInt64, math.MaxInt64 - 1, math.MaxInt64 / 10 * 10} {
+	// Every age past the jitter's bound is clamped alike (TestClampAge).
+	for _, age := range []time.Duration{math.MaxInt64} {
 		d := grpcdrain.NewServer(trigger(nil), grpcdrain.WithMaxConnectionAge(age))
 		testpb.RegisterTestServer(d, newService("a"))
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,7 +81,7 @@ func TestMaxConnectionAgeExtremes(t *testing.T) {
 		const clients = 12
 		for range clients {
 			client := testpb.NewTestClient(dial(t, lis.Addr().String()))
-			for range 5 {
+			for range 2 {
 				ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 				_, err := client.Call(ctx, &testpb.CallRequest{DelayMs: 1})
 				cancel()

@@ -58,7 +58,7 @@ func TestStreamEndWindowSpreadsReconnects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("window %v", tt.window), func(t *testing.T) {
 			t.Parallel()
-			opened := moveStreams(t, startDrained, tt.window)
+			opened := moveStreams(t, startDrained, tt.window, movingStreams)
 			t.Logf("window %v: at most %d of %d streams reopened within %v, over %v", tt.window, opened.peak(reconnectSpan), movingStreams, reconnectSpan, opened.span())
 			tt.check(t, opened)
 		})
@@ -72,28 +72,29 @@ func TestStreamEndWindowSpreadsReconnects(t *testing.T) {
 // one.
 func TestDrainWindowSpreadsReconnects(t *testing.T) {
 	const window = 1500 * time.Millisecond
-	turn := window / movingStreams
+	const streams = 20 // the spacing is exact: a few show it
+	turn := window / streams
 	for _, w := range []time.Duration{0, window} {
 		t.Run(fmt.Sprintf("window %v", w), func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				opened := moveStreams(t, startDrainedMem, w)
+				opened := moveStreams(t, startDrainedMem, w, streams)
 				if w == 0 {
 					assert.Equal(t, time.Duration(0), opened.span())
-					assert.Equal(t, movingStreams, opened.peak(reconnectSpan))
+					assert.Equal(t, streams, opened.peak(reconnectSpan))
 					return
 				}
-				assert.Equal(t, turn*(movingStreams-1), opened.span())
+				assert.Equal(t, turn*(streams-1), opened.span())
 				assert.Equal(t, int((reconnectSpan+turn-1)/turn), opened.peak(reconnectSpan))
 			})
 		})
 	}
 }
 
-// moveStreams opens movingStreams long-lived streams on a server started
+// moveStreams opens n long-lived streams on a server started
 // with start and a window of window, drains it, and returns when each
 // stream was opened again on another server.
-func moveStreams(t *testing.T, start func(*testing.T, *service, trigger, ...grpcdrain.Option) (*server, *grpcdrain.Server), window time.Duration) *timeline {
+func moveStreams(t *testing.T, start func(*testing.T, *service, trigger, ...grpcdrain.Option) (*server, *grpcdrain.Server), window time.Duration, n int) *timeline {
 	t.Helper()
 	from, d := start(t, newService("a"), nil, grpcdrain.WithDrainWindow(window))
 	toSvc := newService("b")
@@ -102,8 +103,8 @@ func moveStreams(t *testing.T, start func(*testing.T, *service, trigger, ...grpc
 	fromCC, toCC := dialServer(t, from), dialServer(t, to)
 
 	var wg sync.WaitGroup
-	moved := make(chan error, movingStreams)
-	for range movingStreams {
+	moved := make(chan error, n)
+	for range n {
 		opened := make(chan struct{})
 		wg.Go(func() { moved <- moveStream(fromCC, toCC, opened) })
 		waitClosed(t, opened, "stream open on the drained server")
@@ -117,7 +118,7 @@ func moveStreams(t *testing.T, start func(*testing.T, *service, trigger, ...grpc
 	for err := range moved {
 		require.NoError(t, err)
 	}
-	require.Equal(t, movingStreams, toSvc.opened.len())
+	require.Equal(t, n, toSvc.opened.len())
 	return toSvc.opened
 }
 
