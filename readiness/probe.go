@@ -54,8 +54,8 @@ type TerminatingLifecycle interface {
 	// a trigger of any other kind (a failure, a trigger from code). Once
 	// Triggered is closed its answer never changes.
 	Terminating() bool
-	// DrainStarted returns a channel closed when the drains start, after
-	// the propagation delay.
+	// DrainStarted returns a channel closed when the drains start, after the
+	// propagation delay.
 	DrainStarted() <-chan struct{}
 }
 
