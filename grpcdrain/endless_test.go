@@ -32,11 +32,6 @@ const (
 	// delay and margins. Without WithEndlessStreams the drain would end
 	// the default lead (1 s) before it.
 	endlessBudget = 10 * time.Second
-	// drainSlack bounds how long the drain may take after the last finite
-	// stream ended. The drain itself takes about a millisecond; the bound
-	// is generous because CI is a busy 2-core machine, and still far below
-	// endlessBudget less the default lead (1 s).
-	drainSlack = time.Second
 )
 
 func TestWithEndlessStreamsMisuse(t *testing.T) {

@@ -111,7 +111,12 @@ func TestRollout(t *testing.T) {
 		r := waitResult(t, page)
 		assert.NoError(t, r.err, "the finite stream must complete")
 		assert.Equal(t, pageTicks, r.got, "the finite stream must not be truncated")
-		assert.Less(t, took, pageLeft+drainSlack, "the drain must end with the finite stream")
+		// In real time on a busy machine the drain's end is only bounded:
+		// it must not wait for the lead before its deadline, as it would
+		// for an endless stream not named. The exact moment, the end of
+		// the finite stream, is checked on a fake clock
+		// (TestEndlessStreamsEndAtTheDrain).
+		assert.Less(t, took, endlessBudget-streamEndLead, "the drain must end with the finite stream, not wait for the lead")
 		for i, rpcErr := range endless {
 			err := waitErr(t, rpcErr, "endless stream")
 			assert.Equal(t, codes.Unavailable, status.Code(err), "endless stream %d: %v", i, err)

@@ -55,11 +55,21 @@ func TestServerOptionsComeAfter(t *testing.T) {
 }
 
 // TestTriggerLatchesNotServing checks that the trigger alone puts every
-// service NOT_SERVING, for good, while RPCs are still served.
+// service NOT_SERVING, for good, while RPCs are still served, on loopback
+// in plaintext and over TLS.
 func TestTriggerLatchesNotServing(t *testing.T) {
 	t.Parallel()
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			t.Parallel()
+			testTriggerLatchesNotServing(t, tr)
+		})
+	}
+}
+
+func testTriggerLatchesNotServing(t *testing.T, tr transport) {
 	trig := make(trigger)
-	s, d := startDrained(t, newService("a"), trig)
+	s, d := tr.start(t, newService("a"), trig)
 	s.health.SetServingStatus("test.v1.Test", healthgrpc.HealthCheckResponse_SERVING)
 	cc := dialServer(t, s)
 	hc := healthgrpc.NewHealthClient(cc)
