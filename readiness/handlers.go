@@ -39,8 +39,10 @@ import (
 // on the traffic port that drains: shutdown's ServeAdmin(":9090", probe),
 // or mux.Handle("/", probe) on a mux of your own; mux.Handle("GET
 // /readyz", probe) serves one of the paths alone. Answers are plain text
-// and not cached. A /readyz or /servingz answer is reported to the
-// sequence first if it tracks readiness (see [ReadinessTracker]).
+// and not cached. A /readyz or /servingz answer runs the checks of
+// [Probe.AddCheck] with the request's context, so it blocks as long as
+// they do; it is reported to the sequence first if the sequence tracks
+// readiness (see [ReadinessTracker]). /livez and /startupz never block.
 func (p *Probe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/readyz":
