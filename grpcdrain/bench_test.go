@@ -32,7 +32,7 @@ var benchServers = []struct {
 	}},
 	{"grpcdrain", func() (*grpc.Server, func()) { return drainServer() }},
 	{"grpcdrain+age+window", func() (*grpc.Server, func()) {
-		return drainServer(grpcdrain.WithMaxConnectionAge(time.Hour), grpcdrain.WithStreamEndWindow(time.Second))
+		return drainServer(grpcdrain.WithMaxConnectionAge(time.Hour), grpcdrain.WithDrainWindow(time.Second))
 	}},
 }
 

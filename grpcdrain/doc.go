@@ -1,20 +1,43 @@
 // Package grpcdrain drains a gRPC server (google.golang.org/grpc) without
 // failing an RPC and without hanging. It is the gRPC counterpart of
 // httpdrain and knows nothing of the shutdown sequence that drives it: it
-// takes the sequence as a [Lifecycle], whose trigger puts the standard
-// health service (grpc.health.v1) NOT_SERVING for every service, latched,
-// so that clients doing client-side health checking (round_robin with
-// healthCheckConfig), grpc-health-probe and Kubernetes' gRPC probes stop
-// sending here while the server still serves; and it gives the sequence a
-// drain step, [Server.Drain]: GracefulStop bounded by the step's deadline,
-// then Stop.
+// takes the sequence as a [Lifecycle], and gives it a drain step,
+// [Server.Drain].
 //
 // One call sets it up, with seq from the shutdown package:
 //
 //	srv := grpcdrain.NewServer(seq, grpcdrain.WithServerOptions(grpc.Creds(creds)),
 //		grpcdrain.WithEndlessStreams(workpb.Work_Watch_FullMethodName))
 //	workpb.RegisterWorkServer(srv, impl) // *grpcdrain.Server embeds *grpc.Server
-//	seq.Serve("grpc", func() error { return srv.Serve(lis) }, srv.Drain)
+//	seq.Serve("grpc", func() error { return srv.ListenAndServe(":8081") }, srv.Drain)
+//
+// What happens, phase by phase:
+//
+//   - At the trigger (the Lifecycle's Triggered channel closes), the
+//     standard health service (grpc.health.v1), registered by [NewServer],
+//     puts every service NOT_SERVING, latched, so that clients doing
+//     client-side health checking (round_robin with healthCheckConfig),
+//     grpc-health-probe and Kubernetes' gRPC probes stop sending here.
+//     Nothing else changes: through the propagation delay the server
+//     accepts connections and serves RPCs as before.
+//   - When the drain starts ([Server.Drain] is called), the listeners
+//     close and every connection gets GOAWAY, so that clients open new
+//     RPCs elsewhere; unary calls and streams in flight go on. Health Watch
+//     streams and the streams of [WithEndlessStreams] are told to end at
+//     once (spread over [WithDrainWindow] if given).
+//   - [WithStreamEndLead] before the drain's deadline, the streams still
+//     open are told to end (spread over [WithDrainWindow] if given).
+//   - Drain returns nil as soon as the last handler has returned. At the
+//     deadline, it stops the server instead: the connections close, the
+//     RPCs still in flight fail with codes.Unavailable, and Drain returns
+//     an error wrapping [ErrForced].
+//
+// The package does not retry, does not register reflection or any service
+// besides health, and does not drain a grpc.Server it did not create:
+// calling the embedded GracefulStop or Stop bypasses the drain. It does
+// not log; Drain's error says what happened. Measured costs (the
+// interceptors' overhead, how long drains take) are in the README's
+// Performance section, each with its command.
 //
 // # Streams
 //
@@ -51,7 +74,7 @@
 // methods named with [WithEndlessStreams]: subscriptions, watches, bidi
 // sessions, whose clients then open them again on another server at once.
 // The drain then ends as soon as the finite streams and the unary calls in
-// flight have, instead of DefaultStreamEndLead before its deadline. Unary
+// flight have, instead of [WithStreamEndLead] before its deadline. Unary
 // calls are never told anything: they run to completion, or to the forced
 // stop.
 package grpcdrain

@@ -13,13 +13,12 @@ import (
 //     not done so already;
 //  2. ends the health service's Watch streams (grpc-go#8776), tells the
 //     streams of [WithEndlessStreams] to end (one after another over
-//     [WithStreamEndWindow], if given), and starts GracefulStop: the
+//     [WithDrainWindow], if given), and starts GracefulStop: the
 //     listeners close, every connection gets GOAWAY, and RPCs in flight go
 //     on; clients open new RPCs elsewhere;
 //  3. lets the other streams in flight run: finite ones complete. Streams
-//     still open [WithStreamEndLead] before ctx's deadline (or after
-//     [WithStreamGrace], if given and sooner; one after another over
-//     [WithStreamEndWindow], if given) are told to end: their
+//     still open [WithStreamEndLead] before ctx's deadline (one after
+//     another over [WithDrainWindow], if given) are told to end: their
 //     contexts are cancelled with [ErrDraining] and a RecvMsg that is
 //     pending or comes later returns codes.Unavailable. The client of such
 //     a stream gets codes.Unavailable, whatever the handler returns, unless
@@ -34,11 +33,11 @@ import (
 // context.Cause(ctx), without waiting for handlers that ignore their
 // context: it returns promptly after ctx is done however the handlers
 // behave. With grpc.WaitForHandlers(true) in [WithServerOptions], Stop
-// itself waits for every handler: Drain waits for it at most [StopWait],
-// and returns while it goes on. [Server.Stopped] tells when they have all
-// returned. Without a deadline or cancellation on ctx, and without
-// [WithStreamGrace], Drain waits for GracefulStop however long it takes
-// (the streams of [WithEndlessStreams] are told to end all the same).
+// itself waits for every handler: Drain waits for it at most 100 ms, and
+// returns while it goes on; [Server.InFlight] tells when they have all
+// returned. Without a deadline or cancellation on ctx, Drain waits for
+// GracefulStop however long it takes (the streams of [WithEndlessStreams]
+// are told to end all the same).
 //
 // Drain does not close listeners the server was not serving, and does not
 // wait for the handlers Stop left running. It may run in parallel with the
@@ -65,7 +64,7 @@ func (s *Server) drain(ctx context.Context) error {
 	start := time.Now()
 	deadline, hasDeadline := ctx.Deadline()
 	after, ok := s.cfg.noticeAfter(deadline, hasDeadline, start)
-	endlessWindow := s.cfg.streamEndWindow
+	endlessWindow := s.cfg.drainWindow
 	if ok {
 		endlessWindow = min(endlessWindow, after)
 	}
@@ -77,7 +76,7 @@ func (s *Server) drain(ctx context.Context) error {
 
 	var notice <-chan time.Time
 	if ok {
-		timer := time.NewTimer(max(after-s.cfg.streamEndWindow, 0))
+		timer := time.NewTimer(max(after-s.cfg.drainWindow, 0))
 		defer timer.Stop()
 		notice = timer.C
 	}
@@ -98,20 +97,20 @@ func (s *Server) drain(ctx context.Context) error {
 	}
 }
 
-// StopWait is the longest a forced [Server.Drain] waits for the server's
-// Stop to return. Stop closes every connection within milliseconds, then
-// returns at once, unless grpc.WaitForHandlers(true) makes it wait for
-// every handler too, however long they take.
-const StopWait = 100 * time.Millisecond
+// stopWait is the longest a forced Drain waits for the server's Stop to
+// return. Stop closes every connection, then returns at once, unless
+// grpc.WaitForHandlers(true) makes it wait for every handler too, however
+// long they take.
+const stopWait = 100 * time.Millisecond
 
-// stop calls Stop, and waits for it to return at most StopWait.
+// stop calls Stop, and waits for it to return at most stopWait.
 func (s *Server) stop() {
 	returned := make(chan struct{})
 	go func() {
 		s.Server.Stop()
 		close(returned)
 	}()
-	t := time.NewTimer(StopWait)
+	t := time.NewTimer(stopWait)
 	defer t.Stop()
 	select {
 	case <-returned:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -22,59 +23,75 @@ import (
 // since the drain waits for all of it.
 const forcedBudget = time.Second
 
+// endlessChat names the Chat streams endless: they are told to end when
+// the drain starts.
+var endlessChat = grpcdrain.WithEndlessStreams(testpb.Test_Chat_FullMethodName)
+
 // openRPC starts one RPC on cc, returns once its handler runs on svc, and
 // returns a channel that receives the RPC's final error (nil for a
 // response or a clean end of stream).
 type openRPC func(t *testing.T, cc *grpc.ClientConn, svc *service) <-chan error
 
+// TestDrainReturnsByTheDeadline checks when the drain returns, on the fake
+// clock of a synctest bubble over an in-memory listener: as soon as the
+// last handler has returned, or exactly at its deadline, whatever the
+// handlers do.
 func TestDrainReturnsByTheDeadline(t *testing.T) {
 	tests := []struct {
-		name        string
-		opts        []grpcdrain.Option
-		chat        chatMode
-		open        openRPC
-		wantForced  bool
-		wantCode    codes.Code // of the RPC's final error
-		minDuration time.Duration
+		name       string
+		opts       []grpcdrain.Option
+		chat       chatMode
+		open       openRPC
+		budget     time.Duration // of the drain; 0: waitBound, or forcedBudget if wantForced
+		wantForced bool
+		wantCode   codes.Code    // of the RPC's final error
+		took       time.Duration // what the drain takes, exactly, on the fake clock
 	}{
 		{name: "health watch ends at once", open: openWatch, wantCode: codes.Unavailable},
-		{name: "server stream after a grace", opts: []grpcdrain.Option{grpcdrain.WithStreamGrace(300 * time.Millisecond)}, open: openTicks, wantCode: codes.Unavailable, minDuration: 300 * time.Millisecond},
-		{name: "bidi blocked in Recv, no grace", opts: []grpcdrain.Option{grpcdrain.WithStreamGrace(0)}, open: openChat, wantCode: codes.Unavailable},
-		{name: "bidi watching its context, no grace", opts: []grpcdrain.Option{grpcdrain.WithStreamGrace(0)}, chat: chatWatching, open: openChat, wantCode: codes.Unavailable},
-		{name: "unary in flight completes", open: openCall(200), wantCode: codes.OK},
-		{name: "unary ignoring its context", open: openCall(-1), wantForced: true, wantCode: codes.Unavailable},
+		// The lead (1 s) is clamped to half the budget: the stream is told
+		// to end after half of it.
+		{name: "server stream until the lead", open: openTicks, budget: time.Second, wantCode: codes.Unavailable, took: 500 * time.Millisecond},
+		{name: "endless bidi blocked in Recv", opts: []grpcdrain.Option{endlessChat}, open: openChat, wantCode: codes.Unavailable},
+		{name: "endless bidi watching its context", opts: []grpcdrain.Option{endlessChat}, chat: chatWatching, open: openChat, wantCode: codes.Unavailable},
+		{name: "unary in flight completes", open: openCall(200), wantCode: codes.OK, took: 200 * time.Millisecond},
+		{name: "unary ignoring its context", open: openCall(-1), wantForced: true, wantCode: codes.Unavailable, took: forcedBudget},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			svc := newService("a")
-			svc.chat = tt.chat
-			s, d := startDrained(t, svc, nil, tt.opts...)
-			rpcErr := tt.open(t, dialServer(t, s), svc)
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				svc := newService("a")
+				svc.chat = tt.chat
+				s, d := startDrainedMem(t, svc, nil, tt.opts...)
+				rpcErr := tt.open(t, dialServer(t, s), svc)
 
-			budget := waitBound
-			if tt.wantForced {
-				budget = forcedBudget
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), budget)
-			defer cancel()
-			start := time.Now()
-			err := d.Drain(ctx)
-			took := time.Since(start)
-			close(svc.release)
+				budget := tt.budget
+				switch {
+				case budget > 0:
+				case tt.wantForced:
+					budget = forcedBudget
+				default:
+					budget = waitBound
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), budget)
+				defer cancel()
+				start := time.Now()
+				err := d.Drain(ctx)
+				took := time.Since(start)
+				close(svc.release)
 
-			if tt.wantForced {
-				require.ErrorIs(t, err, grpcdrain.ErrForced)
-				require.ErrorIs(t, err, context.DeadlineExceeded)
-				// Generous: Drain must return promptly after the deadline,
-				// whatever the handlers do.
-				assert.Less(t, took, budget+5*time.Second)
-			} else {
-				require.NoError(t, err)
-			}
-			assert.GreaterOrEqual(t, took, tt.minDuration)
-			assert.Equal(t, tt.wantCode, status.Code(waitErr(t, rpcErr, "rpc")), "final status of the RPC")
-			waitClosed(t, d.Stopped(), "GracefulStop returned")
-			assert.Zero(t, d.InFlight())
+				if tt.wantForced {
+					require.ErrorIs(t, err, grpcdrain.ErrForced)
+					require.ErrorIs(t, err, context.DeadlineExceeded)
+				} else {
+					require.NoError(t, err)
+				}
+				// At the deadline, whatever the handlers do.
+				assert.Equal(t, tt.took, took)
+				assert.Equal(t, tt.wantCode, status.Code(waitErr(t, rpcErr, "rpc")), "final status of the RPC")
+				waitClosed(t, d.Stopped(), "GracefulStop returned")
+				assert.Zero(t, d.InFlight())
+			})
 		})
 	}
 }

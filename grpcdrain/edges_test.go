@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -15,48 +16,57 @@ import (
 	"github.com/lameduck/lameduck/grpcdrain/internal/testpb"
 )
 
-// TestDrainReturnsByTheDeadlineWithWaitForHandlers checks that a forced
-// drain returns by its deadline even when grpc.WaitForHandlers(true) makes
-// the server's Stop wait for every handler, one of which ignores its
-// context.
+// TestDrainReturnsByTheDeadlineWithWaitForHandlers checks, on the fake
+// clock of a synctest bubble over an in-memory listener, that a forced
+// drain returns by its deadline (plus the short wait for Stop) even when
+// grpc.WaitForHandlers(true) makes the server's Stop wait for every
+// handler, one of which ignores its context.
 func TestDrainReturnsByTheDeadlineWithWaitForHandlers(t *testing.T) {
-	svc := newService("a")
-	s, d := startDrained(t, svc, nil, grpcdrain.WithServerOptions(grpc.WaitForHandlers(true)))
-	rpc := openCall(-1)(t, dialServer(t, s), svc)
+	synctest.Test(t, func(t *testing.T) {
+		svc := newService("a")
+		s, d := startDrainedMem(t, svc, nil, grpcdrain.WithServerOptions(grpc.WaitForHandlers(true)))
+		rpc := openCall(-1)(t, dialServer(t, s), svc)
 
-	ctx, cancel := context.WithTimeout(context.Background(), forcedBudget)
-	defer cancel()
-	drained := make(chan error, 1)
-	start := time.Now()
-	go func() { drained <- d.Drain(ctx) }()
-	// Generous: the drain must return promptly after its deadline.
-	bound := forcedBudget + 5*time.Second
-	var err error
-	select {
-	case err = <-drained:
-	case <-time.After(bound):
-	}
-	took := time.Since(start)
-	close(svc.release)
-	if took >= bound {
-		<-drained // the handler is released: Stop returns
-		t.Fatalf("Drain did not return within %v of its deadline", bound-forcedBudget)
-	}
-	require.ErrorIs(t, err, grpcdrain.ErrForced)
-	assert.Error(t, waitErr(t, rpc, "call"))
-	waitClosed(t, d.Stopped(), "GracefulStop returned")
+		ctx, cancel := context.WithTimeout(context.Background(), forcedBudget)
+		defer cancel()
+		start := time.Now()
+		err := d.Drain(ctx)
+		took := time.Since(start)
+		close(svc.release)
+		require.ErrorIs(t, err, grpcdrain.ErrForced)
+		// Drain waits for Stop 100 ms at most.
+		assert.Equal(t, forcedBudget+100*time.Millisecond, took)
+		assert.Error(t, waitErr(t, rpc, "call"))
+		waitClosed(t, d.Stopped(), "GracefulStop returned")
+	})
 }
 
 // TestMaxConnectionAgeExtremes checks ages at both ends of the range: one
 // too small for grpc-go's jitter (it crashed the process at the first
-// connection) is refused where it is given, and one too large for the
-// jitter to be added without overflowing never recycles a connection.
+// connection) is clamped to the floor, so connections are recycled and
+// calls succeed, and one too large for the jitter to be added without
+// overflowing never recycles a connection.
 func TestMaxConnectionAgeExtremes(t *testing.T) {
-	for _, age := range []time.Duration{1, 9, time.Microsecond} {
-		assert.Panics(t, func() { grpcdrain.WithMaxConnectionAge(age) }, "age %v", int64(age))
+	t.Parallel()
+	// Every age under the floor is clamped alike (TestClampAge): one
+	// shows the clamp reaches the server.
+	for _, age := range []time.Duration{1} {
+		d := grpcdrain.NewServer(trigger(nil), grpcdrain.WithMaxConnectionAge(age))
+		testpb.RegisterTestServer(d, newService("a"))
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		counted := &countingListener{Listener: lis}
+		served := make(chan error, 1)
+		go func() { served <- d.Serve(counted) }()
+		callUntilRecycled(t, lis.Addr().String(), counted)
+		ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+		require.NoError(t, d.Drain(ctx))
+		cancel()
+		require.NoError(t, <-served)
 	}
 
-	for _, age := range []time.Duration{math.MaxInt64, math.MaxInt64 - 1, math.MaxInt64 / 10 * 10} {
+	// Every age past the jitter's bound is clamped alike (TestClampAge).
+	for _, age := range []time.Duration{math.MaxInt64} {
 		d := grpcdrain.NewServer(trigger(nil), grpcdrain.WithMaxConnectionAge(age))
 		testpb.RegisterTestServer(d, newService("a"))
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -71,7 +81,7 @@ func TestMaxConnectionAgeExtremes(t *testing.T) {
 		const clients = 12
 		for range clients {
 			client := testpb.NewTestClient(dial(t, lis.Addr().String()))
-			for range 5 {
+			for range 2 {
 				ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 				_, err := client.Call(ctx, &testpb.CallRequest{DelayMs: 1})
 				cancel()

@@ -23,7 +23,7 @@ func (l lifecycle) Triggered() <-chan struct{} { return l.triggered }
 
 func Example() {
 	// In a program: srv := grpcdrain.NewServer(seq, ...), and
-	// seq.Serve("grpc", func() error { return srv.Serve(lis) }, srv.Drain).
+	// seq.Serve("grpc", func() error { return srv.ListenAndServe(":8081") }, srv.Drain).
 	lc := lifecycle{triggered: make(chan struct{})}
 	srv := grpcdrain.NewServer(lc, grpcdrain.WithServerOptions(grpc.MaxConcurrentStreams(100)))
 	testpb.RegisterTestServer(srv, ticker{}) // srv embeds *grpc.Server

@@ -1,7 +1,6 @@
 package grpcdrain
 
 import (
-	"fmt"
 	"math"
 	"time"
 
@@ -10,9 +9,10 @@ import (
 )
 
 // WithMaxConnectionAge makes [NewServer] pass grpc.KeepaliveParams with
-// keepalive.ServerParameters.MaxConnectionAge set to d: the server sends GOAWAY on every connection once it is about d old
-// (grpc-go adds ±10% jitter), and the client opens a new one, going through
-// its resolver and load balancer again. MaxConnectionAgeGrace stays
+// keepalive.ServerParameters.MaxConnectionAge set to d: the server sends
+// GOAWAY on every connection once it is about d old (grpc-go adds ±10%
+// jitter), and the client opens a new one, going through its resolver and
+// load balancer again. MaxConnectionAgeGrace stays
 // infinite, so an aged connection never cuts an RPC: it closes when its last
 // RPC ends (the drain's deadline still bounds that).
 //
@@ -30,38 +30,40 @@ import (
 // already spread their RPCs and leave this pod at the trigger.
 //
 // Pick an age of minutes, not seconds (every reconnect costs a handshake),
-// and do not pass grpc.KeepaliveParams in [WithServerOptions] as well: the later option
-// wins and replaces all of its fields.
+// and do not pass grpc.KeepaliveParams in [WithServerOptions] as well: the
+// later option wins and replaces all of its fields.
 //
-// An age too long for grpc-go to add its jitter to (over about 265
-// years) means no recycling, like 0.
-//
-// It panics if d is negative or shorter than [MinMaxConnectionAge].
-// Defaults to [DefaultMaxConnectionAge].
+// An age <= 0 turns recycling off (grpc-go's own default). An age under
+// 1 ms is clamped to 1 ms: shorter ones are a unit mistake, and under
+// 10 ns grpc-go cannot compute its jitter and crashes the process at the
+// first connection. An age too long for grpc-go to add its jitter to
+// without overflowing (about 265 years) is clamped to the longest it can
+// take, which never recycles a connection in practice. Defaults to 0.
 func WithMaxConnectionAge(d time.Duration) Option {
-	if d < 0 {
-		panic(fmt.Sprintf("grpcdrain: WithMaxConnectionAge(%v): the age must not be negative; use 0 to never recycle connections", d))
-	}
-	if d > 0 && d < MinMaxConnectionAge {
-		panic(fmt.Sprintf("grpcdrain: WithMaxConnectionAge(%v): an age under %v recycles every connection as it opens (a missing unit?); pick minutes, or 0 to never recycle connections", d, MinMaxConnectionAge))
-	}
-	return func(c *config) { c.maxConnectionAge = d }
+	return func(c *config) { c.maxConnectionAge = clampAge(d) }
 }
 
-// MinMaxConnectionAge is the shortest age [WithMaxConnectionAge] accepts
-// besides 0. Shorter ages are a unit mistake; under 10 ns grpc-go cannot
-// compute its jitter and crashes the process at the first connection.
-const MinMaxConnectionAge = time.Millisecond
+// minConnectionAge is the shortest age WithMaxConnectionAge sets besides 0.
+const minConnectionAge = time.Millisecond
 
 // maxJitteredAge is the longest age grpc-go can add its jitter (up to
 // +10 %) to without overflowing into a negative age, which would recycle
 // the connection at once.
 const maxJitteredAge = time.Duration(math.MaxInt64 / 11 * 10)
 
+// clampAge returns the age WithMaxConnectionAge(d) sets: 0 (off) for
+// d <= 0, else d within [minConnectionAge, maxJitteredAge].
+func clampAge(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return min(max(d, minConnectionAge), maxJitteredAge)
+}
+
 // keepaliveOption returns the server option WithMaxConnectionAge asks for,
-// or nil when it was not used or the age is too long to matter.
+// or nil when it was not used.
 func (c config) keepaliveOption() grpc.ServerOption {
-	if c.maxConnectionAge == 0 || c.maxConnectionAge > maxJitteredAge {
+	if c.maxConnectionAge == 0 {
 		return nil
 	}
 	return grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: c.maxConnectionAge})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/lameduck/lameduck/grpcdrain"
 	"github.com/lameduck/lameduck/grpcdrain/internal/testpb"
@@ -26,6 +28,15 @@ import (
 // waitBound bounds every wait for something that should take milliseconds;
 // it is generous because CI is a busy 2-core machine.
 const waitBound = 20 * time.Second
+
+// statsOnly skips a statistical test (shares, spreads, bursts measured in
+// real time) unless the environment sets LAMEDUCK_STATS=1.
+func statsOnly(t *testing.T) {
+	t.Helper()
+	if os.Getenv("LAMEDUCK_STATS") != "1" {
+		t.Skip("a statistical measurement: run it with LAMEDUCK_STATS=1")
+	}
+}
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
@@ -279,6 +290,9 @@ type server struct {
 	svc    *service
 	// creds are the client's transport credentials for this server.
 	creds credentials.TransportCredentials
+	// mem, if not nil, is the in-memory listener the server serves: the
+	// client dials it instead of addr.
+	mem *bufconn.Listener
 }
 
 // startPlain starts a plain grpc-go server on 127.0.0.1:0, with no drain:
@@ -318,12 +332,45 @@ func startDrainedTLS(t *testing.T, svc *service, trig trigger, opts ...grpcdrain
 	return s, d
 }
 
+// startDrainedMem is startDrained on an in-memory listener instead of
+// loopback: for tests that run in a synctest bubble, whose fake clock
+// advances only when every goroutine of the bubble is blocked on something
+// the bubble can see, which a real socket is not.
+func startDrainedMem(t *testing.T, svc *service, trig trigger, opts ...grpcdrain.Option) (*server, *grpcdrain.Server) {
+	t.Helper()
+	d := grpcdrain.NewServer(trig, opts...)
+	s := &server{srv: d.Server, health: d.Health(), svc: svc, creds: insecure.NewCredentials(), mem: bufconn.Listen(1 << 20)}
+	serveOn(t, s, s.mem, func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = d.Drain(ctx)
+	})
+	return s, d
+}
+
+// startDrainedMemTLS is startDrainedMem for gRPC over TLS. Called in a
+// bubble, the certificate is valid on the bubble's clock.
+func startDrainedMemTLS(t *testing.T, svc *service, trig trigger, opts ...grpcdrain.Option) (*server, *grpcdrain.Server) {
+	t.Helper()
+	serverCreds, clientCreds := newTLS(t)
+	s, d := startDrainedMem(t, svc, trig, append(opts, grpcdrain.WithServerOptions(grpc.Creds(serverCreds)))...)
+	s.creds = clientCreds
+	return s, d
+}
+
 // serve registers the test service on s and serves it on 127.0.0.1:0
 // until the test's cleanup calls stop.
 func serve(t *testing.T, s *server, stop func()) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	serveOn(t, s, lis, stop)
+}
+
+// serveOn registers the test service on s and serves it on lis until the
+// test's cleanup calls stop.
+func serveOn(t *testing.T, s *server, lis net.Listener, stop func()) {
+	t.Helper()
 	s.addr = lis.Addr().String()
 	testpb.RegisterTestServer(s.srv, s.svc)
 	served := make(chan error, 1)
@@ -348,13 +395,19 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 // dialServer connects to s with the credentials it needs, without retries.
 func dialServer(t *testing.T, s *server) *grpc.ClientConn {
 	t.Helper()
+	if s.mem != nil {
+		// The name the TLS certificate is made for; the dialer ignores it.
+		return dialCreds(t, "127.0.0.1", s.creds, grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return s.mem.DialContext(ctx)
+		}))
+	}
 	return dialCreds(t, s.addr, s.creds)
 }
 
-func dialCreds(t *testing.T, addr string, creds credentials.TransportCredentials) *grpc.ClientConn {
+func dialCreds(t *testing.T, addr string, creds credentials.TransportCredentials, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	cc, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(creds), grpc.WithDisableRetry())
+		append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithDisableRetry()}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cc.Close() })
 	return cc

@@ -8,41 +8,26 @@ import (
 	"google.golang.org/grpc"
 )
 
-// DefaultStreamEndLead is the default for [WithStreamEndLead]: streams
-// still open a second before the drain's deadline are told to end.
-const DefaultStreamEndLead = time.Second
-
-// DefaultStreamEndWindow is the default for [WithStreamEndWindow]: zero,
-// the streams still open are all told to end at once.
-const DefaultStreamEndWindow time.Duration = 0
-
-// DefaultMaxConnectionAge is the default for [WithMaxConnectionAge]: zero,
-// connections are never recycled by age (grpc-go's own default).
-const DefaultMaxConnectionAge time.Duration = 0
-
-// Option configures a [Server]. An option given an invalid value panics:
-// that is a programmer error, not a runtime condition.
+// Option configures a [Server]. Each option's doc says what it does with
+// zero, negative and out-of-range values: durations never panic, a value
+// <= 0 turns the option's feature off, and one past a documented bound is
+// clamped to it. Only a mistake in the program (a nil option, a malformed
+// method name) panics, at the call that makes it.
 type Option func(*config)
 
 type config struct {
-	streamGrace      time.Duration // noGrace unless WithStreamGrace was used
 	streamEndLead    time.Duration
-	streamEndWindow  time.Duration
+	drainWindow      time.Duration
 	maxConnectionAge time.Duration
 	grpcOptions      []grpc.ServerOption
 	endless          map[string]bool // full method names of WithEndlessStreams
 }
 
-// noGrace marks that WithStreamGrace was not used.
-const noGrace time.Duration = -1
+// defaultStreamEndLead is what WithStreamEndLead documents as its default.
+const defaultStreamEndLead = time.Second
 
 func newConfig(opts []Option) config {
-	c := config{
-		streamGrace:      noGrace,
-		streamEndLead:    DefaultStreamEndLead,
-		streamEndWindow:  DefaultStreamEndWindow,
-		maxConnectionAge: DefaultMaxConnectionAge,
-	}
+	c := config{streamEndLead: defaultStreamEndLead}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -76,75 +61,57 @@ func WithServerOptions(opts ...grpc.ServerOption) Option {
 // WithStreamEndLead sets how long before the drain's deadline the streams
 // still open are told to end (their contexts cancelled with
 // [ErrDraining], their pending RecvMsg returning codes.Unavailable): the
-// time their handlers get to return before the forced stop. It is capped
-// at half the time the drain has when it starts, so that streams get at
-// least the other half to finish by themselves. Without a deadline on the
-// drain's context, streams are told to end only when the context is done,
-// or after [WithStreamGrace].
+// time their handlers get to return before the forced stop. Until then
+// every stream accepted before the drain runs on, so that finite streams
+// that fit in the drain's time complete. Name the methods whose streams
+// never end by themselves with [WithEndlessStreams] instead: they are
+// told to end when the drain starts.
 //
-// It panics if d is negative. Defaults to [DefaultStreamEndLead].
+// The lead is clamped to half the time the drain has when it starts, so
+// that streams get at least the other half to finish by themselves. A
+// lead <= 0 tells the streams only at the deadline, together with the
+// forced stop. Without a deadline on the drain's context, streams are
+// told to end only when the context is done, whatever the lead.
+//
+// Defaults to 1 s.
 func WithStreamEndLead(d time.Duration) Option {
-	if d < 0 {
-		panic(fmt.Sprintf("grpcdrain: WithStreamEndLead(%v): the lead must not be negative; use 0 to end streams only at the deadline", d))
-	}
-	return func(c *config) { c.streamEndLead = d }
+	return func(c *config) { c.streamEndLead = max(d, 0) }
 }
 
-// WithStreamGrace sets the longest a stream may still run once the drain
-// has started before it is told to end (0: at once). The notice never
-// comes later than [WithStreamEndLead] before the deadline.
+// WithDrainWindow spreads the notice to the streams still open over a
+// window of w that opens at the drain's start at the earliest: the
+// streams open when the window opens are told one after another, evenly
+// spaced, up to the moment they would all have been told at once without
+// it; streams opened later are told at that moment. Their clients then reconnect to the remaining servers
+// a few at a time rather than in one burst, which matters when a server
+// holds many long-lived streams (watches, subscriptions); the model is
+// Envoy's gradual drain strategy. It has the name and meaning of
+// httpdrain's WithDrainWindow, which spreads the end of streaming HTTP
+// responses the same way.
 //
-// Name the methods whose streams never end by themselves (subscriptions,
-// watches, bidi sessions) with [WithEndlessStreams] rather than bounding
-// every stream with it: they then end when the drain starts, and the drain
-// ends with the finite streams. WithStreamGrace is for a bound on the
-// finite ones: the longest a stream of the server should take.
+// For the finite streams the window ends [WithStreamEndLead] before the
+// deadline; a window longer than the time from the drain's start to then
+// is clamped to it. Streams in the window run at most w less than without
+// it; finite streams that end before their turn are not affected. The
+// streams of [WithEndlessStreams] are spread the same way over a window
+// of w from the drain's start, clamped to end no later than the finite
+// streams' window. Without a deadline on the drain's context the finite
+// streams are told at once when the context is done.
 //
-// It panics if d is negative. By default there is no such limit: streams
-// run until [DefaultStreamEndLead] before the drain's deadline, so that
-// every finite stream that fits in the budget completes.
-func WithStreamGrace(d time.Duration) Option {
-	if d < 0 {
-		panic(fmt.Sprintf("grpcdrain: WithStreamGrace(%v): the grace must not be negative; use 0 to end streams when the drain starts", d))
-	}
-	return func(c *config) { c.streamGrace = d }
-}
-
-// WithStreamEndWindow spreads the notice to the streams still open over a
-// window of w that ends when they would all have been told at once
-// ([WithStreamEndLead] before the deadline, or [WithStreamGrace]): the
-// streams open when the window starts are told one after another, evenly
-// spaced. Their clients then reconnect to the remaining servers a few at a
-// time rather than in one burst, which matters when a server holds many
-// long-lived streams (watches, subscriptions); the model is Envoy's
-// gradual drain strategy. A window longer than the time before the notice
-// starts when the drain starts. Streams in the window run at most w less
-// than without it; finite streams that end before their turn are not
-// affected. The streams of [WithEndlessStreams] are spread the same way
-// over a window of w that starts with the drain (and ends no later than
-// the other streams' notice).
-//
-// It panics if d is negative. Defaults to [DefaultStreamEndWindow].
-func WithStreamEndWindow(w time.Duration) Option {
-	if w < 0 {
-		panic(fmt.Sprintf("grpcdrain: WithStreamEndWindow(%v): the window must not be negative; use 0 to tell every stream at once", w))
-	}
-	return func(c *config) { c.streamEndWindow = w }
+// A window <= 0 turns the spreading off: every stream of a class is told
+// at once. Defaults to 0.
+func WithDrainWindow(w time.Duration) Option {
+	return func(c *config) { c.drainWindow = max(w, 0) }
 }
 
 // noticeAfter returns how long after the drain starts, at now, the
-// streams are told to end, and false if only ctx's end tells them.
+// finite streams are told to end, and false if only ctx's end tells them.
 func (c config) noticeAfter(deadline time.Time, hasDeadline bool, now time.Time) (time.Duration, bool) {
-	after, ok := max(c.streamGrace, 0), c.streamGrace != noGrace
 	if !hasDeadline {
-		return after, ok
+		return 0, false
 	}
 	left := max(deadline.Sub(now), 0)
-	untilLead := left - min(c.streamEndLead, left/2)
-	if !ok || untilLead < after {
-		return untilLead, true
-	}
-	return after, true
+	return left - min(c.streamEndLead, left/2), true
 }
 
 // WithEndlessStreams names the streaming methods whose streams never end
@@ -152,7 +119,7 @@ func (c config) noticeAfter(deadline time.Time, hasDeadline bool, now time.Time)
 // told to end as soon as the drain starts, as the health service's Watch
 // streams are, so that their clients open them again on another server at
 // once instead of holding the drain until [WithStreamEndLead] before its
-// deadline; with [WithStreamEndWindow], one after another over the window
+// deadline; with [WithDrainWindow], one after another over the window
 // from the start of the drain. The streams of every other method run to
 // completion within the drain's budget, as without this option. The drain
 // then ends when the last of those finite streams (and unary calls) ends.

@@ -1,6 +1,7 @@
 package grpcdrain
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -22,11 +23,10 @@ func TestNoticeAfter(t *testing.T) {
 		{"default without a deadline: never", nil, -1, 0, false},
 		{"the lead is at most half the time left", nil, 1500 * time.Millisecond, 750 * time.Millisecond, true},
 		{"deadline already passed", nil, 0, 0, true},
-		{"a sooner grace wins", []Option{WithStreamGrace(5 * time.Second)}, 23 * time.Second, 5 * time.Second, true},
-		{"a later grace yields to the lead", []Option{WithStreamGrace(30 * time.Second)}, 23 * time.Second, 22 * time.Second, true},
-		{"a grace without a deadline", []Option{WithStreamGrace(5 * time.Second)}, -1, 5 * time.Second, true},
-		{"zero grace: at once", []Option{WithStreamGrace(0)}, 23 * time.Second, 0, true},
 		{"zero lead: at the deadline", []Option{WithStreamEndLead(0)}, 23 * time.Second, 23 * time.Second, true},
+		{"negative lead: as zero", []Option{WithStreamEndLead(-time.Second)}, 23 * time.Second, 23 * time.Second, true},
+		{"a lead without a deadline: never", []Option{WithStreamEndLead(5 * time.Second)}, -1, 0, false},
+		{"a lead past half the time left: half", []Option{WithStreamEndLead(time.Hour)}, 10 * time.Second, 5 * time.Second, true},
 		{"longer lead", []Option{WithStreamEndLead(5 * time.Second)}, 23 * time.Second, 18 * time.Second, true},
 	}
 	for _, tt := range tests {
@@ -53,4 +53,22 @@ func TestEndWindow(t *testing.T) {
 
 	var none endWindow // no window was opened: at once
 	assert.LessOrEqual(t, none.next(start), time.Duration(0))
+}
+
+// TestClampAge checks what WithMaxConnectionAge makes of any age: off at
+// or below zero, clamped to the floor and to the longest age grpc-go can
+// add its jitter to.
+func TestClampAge(t *testing.T) {
+	for _, tt := range []struct{ in, want time.Duration }{
+		{-time.Hour, 0},
+		{0, 0},
+		{1, minConnectionAge},
+		{time.Microsecond, minConnectionAge},
+		{time.Millisecond, time.Millisecond},
+		{time.Hour, time.Hour},
+		{math.MaxInt64, maxJitteredAge},
+	} {
+		assert.Equal(t, tt.want, newConfig([]Option{WithMaxConnectionAge(tt.in)}).maxConnectionAge, "WithMaxConnectionAge(%d)", int64(tt.in))
+	}
+	assert.Equal(t, time.Duration(0), newConfig([]Option{WithDrainWindow(-time.Second)}).drainWindow)
 }

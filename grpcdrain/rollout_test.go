@@ -33,8 +33,9 @@ const (
 	// show that the client stopped sending to the drained one.
 	movedAwayStreak = 200
 	// hangBound is how long plain GracefulStop gets before the test calls
-	// it a hang; it would wait forever.
-	hangBound = 3 * time.Second
+	// it a hang; with the stream open it would wait forever, so a bound
+	// longer than the load's own pace shows nothing more.
+	hangBound = time.Second
 	// rolloutBudget is the drain's budget in the rollout.
 	rolloutBudget = 2 * time.Second
 )
@@ -44,7 +45,9 @@ const (
 // both, and one more client holds a server stream to it, as a watcher or
 // subscriber would.
 func TestRollout(t *testing.T) {
+	t.Parallel()
 	t.Run("trigger, delay, drain, exit: zero failed RPCs", func(t *testing.T) {
+		t.Parallel()
 		trig := make(trigger)
 		a, d := startDrained(t, newService("a"), trig)
 		b, _ := startDrained(t, newService("b"), nil)
@@ -58,7 +61,7 @@ func TestRollout(t *testing.T) {
 		waitClosed(t, l.movedAway, "client moved away from the triggered server")
 
 		// The stream never ends by itself: the drain ends it
-		// DefaultStreamEndLead before its deadline.
+		// the default lead (1 s) before its deadline.
 		ctx, cancel := context.WithTimeout(context.Background(), rolloutBudget)
 		defer cancel()
 		require.NoError(t, d.Drain(ctx), "the drain must finish without forcing")
@@ -70,6 +73,7 @@ func TestRollout(t *testing.T) {
 	})
 
 	t.Run("endless streams end at the drain, finite ones complete: zero failed RPCs", func(t *testing.T) {
+		t.Parallel()
 		trig := make(trigger)
 		svc := newService("a")
 		svc.ticks, svc.chat = pageTicks, chatWatching
@@ -107,7 +111,12 @@ func TestRollout(t *testing.T) {
 		r := waitResult(t, page)
 		assert.NoError(t, r.err, "the finite stream must complete")
 		assert.Equal(t, pageTicks, r.got, "the finite stream must not be truncated")
-		assert.Less(t, took, pageLeft+drainSlack, "the drain must end with the finite stream")
+		// In real time on a busy machine the drain's end is only bounded:
+		// it must not wait for the lead before its deadline, as it would
+		// for an endless stream not named. The exact moment, the end of
+		// the finite stream, is checked on a fake clock
+		// (TestEndlessStreamsEndAtTheDrain).
+		assert.Less(t, took, endlessBudget-streamEndLead, "the drain must end with the finite stream, not wait for the lead")
 		for i, rpcErr := range endless {
 			err := waitErr(t, rpcErr, "endless stream")
 			assert.Equal(t, codes.Unavailable, status.Code(err), "endless stream %d: %v", i, err)
@@ -115,6 +124,7 @@ func TestRollout(t *testing.T) {
 	})
 
 	t.Run("plain GracefulStop at SIGTERM: failures or a hang", func(t *testing.T) {
+		t.Parallel()
 		a := startPlain(t, newService("a"))
 		b := startPlain(t, newService("b"))
 		l, ticks := startRollout(t, a, b)

@@ -9,13 +9,15 @@ import (
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// Lifecycle is what this package needs of the shutdown sequence: a channel closed once at
-// the trigger, when the process becomes a lame duck. *shutdown.Sequence implements it.
+// Lifecycle is what this package needs of the shutdown sequence: a channel
+// closed once at the trigger, when the process becomes a lame duck.
+// *shutdown.Sequence implements it.
 type Lifecycle interface{ Triggered() <-chan struct{} }
 
 // Server is a *grpc.Server that drains without failing an RPC: register
-// services on it as on any *grpc.Server, serve it with Serve, and give
-// [Server.Drain] to the shutdown sequence as its drain step.
+// services on it as on any *grpc.Server, serve it with [Server.Serve] or
+// [Server.ListenAndServe], and give [Server.Drain] to the shutdown
+// sequence as its drain step.
 //
 // Calling the embedded GracefulStop or Stop directly bypasses the drain:
 // no deadline, no notice to long-lived streams.
@@ -97,15 +99,9 @@ func (s *Server) Health() *health.Server {
 }
 
 // InFlight returns the number of RPCs (unary calls and streams) whose
-// handlers are running.
+// handlers are running, the health service's included. After a forced
+// drain it counts the handlers that ignore their context until they
+// return: 0 then says every handler has returned.
 func (s *Server) InFlight() int64 {
 	return s.inFlight.Load()
-}
-
-// Stopped returns a channel that is closed when the server's GracefulStop
-// has returned, that is when the last handler has returned. After a forced
-// drain it may close well after [Server.Drain] returned (a handler that
-// ignores its context keeps running after Stop), or never.
-func (s *Server) Stopped() <-chan struct{} {
-	return s.stopped
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -25,12 +26,7 @@ func TestMisuse(t *testing.T) {
 		wantPanic string
 	}{
 		{"nil lifecycle", func() { grpcdrain.NewServer(nil) }, "grpcdrain: NewServer with a nil Lifecycle: pass the shutdown sequence (*shutdown.Sequence)"},
-		{"negative stream grace", func() { grpcdrain.WithStreamGrace(-time.Second) }, "grpcdrain: WithStreamGrace(-1s): the grace must not be negative; use 0 to end streams when the drain starts"},
-		{"negative stream end lead", func() { grpcdrain.WithStreamEndLead(-time.Second) }, "grpcdrain: WithStreamEndLead(-1s): the lead must not be negative; use 0 to end streams only at the deadline"},
-		{"negative max connection age", func() { grpcdrain.WithMaxConnectionAge(-time.Second) }, "grpcdrain: WithMaxConnectionAge(-1s): the age must not be negative; use 0 to never recycle connections"},
-		{"max connection age under a millisecond", func() { grpcdrain.WithMaxConnectionAge(300) }, "grpcdrain: WithMaxConnectionAge(300ns): an age under 1ms recycles every connection as it opens (a missing unit?); pick minutes, or 0 to never recycle connections"},
 		{"nil server option", func() { grpcdrain.WithServerOptions(grpc.MaxConcurrentStreams(1), nil) }, "grpcdrain: WithServerOptions: option 1 is nil: pass only options made by the grpc package"},
-		{"negative stream end window", func() { grpcdrain.WithStreamEndWindow(-time.Second) }, "grpcdrain: WithStreamEndWindow(-1s): the window must not be negative; use 0 to tell every stream at once"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,6 +39,7 @@ func TestMisuse(t *testing.T) {
 // reach the server, and that their interceptors run after the package's,
 // so that the in-flight count covers them.
 func TestServerOptionsComeAfter(t *testing.T) {
+	t.Parallel()
 	var seen atomic.Int64
 	var d *grpcdrain.Server
 	count := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -58,10 +55,21 @@ func TestServerOptionsComeAfter(t *testing.T) {
 }
 
 // TestTriggerLatchesNotServing checks that the trigger alone puts every
-// service NOT_SERVING, for good, while RPCs are still served.
+// service NOT_SERVING, for good, while RPCs are still served, on loopback
+// in plaintext and over TLS.
 func TestTriggerLatchesNotServing(t *testing.T) {
+	t.Parallel()
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			t.Parallel()
+			testTriggerLatchesNotServing(t, tr)
+		})
+	}
+}
+
+func testTriggerLatchesNotServing(t *testing.T, tr transport) {
 	trig := make(trigger)
-	s, d := startDrained(t, newService("a"), trig)
+	s, d := tr.start(t, newService("a"), trig)
 	s.health.SetServingStatus("test.v1.Test", healthgrpc.HealthCheckResponse_SERVING)
 	cc := dialServer(t, s)
 	hc := healthgrpc.NewHealthClient(cc)
@@ -95,8 +103,14 @@ func TestTriggerLatchesNotServing(t *testing.T) {
 }
 
 func TestDrainTwiceReturnsTheFirstResult(t *testing.T) {
+	synctest.Test(t, testDrainTwice)
+}
+
+// testDrainTwice runs in a synctest bubble: the forced drain's budget
+// passes on its fake clock.
+func testDrainTwice(t *testing.T) {
 	svc := newService("a")
-	s, d := startDrained(t, svc, nil)
+	s, d := startDrainedMem(t, svc, nil)
 	rpc := openCall(-1)(t, dialServer(t, s), svc)
 
 	ctx, cancel := context.WithTimeout(context.Background(), forcedBudget)
@@ -111,8 +125,9 @@ func TestDrainTwiceReturnsTheFirstResult(t *testing.T) {
 }
 
 func TestInFlightCountsHandlers(t *testing.T) {
+	t.Parallel()
 	svc := newService("a")
-	s, d := startDrained(t, svc, nil, grpcdrain.WithStreamGrace(0))
+	s, d := startDrained(t, svc, nil, grpcdrain.WithEndlessStreams(testpb.Test_Ticks_FullMethodName))
 	cc := dialServer(t, s)
 	call := openCall(-1)(t, cc, svc)
 	ticks := openTicks(t, cc, svc)
@@ -130,6 +145,7 @@ func TestInFlightCountsHandlers(t *testing.T) {
 // TestMaxConnectionAge checks that the option reaches the server: the
 // client's connection is replaced while it keeps calling.
 func TestMaxConnectionAge(t *testing.T) {
+	t.Parallel()
 	d := grpcdrain.NewServer(trigger(nil), grpcdrain.WithMaxConnectionAge(100*time.Millisecond))
 	testpb.RegisterTestServer(d, newService("a"))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -138,20 +154,58 @@ func TestMaxConnectionAge(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- d.Serve(counted) }()
 
-	client := testpb.NewTestClient(dial(t, lis.Addr().String()))
-	deadline := time.Now().Add(waitBound)
-	for i := 0; counted.accepted.Load() < 2 && i < 100_000 && time.Now().Before(deadline); i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), waitBound)
-		_, err := client.Call(ctx, &testpb.CallRequest{DelayMs: 1})
-		cancel()
-		require.NoError(t, err, "an aged connection must not fail a call")
-	}
-	assert.GreaterOrEqual(t, counted.accepted.Load(), int64(2), "connection was not recycled")
+	callUntilRecycled(t, lis.Addr().String(), counted)
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
 	require.NoError(t, d.Drain(ctx))
 	require.NoError(t, <-served)
+}
+
+// TestListenAndServe checks that ListenAndServe serves the address it is
+// given until the drain, returns a listen error as it is, and does not
+// listen once the drain has started.
+func TestListenAndServe(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := busy.Addr().String()
+	d := grpcdrain.NewServer(trigger(nil))
+	var opErr *net.OpError
+	require.ErrorAs(t, d.ListenAndServe(addr), &opErr, "the address is in use")
+	require.NoError(t, busy.Close())
+
+	testpb.RegisterTestServer(d, newService("a"))
+	served := make(chan error, 1)
+	go func() { served <- d.ListenAndServe(addr) }()
+	client := testpb.NewTestClient(dial(t, addr))
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	// The client waits for the connection (WaitForReady) while
+	// ListenAndServe starts listening.
+	resp, err := client.Call(ctx, &testpb.CallRequest{}, grpc.WaitForReady(true))
+	require.NoError(t, err)
+	assert.Equal(t, "a", resp.Server)
+
+	require.NoError(t, d.Drain(ctx))
+	require.NoError(t, waitErr(t, served, "ListenAndServe"))
+	assert.ErrorIs(t, d.ListenAndServe(addr), grpc.ErrServerStopped)
+}
+
+// callUntilRecycled calls the server at addr from one client until lis
+// has accepted a second connection, and fails the test if a call fails or
+// the connection is not recycled within waitBound.
+func callUntilRecycled(t *testing.T, addr string, lis *countingListener) {
+	t.Helper()
+	client := testpb.NewTestClient(dial(t, addr))
+	deadline := time.Now().Add(waitBound)
+	for i := 0; lis.accepted.Load() < 2 && i < 100_000 && time.Now().Before(deadline); i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+		_, err := client.Call(ctx, &testpb.CallRequest{DelayMs: 1})
+		cancel()
+		require.NoError(t, err, "an aged connection must not fail a call")
+	}
+	assert.GreaterOrEqual(t, lis.accepted.Load(), int64(2), "connection was not recycled")
 }
 
 type countingListener struct {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -29,18 +30,31 @@ const (
 	// than they need.
 	finiteBudget = 10 * time.Second
 	// longLivedBudget is the drain budget while streams that never end by
-	// themselves run: the drain tells them to end DefaultStreamEndLead
+	// themselves run: the drain tells them to end the default lead (1 s)
 	// before its deadline.
 	longLivedBudget = 2 * time.Second
+	// streamEndLead is WithStreamEndLead's default.
+	streamEndLead = time.Second
 )
 
-// transports are the ways a test server is reached.
-var transports = []struct {
+// transport is a way a test server is reached.
+type transport struct {
 	name  string
 	start func(t *testing.T, svc *service, trig trigger, opts ...grpcdrain.Option) (*server, *grpcdrain.Server)
-}{
+}
+
+// transports are the ways a test server is reached on loopback, in real
+// time.
+var transports = []transport{
 	{"plaintext", startDrained},
 	{"TLS", startDrainedTLS},
+}
+
+// memTransports are the same over an in-memory listener, for tests in a
+// synctest bubble.
+var memTransports = []transport{
+	{"plaintext", startDrainedMem},
+	{"TLS", startDrainedMemTLS},
 }
 
 // streamResult is what a client saw of a stream: how many messages it got
@@ -63,7 +77,11 @@ type finiteStream func(cc *grpc.ClientConn, started func()) streamResult
 // drain starts run to completion with default options, whatever their
 // handlers do when their context ends. Each case has a server of its own,
 // and all the servers drain at once, as the shutdown sequence drains them.
+// It runs on the fake clock of a synctest bubble, over an in-memory
+// listener: in real time on a busy machine, the first streams could end
+// before the last ones were open.
 func TestAcceptedStreamsComplete(t *testing.T) {
+	t.Parallel()
 	kinds := []struct {
 		name   string
 		method string
@@ -74,32 +92,34 @@ func TestAcceptedStreamsComplete(t *testing.T) {
 		{"client stream", "Chat", chatCollect, finiteUpload},
 		{"bidi stream", "Chat", chatWatching, finiteChat},
 	}
-	for _, tr := range transports {
+	for _, tr := range memTransports {
 		t.Run(tr.name, func(t *testing.T) {
 			t.Parallel()
-			var cases []drainCase
-			for _, kind := range kinds {
-				for _, end := range []endStyle{endCtxErr, endNilOnDraining} {
-					svc := newService("a")
-					svc.ticks, svc.chat, svc.end = finiteMessages, kind.chat, end
-					s, d := tr.start(t, svc, nil)
-					cc := dialServer(t, s)
-					started := make(chan struct{})
-					result := make(chan streamResult, 1)
-					go func() { result <- kind.run(cc, sync.OnceFunc(func() { close(started) })) }()
-					waitClosed(t, started, "stream under way")
-					// The handler runs: the stream was accepted.
-					waitEntered(t, svc, kind.method)
-					cases = append(cases, drainCase{name: fmt.Sprintf("%s, %v", kind.name, end), srv: d, result: result})
+			synctest.Test(t, func(t *testing.T) {
+				var cases []drainCase
+				for _, kind := range kinds {
+					for _, end := range []endStyle{endCtxErr, endNilOnDraining} {
+						svc := newService("a")
+						svc.ticks, svc.chat, svc.end = finiteMessages, kind.chat, end
+						s, d := tr.start(t, svc, nil)
+						cc := dialServer(t, s)
+						started := make(chan struct{})
+						result := make(chan streamResult, 1)
+						go func() { result <- kind.run(cc, sync.OnceFunc(func() { close(started) })) }()
+						waitClosed(t, started, "stream under way")
+						// The handler runs: the stream was accepted.
+						waitEntered(t, svc, kind.method)
+						cases = append(cases, drainCase{name: fmt.Sprintf("%s, %v", kind.name, end), srv: d, result: result})
+					}
 				}
-			}
-			drainAll(t, cases, finiteBudget)
-			for _, c := range cases {
-				require.NoError(t, c.drainErr, c.name)
-				r := c.wait(t)
-				assert.NoError(t, r.err, "%s: final status", c.name)
-				assert.Equal(t, finiteMessages, r.got, "%s: messages received: %v", c.name, r)
-			}
+				drainAll(t, cases, finiteBudget)
+				for _, c := range cases {
+					require.NoError(t, c.drainErr, c.name)
+					r := c.wait(t)
+					assert.NoError(t, r.err, "%s: final status", c.name)
+					assert.Equal(t, finiteMessages, r.got, "%s: messages received: %v", c.name, r)
+				}
+			})
 		})
 	}
 }
@@ -240,9 +260,11 @@ func finiteChat(cc *grpc.ClientConn, started func()) streamResult {
 }
 
 // TestLongLivedStreamsEndedByDrain checks that streams which never end by
-// themselves are ended by the drain shortly before its deadline, with a
+// themselves are ended by the drain the lead before its deadline, with a
 // status that tells the client to go elsewhere, whatever their handlers
 // return, and without the forced stop: a handler blocked in Recv included.
+// It runs on the fake clock of a synctest bubble, over an in-memory
+// listener, so the moment is exact.
 func TestLongLivedStreamsEndedByDrain(t *testing.T) {
 	kinds := []struct {
 		name string
@@ -253,31 +275,32 @@ func TestLongLivedStreamsEndedByDrain(t *testing.T) {
 		{"bidi blocked in Recv", chatBlocked, openChat},
 		{"bidi watching its context", chatWatching, openChat},
 	}
-	for _, tr := range transports {
+	for _, tr := range memTransports {
 		t.Run(tr.name, func(t *testing.T) {
-			t.Parallel()
-			var cases []drainCase
-			for _, kind := range kinds {
-				for _, end := range []endStyle{endCtxErr, endNilOnDraining} {
-					svc := newService("a")
-					svc.chat, svc.end = kind.chat, end
-					s, d := tr.start(t, svc, nil)
-					rpcErr := kind.open(t, dialServer(t, s), svc)
-					result := make(chan streamResult, 1)
-					go func() { result <- streamResult{err: <-rpcErr} }()
-					cases = append(cases, drainCase{name: fmt.Sprintf("%s, %v", kind.name, end), srv: d, result: result})
+			synctest.Test(t, func(t *testing.T) {
+				var cases []drainCase
+				for _, kind := range kinds {
+					for _, end := range []endStyle{endCtxErr, endNilOnDraining} {
+						svc := newService("a")
+						svc.chat, svc.end = kind.chat, end
+						s, d := tr.start(t, svc, nil)
+						rpcErr := kind.open(t, dialServer(t, s), svc)
+						result := make(chan streamResult, 1)
+						go func() { result <- streamResult{err: <-rpcErr} }()
+						cases = append(cases, drainCase{name: fmt.Sprintf("%s, %v", kind.name, end), srv: d, result: result})
+					}
 				}
-			}
-			drainAll(t, cases, longLivedBudget)
-			for _, c := range cases {
-				require.NoError(t, c.drainErr, "%s: the drain must end the stream, not the forced stop", c.name)
-				err := c.wait(t).err
-				assert.Equal(t, codes.Unavailable, status.Code(err), "%s: final status: %v", c.name, err)
-				assert.Contains(t, status.Convert(err).Message(), grpcdrain.ErrDraining.Error(), c.name)
-				// The stream ran until DefaultStreamEndLead before the
-				// deadline (less a little: ctx was made before start).
-				assert.GreaterOrEqual(t, c.took, longLivedBudget-grpcdrain.DefaultStreamEndLead-100*time.Millisecond, c.name)
-			}
+				drainAll(t, cases, longLivedBudget)
+				for _, c := range cases {
+					require.NoError(t, c.drainErr, "%s: the drain must end the stream, not the forced stop", c.name)
+					err := c.wait(t).err
+					assert.Equal(t, codes.Unavailable, status.Code(err), "%s: final status: %v", c.name, err)
+					assert.Contains(t, status.Convert(err).Message(), grpcdrain.ErrDraining.Error(), c.name)
+					// The stream ran until the default lead before the
+					// deadline, and its handler returned at once.
+					assert.Equal(t, longLivedBudget-streamEndLead, c.took, c.name)
+				}
+			})
 		})
 	}
 }

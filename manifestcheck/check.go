@@ -37,13 +37,13 @@ func (f Finding) String() string {
 	return prefix + f.Problem + "; fix: " + f.Fix
 }
 
-// Configured reports whether c is configured for lameduck: its env sets a
+// configured reports whether c is configured for lameduck: its env sets a
 // SHUTDOWN_* variable; or its preStop hook is an httpGet on /prestop or on
 // a path near it (a typo such as /prestopp, /pre-stop or /PreStop, which
 // the checks then report); or one of its probes is an httpGet on an
 // endpoint of the readiness package (/readyz, /servingz, /livez,
 // /startupz) on its port named "admin".
-func Configured(c corev1.Container) bool {
+func configured(c corev1.Container) bool {
 	for _, e := range c.Env {
 		if strings.HasPrefix(e.Name, "SHUTDOWN_") {
 			return true
@@ -126,13 +126,13 @@ func containers(spec corev1.PodSpec) []corev1.Container {
 	return cs
 }
 
-// CheckWorkload checks every container of w that is [Configured] for
-// lameduck against the rules in the package doc and returns the problems
+// CheckWorkload checks every container of w that is configured for
+// lameduck (see the package doc) against the rules in the package doc and returns the problems
 // and notes, in rule order; containers not configured for lameduck are
 // ignored. It also returns how many containers it checked.
 func CheckWorkload(w Workload) (findings []Finding, checked int) {
 	for _, c := range containers(w.Spec) {
-		if !Configured(c) {
+		if !configured(c) {
 			continue
 		}
 		checked++

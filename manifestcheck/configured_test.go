@@ -58,7 +58,7 @@ func TestConfiguredWithoutShutdownVariables(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.configured, manifestcheck.Configured(tt.c), "configured for lameduck")
+			assert.Equal(t, tt.configured, manifestcheck.ConfiguredForTest(tt.c), "configured for lameduck")
 			w := manifestcheck.Workload{Kind: "Pod", Name: "p", Spec: corev1.PodSpec{Containers: []corev1.Container{tt.c}}}
 			findings, checked := manifestcheck.CheckWorkload(w)
 			if !tt.configured {

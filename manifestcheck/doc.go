@@ -12,7 +12,7 @@
 // [Parse] decodes the workloads of a YAML stream (Pod, Deployment,
 // StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, and v1 List of them);
 // [CheckWorkload] checks one; [Check] does both for one file. A container is
-// checked when it is configured for lameduck ([Configured]): its env sets a
+// checked when it is configured for lameduck: its env sets a
 // SHUTDOWN_* variable, its preStop hook is an httpGet on /prestop or on a
 // path near it (/prestopp, /pre-stop, /PreStop: the typo is then
 // reported), or one of its probes is an httpGet on /readyz, /servingz,

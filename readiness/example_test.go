@@ -24,7 +24,7 @@ func Example() {
 
 	probe := readiness.New(seq)
 	admin := http.NewServeMux()
-	probe.Register(admin) // /readyz, /servingz, /livez, /startupz
+	admin.Handle("/", probe) // /readyz, /servingz, /livez, /startupz
 
 	fmt.Println(probe.State())
 	probe.SetReady() // start-up complete
@@ -40,19 +40,17 @@ func Example() {
 // The kubelet's readiness probe reads /servingz, balancers that probe the
 // pods read /readyz: after a SIGTERM, /readyz fails at once while
 // /servingz keeps passing until the drains start.
-func ExampleProbe_ServingzHandler() {
+func ExampleProbe_ServeHTTP() {
 	sigs := make(chan os.Signal, 1)
 	seq, err := shutdown.New(shutdown.WithSignalSource(sigs), shutdown.WithPropagationDelay(10*time.Millisecond),
 		shutdown.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		panic(err)
 	}
-	probe := readiness.New(seq)
-	admin := http.NewServeMux()
-	probe.Register(admin)
+	probe := readiness.New(terminating(seq)) // in a program: readiness.New(seq), served with seq.ServeAdmin(":9090", probe)
 	get := func(path string) int {
 		rec := httptest.NewRecorder()
-		admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		probe.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		return rec.Code
 	}
 	probe.SetReady()

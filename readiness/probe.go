@@ -43,7 +43,7 @@ type Lifecycle interface{ Triggered() <-chan struct{} }
 
 // TerminatingLifecycle is an optional interface of a [Lifecycle] that tells
 // a termination from other triggers and says when the drains start, for
-// [Probe.ServingzHandler]. *shutdown.Sequence implements it. [New] checks
+// /servingz ([Probe.Serving]). *shutdown.Sequence implements it. [New] checks
 // for it with a type assertion; a Lifecycle without it makes /servingz
 // fail at the trigger, like /readyz.
 type TerminatingLifecycle interface {
@@ -54,19 +54,19 @@ type TerminatingLifecycle interface {
 	// a trigger of any other kind (a failure, a trigger from code). Once
 	// Triggered is closed its answer never changes.
 	Terminating() bool
-	// Draining returns a channel closed when the drains start, after the
+	// DrainStarted returns a channel closed when the drains start, after the
 	// propagation delay.
-	Draining() <-chan struct{}
+	DrainStarted() <-chan struct{}
 }
 
 // ReadinessTracker is an optional interface of a [Lifecycle] that learns
 // what the readiness endpoints answer, so that a process that was never
 // put in rotation leaves without the propagation delay.
-// *shutdown.Sequence implements it. [Probe.ReadyzHandler] and
-// [Probe.ServingzHandler] call TrackReadiness once, when the first of
-// them is made, and report before every answer, with whether it would say
-// 200 "ok": if report returns false (the sequence was triggered before any
-// answer said ready, and skipped the delay) they answer 503 instead.
+// *shutdown.Sequence implements it. [New] calls TrackReadiness once, and
+// [Probe.ServeHTTP] reports before every /readyz and /servingz answer
+// whether it would say 200 "ok": if report returns false (the sequence was
+// triggered before any answer said ready, and skipped the delay) it
+// answers 503 instead. [Probe.Check] and [Probe.Serving] report nothing.
 type ReadinessTracker interface {
 	TrackReadiness() (report func(ready bool) bool)
 }
@@ -82,9 +82,7 @@ type Probe struct {
 	started   atomic.Bool           // SetReady was called before the lame-duck phase
 	triggered <-chan struct{}       // from New; nil for the zero value
 	term      TerminatingLifecycle  // from New, if the Lifecycle implements it
-	tracker   ReadinessTracker      // from New, if the Lifecycle implements it
-	trackOnce sync.Once             // calls tracker.TrackReadiness
-	report    func(ready bool) bool // from TrackReadiness, set in trackOnce
+	tracked   func(ready bool) bool // from New: TrackReadiness's report, if the Lifecycle tracks readiness
 
 	mu     sync.Mutex
 	checks []check
@@ -98,17 +96,30 @@ type check struct {
 // New returns a Probe in state [Starting] that moves to [LameDuck] when
 // lc's trigger channel closes, exactly then: the channel is looked at
 // whenever the state is read, so no goroutine is started. A channel
-// already closed makes the Probe a lame duck at once. New panics if lc is
-// nil.
+// already closed makes the Probe a lame duck at once. If lc is a
+// [ReadinessTracker], New tells it that this Probe answers the readiness
+// probes: serve the Probe ([Probe.ServeHTTP]) so that the sequence learns
+// its answers. New panics if lc is nil.
 func New(lc Lifecycle) *Probe {
 	if lc == nil {
 		panic("readiness: New(nil): pass the shutdown sequence")
 	}
 	p := &Probe{triggered: lc.Triggered()}
 	p.term, _ = lc.(TerminatingLifecycle)
-	p.tracker, _ = lc.(ReadinessTracker)
+	if t, ok := lc.(ReadinessTracker); ok {
+		p.tracked = t.TrackReadiness()
+	}
 	p.State()
 	return p
+}
+
+// report tells the sequence, if it tracks readiness, what a /readyz or
+// /servingz answer would say, and returns whether it may say ready.
+func (p *Probe) report(ready bool) bool {
+	if p.tracked == nil {
+		return ready
+	}
+	return p.tracked(ready)
 }
 
 // SetReady records that start-up is complete: the state moves from
@@ -178,7 +189,7 @@ func (p *Probe) Serving(ctx context.Context) error {
 	st := p.State()
 	if st == LameDuck && p.Started() && p.term != nil && p.term.Terminating() {
 		select {
-		case <-p.term.Draining():
+		case <-p.term.DrainStarted():
 			return fmt.Errorf("%w: draining", ErrNotReady)
 		default:
 			return p.runChecks(ctx)

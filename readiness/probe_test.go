@@ -116,9 +116,7 @@ func TestChecksDoNotRunUnlessReady(t *testing.T) {
 
 func TestHandlers(t *testing.T) {
 	var p readiness.Probe
-	mux := http.NewServeMux()
-	p.Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(&p)
 	defer srv.Close()
 
 	get := func(path string) (int, string) {
@@ -143,11 +141,15 @@ func TestHandlers(t *testing.T) {
 		{"ready", p.SetReady, want{200, "ok"}, want{200, "ok"}, want{200, "ok"}, want{200, "ok"}},
 		{"lame duck", p.SetLameDuck, want{503, "readiness: not ready: lame duck"}, want{503, "readiness: not ready: lame duck"}, want{200, "ok"}, want{200, "ok"}},
 	}
+	for _, path := range []string{"/", "/readyz/", "/healthz", "/READYZ"} {
+		code, _ := get(path)
+		assert.Equal(t, http.StatusNotFound, code, path)
+	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			st.act()
 			for path, w := range map[string]want{
-				readiness.ReadyzPath: st.readyz, readiness.ServingzPath: st.servingz, readiness.LivezPath: st.livez, readiness.StartupzPath: st.startupz,
+				"/readyz": st.readyz, "/servingz": st.servingz, "/livez": st.livez, "/startupz": st.startupz,
 			} {
 				code, body := get(path)
 				assert.Equal(t, w.code, code, path)
@@ -162,8 +164,23 @@ func TestStartupzWhenLameDuckBeforeStart(t *testing.T) {
 	p.SetLameDuck()
 	p.SetReady()
 	rec := httptest.NewRecorder()
-	p.StartupzHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/startupz", nil))
+	p.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/startupz", nil))
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+}
+
+// TestMounted: the Probe mounted on a mux of the program's at one path,
+// or at "/", answers as on its own.
+func TestMounted(t *testing.T) {
+	var p readiness.Probe
+	p.SetReady()
+	mux := http.NewServeMux()
+	mux.Handle("GET /readyz", &p)
+	mux.HandleFunc("/other", func(w http.ResponseWriter, r *http.Request) {})
+	for path, want := range map[string]int{"/readyz": 200, "/livez": 404, "/other": 200} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		assert.Equal(t, want, rec.Code, path)
+	}
 }
 
 func TestConcurrentUse(t *testing.T) {

@@ -20,6 +20,32 @@ import (
 	"github.com/lameduck/lameduck/shutdown"
 )
 
+// at returns a handler that serves every request as a GET of path on p.
+func at(p *readiness.Probe, path string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil).WithContext(r.Context()))
+	})
+}
+
+// terminating returns seq as the probe's Lifecycle, telling the moment
+// the drains start by DrainStarted. It bridges a Sequence that still names
+// that moment Draining; once Sequence has DrainStarted it returns seq
+// itself, and readiness.New(seq) is all a test needs.
+func terminating(seq *shutdown.Sequence) readiness.Lifecycle {
+	if tl, ok := any(seq).(readiness.TerminatingLifecycle); ok {
+		return tl
+	}
+	old := any(seq).(interface{ Draining() <-chan struct{} })
+	return drainStarted{Sequence: seq, drainStarted: old.Draining}
+}
+
+type drainStarted struct {
+	*shutdown.Sequence
+	drainStarted func() <-chan struct{}
+}
+
+func (d drainStarted) DrainStarted() <-chan struct{} { return d.drainStarted() }
+
 // probeCode returns the status and body h answers to a GET.
 func probeCode(h http.Handler) (int, string) {
 	rec := httptest.NewRecorder()
@@ -55,8 +81,8 @@ func TestServingzByTrigger(t *testing.T) {
 					shutdown.WithLogger(slog.New(slog.DiscardHandler)),
 					shutdown.WithExit(func(code int) { t.Errorf("exit(%d)", code) }))
 				require.NoError(t, err)
-				p := readiness.New(seq)
-				readyz, servingz := p.ReadyzHandler(), p.ServingzHandler()
+				p := readiness.New(terminating(seq))
+				readyz, servingz := at(p, "/readyz"), at(p, "/servingz")
 				p.SetReady()
 				for _, h := range []http.Handler{readyz, servingz} {
 					code, _ := probeCode(h)
@@ -109,7 +135,7 @@ func TestServingzNeverStarted(t *testing.T) {
 		sigs <- syscall.SIGTERM
 		synctest.Wait()
 		p.SetReady() // too late
-		code, body := probeCode(p.ServingzHandler())
+		code, body := probeCode(at(p, "/servingz"))
 		assert.Equal(t, http.StatusServiceUnavailable, code)
 		assert.Equal(t, "readiness: not ready: lame duck", body)
 		require.NoError(t, seq.Wait())
@@ -132,10 +158,10 @@ func TestServingzRunsChecks(t *testing.T) {
 	p.SetReady()
 	tl.terminating = true
 	close(tl.trig)
-	code, _ := probeCode(p.ServingzHandler())
+	code, _ := probeCode(at(p, "/servingz"))
 	assert.Equal(t, http.StatusOK, code)
 	failing = true
-	code, body := probeCode(p.ServingzHandler())
+	code, body := probeCode(at(p, "/servingz"))
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Equal(t, `readiness: not ready: check "db": connection refused`, body)
 	require.ErrorIs(t, p.Serving(context.Background()), dbErr)
@@ -153,7 +179,7 @@ func TestServingzWithoutTerminatingLifecycle(t *testing.T) {
 	zero.SetReady()
 	zero.SetLameDuck()
 	for _, p := range []*readiness.Probe{p, &zero} {
-		code, body := probeCode(p.ServingzHandler())
+		code, body := probeCode(at(p, "/servingz"))
 		assert.Equal(t, http.StatusServiceUnavailable, code)
 		assert.Equal(t, "readiness: not ready: lame duck", body)
 	}
@@ -165,9 +191,9 @@ type termLifecycle struct {
 	terminating bool
 }
 
-func (l *termLifecycle) Triggered() <-chan struct{} { return l.trig }
-func (l *termLifecycle) Draining() <-chan struct{}  { return l.drain }
-func (l *termLifecycle) Terminating() bool          { return l.terminating }
+func (l *termLifecycle) Triggered() <-chan struct{}    { return l.trig }
+func (l *termLifecycle) DrainStarted() <-chan struct{} { return l.drain }
+func (l *termLifecycle) Terminating() bool             { return l.terminating }
 
 // trackingLifecycle is a stand-in for the sequence that tracks whether
 // readiness was advertised.
@@ -183,16 +209,15 @@ func (l *trackingLifecycle) TrackReadiness() func(bool) bool {
 	return func(ready bool) bool { l.reports = append(l.reports, ready); return ready && l.mayTell }
 }
 
-// TestHandlersReport: the handlers track readiness once, report each
-// answer, and answer 503 when the sequence may no longer be told the
+// TestHandlersReport: New tracks readiness once, /readyz and /servingz
+// report each answer, and answer 503 when the sequence may no longer be told the
 // process is ready (it was triggered, and skipped its delay, before any
 // answer said ready).
 func TestHandlersReport(t *testing.T) {
 	l := &trackingLifecycle{trigger: make(trigger), mayTell: true}
 	p := readiness.New(l)
-	assert.Zero(t, l.tracked, "New alone does not track: Check may be served by custom handlers")
-	p.Register(http.NewServeMux())
-	readyz, servingz := p.ReadyzHandler(), p.ServingzHandler()
+	assert.Equal(t, 1, l.tracked, "New tracks, once")
+	readyz, servingz := at(p, "/readyz"), at(p, "/servingz")
 	assert.Equal(t, 1, l.tracked)
 
 	code, _ := probeCode(readyz)

@@ -47,7 +47,7 @@ func run() error {
 	}
 	probe := readiness.New(seq) // /readyz fails at the trigger
 	admin := http.NewServeMux() // /readyz /servingz /livez /startupz /prestop
-	probe.Register(admin)
+	admin.Handle("/", probe)
 	admin.Handle("/prestop", seq.PrestopHandler())
 	adminLn, err := net.Listen("tcp", "127.0.0.1:0") // ":9090"
 	if err != nil {

@@ -49,9 +49,9 @@ func TestNeverReadySkipsDelay(t *testing.T) {
 		ready bool
 	}{
 		{"never probed", nil, false},
-		{"probed while starting", []string{readiness.ReadyzPath, readiness.ServingzPath}, false},
-		{"readyz answered 200", []string{readiness.ReadyzPath}, true},
-		{"servingz answered 200", []string{readiness.ServingzPath}, true},
+		{"probed while starting", []string{"/readyz", "/servingz"}, false},
+		{"readyz answered 200", []string{"/readyz"}, true},
+		{"servingz answered 200", []string{"/servingz"}, true},
 	}
 	for _, tr := range triggers {
 		for _, pr := range probes {
@@ -64,7 +64,7 @@ func TestNeverReadySkipsDelay(t *testing.T) {
 					seq, sigs := newSequence(t, shutdown.WithPropagationDelay(d))
 					probe := readiness.New(seq)
 					mux := http.NewServeMux()
-					probe.Register(mux)
+					mux.Handle("/", probe)
 					if pr.ready {
 						probe.SetReady()
 					}
@@ -113,7 +113,6 @@ func TestPortInUseSkipsDelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		seq, _ := newSequence(t)
 		probe := readiness.New(seq)
-		probe.Register(http.NewServeMux())
 		errc := waitAsync(seq)
 		synctest.Wait() // Wait was called: start-up is over
 		api := &http.Server{Addr: taken.Addr().String()}

@@ -26,7 +26,7 @@
 // that clients spread onto copies that started later
 // (grpcdrain.WithMaxConnectionAge); -stream-end-window ends the Watch
 // streams one after another over the window from the start of the drain
-// rather than all at once (grpcdrain.WithStreamEndWindow). Both are off (0)
+// rather than all at once (grpcdrain.WithDrainWindow). Both are off (0)
 // by default, and used only with -strategy lameduck.
 //
 // Without -tls-cert and -tls-key the traffic listener serves gRPC over
@@ -108,7 +108,7 @@ func runLameduck(svc *service.Service) error {
 		grpcdrain.WithServerOptions(serverOptions(svc)...),
 		grpcdrain.WithEndlessStreams(workpb.Work_Watch_FullMethodName),
 		grpcdrain.WithMaxConnectionAge(svc.Config.MaxConnAge),
-		grpcdrain.WithStreamEndWindow(svc.Config.StreamEndWindow),
+		grpcdrain.WithDrainWindow(svc.Config.StreamEndWindow),
 	)
 	register(srv.Server, srv.Health(), svc.Store)
 	m.InFlight("grpc", srv.InFlight)

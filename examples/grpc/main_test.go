@@ -627,7 +627,7 @@ func TestWatchEndsAtTheDrain(t *testing.T) {
 			assert.Equal(t, codes.Unavailable, status.Code(end.err), "%v", end.err)
 			assert.Contains(t, status.Convert(end.err).Message(), "server is draining")
 			// Generous for a busy machine; a drain waiting for the Watch
-			// stream would end DefaultStreamEndLead before its deadline,
+			// stream would end 1 s (the stream end lead) before its deadline,
 			// about 15 s after SIGTERM.
 			assert.Less(t, took, proctest.Delay+2*time.Second, "the Watch stream must not hold the drain")
 		})

@@ -73,7 +73,7 @@ type Config struct {
 	MaxConnAge time.Duration
 	// StreamEndWindow is -stream-end-window, $STREAM_END_WINDOW: the
 	// window over which long-lived streams (gRPC:
-	// grpcdrain.WithStreamEndWindow) or keep-alive connections (HTTP:
+	// grpcdrain.WithDrainWindow) or keep-alive connections (HTTP:
 	// httpdrain.WithConnectionCloseWindow) are ended one after another
 	// rather than at once; 0 is off.
 	StreamEndWindow time.Duration

@@ -100,7 +100,7 @@ func (s *Service) AdminListener() net.Listener { return s.adminLn }
 // probes and preStop hook, and metrics scrapes, are answered to the end.
 func (s *Service) AdminServer(probe *readiness.Probe, routes map[string]http.Handler) *http.Server {
 	mux := http.NewServeMux()
-	probe.Register(mux)
+	mux.Handle("/", probe) // /readyz /servingz /livez /startupz
 	for path, h := range routes {
 		mux.Handle(path, h)
 	}

@@ -9,7 +9,8 @@
 // reads standard input. Pods, Deployments, StatefulSets, DaemonSets,
 // ReplicaSets, Jobs and CronJobs are checked, other kinds are skipped. For
 // each container configured for lameduck (a SHUTDOWN_* variable in its env,
-// or a preStop httpGet on /prestop) it prints one line per problem, naming
+// a preStop httpGet on /prestop or a path near it, or a probe of package
+// readiness on its port named "admin") it prints one line per problem, naming
 // the file, the object, the container, the problem and the fix, and one line
 // per note on what it could not check. The rules are in the doc of package
 // github.com/lameduck/lameduck/manifestcheck.
@@ -20,9 +21,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/lameduck/lameduck/manifestcheck"
 )
@@ -49,7 +53,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for _, file := range args {
 		r, err := checkFile(file, stdin)
 		if err != nil {
-			fmt.Fprintf(stderr, "lameduck-check: %s: %v\n", file, err)
+			fmt.Fprintf(stderr, "lameduck-check: %s: %s\n", file, reason(err))
 			unreadable++
 			continue
 		}
@@ -89,6 +93,17 @@ func checkFile(file string, stdin io.Reader) (manifestcheck.Report, error) {
 		file = "<stdin>"
 	}
 	return manifestcheck.Check(file, data)
+}
+
+// reason returns what err says about a file, without what the line
+// already says: the file's name (os.ReadFile's *fs.PathError) and the
+// package's prefix, so that each line names the command and the file once.
+func reason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return strings.TrimPrefix(err.Error(), "manifestcheck: ")
 }
 
 // count returns "1 thing" or "n things".

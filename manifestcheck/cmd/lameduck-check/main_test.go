@@ -107,8 +107,8 @@ func TestUnreadableExitsTwo(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
 	r := runWith("", bad, brokenExample(t), missing)
 	assert.Equal(t, 2, r.code, "unreadable input wins over problems")
-	assert.Contains(t, r.stderr, "lameduck-check: "+bad+`: manifestcheck: document 1: v1 Pod: error unmarshaling JSON: while decoding JSON: json: unknown field "contianers"`)
-	assert.Contains(t, r.stderr, "lameduck-check: "+missing+": open "+missing+": no such file or directory")
+	assert.Contains(t, r.stderr, "lameduck-check: "+bad+`: document 1: v1 Pod: error unmarshaling JSON: while decoding JSON: json: unknown field "contianers"`)
+	assert.Contains(t, r.stderr, "lameduck-check: "+missing+": no such file or directory\n")
 	assert.Contains(t, r.stdout, "SHUTDOWN_PROPAGATION_DELAY 29s", "the readable file is still checked")
 	assert.Contains(t, r.stdout, "lameduck-check: 3 files (2 unreadable), 1 workload (1 other object skipped)")
 }

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"net"
 	"slices"
+
+	"google.golang.org/grpc"
 )
 
 // Serve serves lis as the embedded grpc.Server's Serve does, after
@@ -14,13 +16,38 @@ import (
 // silently leave those streams holding the drain. If one is not, Serve
 // closes lis and returns an error naming each such method, without serving
 // anything. Like grpc.Server.Serve, it blocks until the server stops or
-// lis fails, and then closes lis.
+// lis fails, and then closes lis; it returns nil once [Server.Drain] has
+// stopped the server, and grpc.ErrServerStopped, closing lis at once, if
+// it is called after the drain started.
 func (s *Server) Serve(lis net.Listener) error {
 	if err := s.checkEndless(); err != nil {
 		_ = lis.Close()
 		return err
 	}
 	return s.Server.Serve(lis)
+}
+
+// ListenAndServe listens on the TCP network address addr (as net.Listen
+// takes it: ":8081", "127.0.0.1:8081") and then serves it with
+// [Server.Serve], so that a server is given to the shutdown sequence in
+// one line, as a net/http server is:
+//
+//	seq.Serve("grpc", func() error { return srv.ListenAndServe(":8081") }, srv.Drain)
+//
+// TLS comes from grpc.Creds in [WithServerOptions], as for Serve. It
+// blocks like Serve and returns what Serve returns: nil once
+// [Server.Drain] has stopped the server. If the drain has started already
+// it returns grpc.ErrServerStopped without listening. An error of
+// net.Listen (the address is in use, or malformed) is returned as it is.
+func (s *Server) ListenAndServe(addr string) error {
+	if s.started.Load() {
+		return grpc.ErrServerStopped
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(lis)
 }
 
 // checkEndless returns an error for each name of WithEndlessStreams that is
