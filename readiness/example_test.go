@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"syscall"
 	"time"
 
 	"github.com/lameduck/lameduck/readiness"
@@ -41,8 +39,7 @@ func Example() {
 // pods read /readyz: after a SIGTERM, /readyz fails at once while
 // /servingz keeps passing until the drains start.
 func ExampleProbe_ServingzHandler() {
-	sigs := make(chan os.Signal, 1)
-	seq, err := shutdown.New(shutdown.WithSignalSource(sigs), shutdown.WithPropagationDelay(10*time.Millisecond),
+	seq, err := shutdown.New(shutdown.WithPropagationDelay(10*time.Millisecond),
 		shutdown.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		panic(err)
@@ -58,11 +55,11 @@ func ExampleProbe_ServingzHandler() {
 	probe.SetReady()
 	fmt.Println("ready:", get("/readyz"), get("/servingz"))
 	done := make(chan error, 1)
-	go func() { done <- seq.Wait() }() // in main, after start-up
-	sigs <- syscall.SIGTERM            // the pod is deleted
+	go func() { done <- seq.Wait() }()                                                                              // in main, after start-up
+	go seq.PrestopHandler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/prestop", nil)) // the pod is deleted
 	<-seq.Triggered()
 	fmt.Println("lame duck:", get("/readyz"), get("/servingz"))
-	<-seq.Draining()
+	<-seq.DrainStarted()
 	fmt.Println("draining:", get("/readyz"), get("/servingz"))
 	<-done
 	// Output:

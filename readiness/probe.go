@@ -54,9 +54,9 @@ type TerminatingLifecycle interface {
 	// a trigger of any other kind (a failure, a trigger from code). Once
 	// Triggered is closed its answer never changes.
 	Terminating() bool
-	// Draining returns a channel closed when the drains start, after the
+	// DrainStarted returns a channel closed when the drains start, after the
 	// propagation delay.
-	Draining() <-chan struct{}
+	DrainStarted() <-chan struct{}
 }
 
 // ReadinessTracker is an optional interface of a [Lifecycle] that learns
@@ -178,7 +178,7 @@ func (p *Probe) Serving(ctx context.Context) error {
 	st := p.State()
 	if st == LameDuck && p.Started() && p.term != nil && p.term.Terminating() {
 		select {
-		case <-p.term.Draining():
+		case <-p.term.DrainStarted():
 			return fmt.Errorf("%w: draining", ErrNotReady)
 		default:
 			return p.runChecks(ctx)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lameduck/lameduck/readiness"
 	"github.com/lameduck/lameduck/shutdown"
+	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
 
 // probeCode returns the status and body h answers to a GET.
@@ -50,11 +51,7 @@ func TestServingzByTrigger(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				sigs := make(chan os.Signal, 1)
-				seq, err := shutdown.New(shutdown.WithSignalSource(sigs), shutdown.WithPropagationDelay(delay),
-					shutdown.WithLogger(slog.New(slog.DiscardHandler)),
-					shutdown.WithExit(func(code int) { t.Errorf("exit(%d)", code) }))
-				require.NoError(t, err)
+				seq, sigs := inProcess(t, shutdown.WithPropagationDelay(delay), shutdown.WithLogger(slog.New(slog.DiscardHandler)))
 				p := readiness.New(seq)
 				readyz, servingz := p.ReadyzHandler(), p.ServingzHandler()
 				p.SetReady()
@@ -86,7 +83,7 @@ func TestServingzByTrigger(t *testing.T) {
 					assert.Equal(t, http.StatusServiceUnavailable, code, "/servingz fails once the drains start")
 					assert.Equal(t, "readiness: not ready: draining", body)
 				}
-				err = <-errc
+				err := <-errc
 				if tt.name == "Fail" {
 					require.Error(t, err)
 				} else {
@@ -98,13 +95,50 @@ func TestServingzByTrigger(t *testing.T) {
 	}
 }
 
+// inProcess returns a Sequence made in an in-process process (package
+// shutdowntest), and a channel whose signals that process gets. A forced
+// exit fails the test.
+func inProcess(t *testing.T, opts ...shutdown.Option) (*shutdown.Sequence, chan<- os.Signal) {
+	t.Helper()
+	made, stop := make(chan *shutdown.Sequence, 1), make(chan struct{})
+	p := shutdowntest.InProcess(func(opt shutdown.Option) error {
+		seq, err := shutdown.New(append(opts, opt)...)
+		made <- seq
+		if err == nil {
+			<-stop
+		}
+		return err
+	})
+	seq := <-made
+	require.NotNil(t, seq)
+	sigs := make(chan os.Signal, 1)
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				_ = p.Signal(sig)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.Exited():
+			t.Errorf("exit(%d)", p.ExitCode())
+		default:
+		}
+		close(stop)
+		<-p.Exited()
+	})
+	return seq, sigs
+}
+
 // TestServingzNeverStarted: a process terminated before its start-up
 // completed never served, and /servingz keeps failing.
 func TestServingzNeverStarted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sigs := make(chan os.Signal, 1)
-		seq, err := shutdown.New(shutdown.WithSignalSource(sigs), shutdown.WithLogger(slog.New(slog.DiscardHandler)))
-		require.NoError(t, err)
+		seq, sigs := inProcess(t, shutdown.WithLogger(slog.New(slog.DiscardHandler)))
 		p := readiness.New(seq)
 		sigs <- syscall.SIGTERM
 		synctest.Wait()
@@ -165,9 +199,9 @@ type termLifecycle struct {
 	terminating bool
 }
 
-func (l *termLifecycle) Triggered() <-chan struct{} { return l.trig }
-func (l *termLifecycle) Draining() <-chan struct{}  { return l.drain }
-func (l *termLifecycle) Terminating() bool          { return l.terminating }
+func (l *termLifecycle) Triggered() <-chan struct{}    { return l.trig }
+func (l *termLifecycle) DrainStarted() <-chan struct{} { return l.drain }
+func (l *termLifecycle) Terminating() bool             { return l.terminating }
 
 // trackingLifecycle is a stand-in for the sequence that tracks whether
 // readiness was advertised.

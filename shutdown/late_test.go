@@ -73,7 +73,7 @@ func TestLateSignalReplans(t *testing.T) {
 				time.Sleep(3 * time.Second)
 				sigs <- syscall.SIGTERM
 				synctest.Wait()
-				assert.True(t, closed(seq.Draining()), "the drains start at the late signal")
+				assert.True(t, closed(seq.DrainStarted()), "the drains start at the late signal")
 				assert.Equal(t, http.StatusOK, <-hook, "the hook is answered")
 				if !hang {
 					time.Sleep(500 * time.Millisecond)
@@ -85,7 +85,7 @@ func TestLateSignalReplans(t *testing.T) {
 				assert.Equal(t, 3*time.Second, tl.Delay)
 				assert.Equal(t, start.Add(4500*time.Millisecond), tl.Deadline)
 				if hang {
-					require.ErrorContains(t, err, "shutdown: http: forced")
+					require.ErrorContains(t, err, `shutdown: step "http": forced`)
 					assert.Equal(t, 4400*time.Millisecond, took, "forced just before the new deadline")
 				} else {
 					require.NoError(t, err)
@@ -106,12 +106,12 @@ func TestLateSignalBackstop(t *testing.T) {
 		exited := make(chan time.Duration, 1)
 		start := time.Now()
 		seq, sigs := newSequence(t, shutdown.WithPropagationDelay(5*time.Second),
-			shutdown.WithExit(func(int) { exited <- time.Since(start) }))
+			testHooks(nil, func(int) { exited <- time.Since(start) }))
 		go seq.PrestopHandler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/prestop", nil))
 		time.Sleep(3 * time.Second)
 		sigs <- syscall.SIGTERM
 		assert.Equal(t, 4750*time.Millisecond, <-exited)
-		assert.Less(t, 4750*time.Millisecond, 3*time.Second+shutdown.KubeletMinGrace)
+		assert.Less(t, 4750*time.Millisecond, 3*time.Second+2*time.Second)
 	})
 }
 
@@ -168,7 +168,7 @@ func deletionChild() int {
 	fmt.Printf("admin %s\napi %s\nready\n", adminLn.Addr(), apiLn.Addr())
 	err = seq.Wait()
 	tl := seq.Timeline()
-	rep := childReport{Source: tl.Source, DelayMS: tl.Delay.Milliseconds(), DrainAtMS: tl.DrainStarted.Sub(tl.Triggered).Milliseconds()}
+	rep := childReport{Source: tl.Source, DelayMS: tl.Delay.Milliseconds(), DrainAtMS: tl.DrainStartedAt.Sub(tl.TriggeredAt).Milliseconds()}
 	if err != nil {
 		rep.Err = err.Error()
 	}
@@ -287,7 +287,7 @@ func TestLateSignalCutsPreDrainHooks(t *testing.T) {
 		assert.Equal(t, 3*time.Second, time.Since(start))
 		synctest.Wait()
 		assert.Equal(t, 3*time.Second, hookEnded.Sub(start), "the hook's context ends at the late signal")
-		var hook shutdown.StepRecord
+		var hook shutdown.Step
 		for _, st := range seq.Timeline().Steps {
 			if st.Name == "deregister" {
 				hook = st
@@ -305,11 +305,12 @@ func TestLateSignalObserverWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		seq, sigs := newSequence(t, shutdown.WithGracePeriod(30*time.Second), shutdown.WithPropagationDelay(5*time.Second),
-			shutdown.WithObserver(func(e shutdown.Event) {
-				if e.Kind == shutdown.EventDone {
+			shutdown.WithObserver(func(st shutdown.Step) {
+				if st.Name == "db" {
 					<-release // busy until the test ends
 				}
 			}))
+		seq.AfterDrain("db", func(context.Context) error { return nil })
 		errc := waitAsync(seq)
 		start := time.Now()
 		go seq.PrestopHandler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/prestop", nil))

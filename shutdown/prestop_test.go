@@ -63,7 +63,7 @@ func TestPrestopWithToken(t *testing.T) {
 func TestPrestopConcurrentCalls(t *testing.T) {
 	seq, _ := newSequence(t, shutdown.WithPropagationDelay(delay))
 	runs := 0
-	seq.Add("once", func(context.Context) error { runs++; return nil })
+	seq.AfterDrain("once", func(context.Context) error { runs++; return nil })
 	srv := httptest.NewServer(seq.PrestopHandler())
 	defer srv.Close()
 	errc := waitAsync(seq)
@@ -165,7 +165,7 @@ func TestPrestopTokenSchemeIgnoresCase(t *testing.T) {
 func TestPrestopRefusalsAreLogged(t *testing.T) {
 	var logs countingWriter
 	seq, _ := newSequence(t, shutdown.WithLogger(logs.logger()), shutdown.FromEnv(func(k string) (string, bool) {
-		return "s3cret", k == shutdown.EnvPrestopToken
+		return "s3cret", k == "SHUTDOWN_PRESTOP_TOKEN"
 	}))
 	for _, auth := range []string{"", "Bearer guess"} {
 		req := httptest.NewRequest(http.MethodGet, "/prestop", nil)

@@ -66,19 +66,19 @@ func childMain(mode string) int {
 	go func() { _ = admin.Serve(ln) }()
 	if mode != "bare" {
 		for _, name := range []string{"servers", "db", "files"} {
-			seq.Add(name, func(context.Context) error { return nil })
+			seq.AfterDrain(name, func(context.Context) error { return nil })
 		}
 	}
 	if mode == "hang" {
-		seq.Add("hang", func(context.Context) error { fmt.Println("hanging"); select {} })
+		seq.AfterDrain("hang", func(context.Context) error { fmt.Println("hanging"); select {} })
 	}
 	fmt.Printf("admin %s\nready\n", ln.Addr())
 	err = seq.Wait()
 	tl := seq.Timeline()
-	rep := childReport{Source: tl.Source, DelayMS: tl.Delay.Milliseconds(), DrainAtMS: tl.DrainStarted.Sub(tl.Triggered).Milliseconds()}
+	rep := childReport{Source: tl.Source, DelayMS: tl.Delay.Milliseconds(), DrainAtMS: tl.DrainStartedAt.Sub(tl.TriggeredAt).Milliseconds()}
 	for _, st := range tl.Steps {
 		rep.Steps = append(rep.Steps, st.Name)
-		rep.StepsAtMS = append(rep.StepsAtMS, st.Started.Sub(tl.Triggered).Milliseconds())
+		rep.StepsAtMS = append(rep.StepsAtMS, st.StartedAt.Sub(tl.TriggeredAt).Milliseconds())
 	}
 	if err != nil {
 		rep.Err = err.Error()
@@ -210,7 +210,7 @@ func TestProcessSecondSIGTERMForcesExit(t *testing.T) {
 	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
 	c.expect(t, "hanging")
 	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
-	assert.Equal(t, shutdown.DefaultForceExitCode, c.exitCode(t))
+	assert.Equal(t, 1, c.exitCode(t))
 }
 
 // BenchmarkProcessSIGTERMToExit measures the time from SIGTERM to the exit

@@ -14,12 +14,16 @@ import (
 
 // This file holds the run machinery: the goroutine that owns the signals,
 // the goroutines run by Serve and Go, and Wait's phases: delay, drains,
-// close steps, finish.
+// after-drain steps, finish.
 
 // forceSlack is how long before the end of its time a drain's or step's
 // context expires, so that one that reacts to its context (a drain that
 // forces its connections closed) returns before the sequence abandons it.
 const forceSlack = 100 * time.Millisecond
+
+// beforeDrainMinimum is the least time the before-drain hooks get, as
+// BeforeDrain documents.
+const beforeDrainMinimum = time.Second
 
 // watch is the one goroutine that owns the signals: the first signal
 // triggers the sequence, the second forces the exit; a closed source means
@@ -78,9 +82,9 @@ func (s *Sequence) triggeredBySignal() bool {
 // force calls the exit function and makes Wait return ErrForcedExit if it
 // returns.
 func (s *Sequence) force(why string, attrs ...any) {
-	s.log.Error("shutdown: forcing exit: "+why, append(attrs, "code", s.cfg.forceExitCode)...)
+	s.log.Error("shutdown: forcing exit: "+why, append(attrs, "code", forcedExitCode)...)
 	s.forceOnce.Do(func() { close(s.forced) })
-	s.cfg.exit(s.cfg.forceExitCode)
+	s.cfg.exit(forcedExitCode)
 }
 
 // A member is a server or worker run under the sequence.
@@ -111,7 +115,7 @@ func (s *Sequence) start(m *member, fn func() error) {
 	s.mu.Unlock()
 	go func() {
 		err := fn()
-		early := !isClosed(s.draining)
+		early := !isClosed(s.drainStarted)
 		if m.worker {
 			early = err != nil && !isClosed(s.triggered)
 		}
@@ -119,7 +123,7 @@ func (s *Sequence) start(m *member, fn func() error) {
 			if err == nil {
 				err = errors.New("returned before the drain")
 			}
-			err = fmt.Errorf("shutdown: %s: %w", m.name, err)
+			err = fmt.Errorf("shutdown: step %q: %w", m.name, err)
 			m.failed = true
 		} else if !m.worker && err != nil && !errors.As(err, new(*PanicError)) {
 			// The server stopping: grpc's Serve called after GracefulStop
@@ -137,16 +141,17 @@ func (s *Sequence) start(m *member, fn func() error) {
 }
 
 // Wait runs the sequence: it waits for a trigger, spends the propagation
-// delay, runs the drains, then the close steps, and returns nil or every
+// delay, runs the drains, then the after-drain steps, and returns nil or every
 // failure and error joined, each naming what failed.
 //
 // The drains start together when the delay is over: the drain step of
 // every server run with [Sequence.Serve] runs, and Wait waits for each
 // server's serve call and for every goroutine run with [Sequence.Go] to
 // return. They share one deadline: the sequence's deadline, less
-// [WithCloseReserve] when close steps follow; what has not returned by
-// then is abandoned and reported with [ErrAbandoned]. Then the close steps
-// added with [Sequence.Add] run one at a time, in order.
+// [WithAfterDrainReserve] when after-drain steps follow; what has not
+// returned by then is abandoned and reported with [ErrAbandoned]. Then the
+// after-drain steps added with [Sequence.AfterDrain] run one at a time, in
+// order, and the admin listeners of [Sequence.ServeAdmin] close last.
 //
 // Wait returns by the deadline (trigger time + grace period − safety
 // margin) even if a drain or step ignores its context. Calling Wait marks
@@ -180,12 +185,11 @@ func (s *Sequence) run() error {
 	}
 	now := time.Now()
 	s.mu.Lock()
-	s.timeline.DrainStarted = now
+	s.timeline.DrainStartedAt = now
 	s.drainsRead = true
 	members, closers := s.members, len(s.steps)
 	s.mu.Unlock()
-	close(s.draining)
-	s.emit(Event{Kind: EventDraining, At: now})
+	close(s.drainStarted)
 	s.log.Info("shutdown: draining", "servers_and_workers", len(members), "close_steps", closers)
 	errs, ok := s.runDrains(members, closers > 0)
 	if ok {
@@ -197,28 +201,25 @@ func (s *Sequence) run() error {
 	return errors.Join(errs...)
 }
 
-// runHooks runs the pre-drain hooks together from the trigger until the
-// pre-drain budget is spent, records them, and closes hooksDone.
+// runHooks runs the before-drain hooks together from the trigger until the
+// before-drain budget is spent, records them, and closes hooksDone.
 func (s *Sequence) runHooks(hooks []*member) {
 	defer close(s.hooksDone)
 	if len(hooks) == 0 {
 		return
 	}
-	errs, _ := s.runTogether(hooks, PhasePreDrain, s.trig.at, s.trig.at.Add(s.preDrainBudget()))
+	errs, _ := s.runTogether(hooks, PhaseBeforeDrain, s.trig.at, s.trig.at.Add(s.preDrainBudget()))
 	s.mu.Lock()
 	s.hookErrs = errs
 	s.mu.Unlock()
 }
 
-// preDrainBudget is the hooks' time from the trigger: WithPreDrainBudget,
-// else the delay applied but at least DefaultPreDrainMinimum, itself at
-// most half the time to the deadline. A budget of 0 abandoned every hook
+// preDrainBudget is the hooks' time from the trigger: the delay applied
+// but at least beforeDrainMinimum, itself at most half the time to the
+// deadline. A budget of 0 abandoned every hook
 // at once (issue 16, item 5).
 func (s *Sequence) preDrainBudget() time.Duration {
-	if s.cfg.preDrain > 0 {
-		return s.cfg.preDrain
-	}
-	return max(s.trig.delay, min(DefaultPreDrainMinimum, s.trig.deadline.Sub(s.trig.at)/2))
+	return max(s.trig.delay, min(beforeDrainMinimum, s.trig.deadline.Sub(s.trig.at)/2))
 }
 
 // sleepUntil waits for t, or a late signal; false means the exit was
@@ -237,7 +238,7 @@ func (s *Sequence) sleepUntil(t time.Time) bool {
 
 // runDrains runs the drains of members together and waits for them and
 // for their goroutines, until the drains' end: the deadline, less the
-// close reserve when close steps follow. It returns their errors and false
+// after-drain reserve when after-drain steps follow. It returns their errors and false
 // if the exit was forced meanwhile.
 func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
 	start := time.Now()
@@ -262,12 +263,12 @@ func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
 func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.Time) ([]error, bool) {
 	ctx, cancel := context.WithDeadline(context.Background(), end.Add(-min(forceSlack, max(end.Sub(start)/10, 0))))
 	defer cancel()
-	recs := make([]StepRecord, len(members))
+	recs := make([]Step, len(members))
 	finished := make(chan int, len(members))
 	over := make(chan struct{}) // the drains' time is over: stop waiting
 	defer close(over)
 	for i, m := range members {
-		recs[i] = StepRecord{Name: m.name, Phase: phase, Started: start}
+		recs[i] = Step{Name: m.name, Phase: phase, StartedAt: start}
 		go func() {
 			var err error
 			if m.drain != nil {
@@ -291,7 +292,7 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 	timer := time.NewTimer(time.Until(end))
 	defer timer.Stop()
 	var cut <-chan struct{}
-	if phase == PhasePreDrain {
+	if phase == PhaseBeforeDrain {
 		cut = s.late // the drains cannot wait for the hooks any longer
 	}
 	done := make([]bool, len(members))
@@ -311,15 +312,15 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 	}
 	var errs []error
 	for i := range recs {
-		rec := StepRecord{Name: members[i].name, Phase: phase, Started: start}
+		rec := Step{Name: members[i].name, Phase: phase, StartedAt: start}
 		if done[i] {
 			rec = recs[i] // written before finished
 			if rec.Err != nil {
-				rec.Err = fmt.Errorf("shutdown: %s: %w", rec.Name, rec.Err)
+				rec.Err = fmt.Errorf("shutdown: step %q: %w", rec.Name, rec.Err)
 			}
 		} else {
 			rec.Abandoned, rec.Duration = true, time.Since(start)
-			rec.Err = fmt.Errorf("shutdown: %s: %w after %v", rec.Name, ErrAbandoned, rec.Duration.Round(time.Millisecond))
+			rec.Err = fmt.Errorf("shutdown: step %q: %w after %v", rec.Name, ErrAbandoned, rec.Duration.Round(time.Millisecond))
 		}
 		s.record(rec)
 		if rec.Err != nil {
@@ -341,7 +342,7 @@ func drainFinished(finished <-chan int, done []bool) {
 	}
 }
 
-// runCloses runs the close steps in order, reading the list afresh each
+// runCloses runs the after-drain steps in order, reading the list afresh each
 // time so that steps added meanwhile run too. It returns errs with theirs
 // added, and false if the exit was forced meanwhile.
 func (s *Sequence) runCloses(errs []error) ([]error, bool) {
@@ -369,8 +370,8 @@ func (s *Sequence) runCloses(errs []error) ([]error, bool) {
 	}
 }
 
-// stepEnd is when a close step starting at start must be done: the
-// deadline less its share of the close reserve for each of the later close
+// stepEnd is when a after-drain step starting at start must be done: the
+// deadline less its share of the after-drain reserve for each of the later close
 // steps, out of count.
 func (s *Sequence) stepEnd(start time.Time, count, later int) time.Time {
 	deadline := s.deadline()
@@ -378,31 +379,31 @@ func (s *Sequence) stepEnd(start time.Time, count, later int) time.Time {
 	return deadline.Add(-reserve / time.Duration(count) * time.Duration(later))
 }
 
-// runStep runs one close step until it returns or end. It reports false if
+// runStep runs one after-drain step until it returns or end. It reports false if
 // the exit was forced meanwhile.
-func (s *Sequence) runStep(st step, end time.Time) (StepRecord, bool) {
+func (s *Sequence) runStep(st step, end time.Time) (Step, bool) {
 	start := time.Now()
-	rec := StepRecord{Name: st.name, Phase: PhaseClose, Started: start}
+	rec := Step{Name: st.name, Phase: PhaseAfterDrain, StartedAt: start}
 	if !start.Before(end) {
 		rec.Abandoned = true
-		rec.Err = fmt.Errorf("shutdown: %s: %w (not started: the deadline had passed)", st.name, ErrAbandoned)
+		rec.Err = fmt.Errorf("shutdown: step %q: %w (not started: the deadline had passed)", st.name, ErrAbandoned)
 		return rec, true
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), end.Add(-min(forceSlack, end.Sub(start)/10)))
 	defer cancel()
 	result := make(chan error, 1) // buffered: an abandoned step must not block forever
 	go func() { result <- call(ctx, st.fn) }()
-	s.log.Info("shutdown: close step started", "step", st.name, "budget", end.Sub(start).Round(time.Millisecond))
+	s.log.Info("shutdown: after-drain step started", "step", st.name, "budget", end.Sub(start).Round(time.Millisecond))
 	timer := time.NewTimer(time.Until(end))
 	defer timer.Stop()
 	select {
 	case err := <-result:
 		if err != nil {
-			rec.Err = fmt.Errorf("shutdown: %s: %w", st.name, err)
+			rec.Err = fmt.Errorf("shutdown: step %q: %w", st.name, err)
 		}
 	case <-timer.C:
 		rec.Abandoned = true
-		rec.Err = fmt.Errorf("shutdown: %s: %w after %v", st.name, ErrAbandoned, time.Since(start).Round(time.Millisecond))
+		rec.Err = fmt.Errorf("shutdown: step %q: %w after %v", st.name, ErrAbandoned, time.Since(start).Round(time.Millisecond))
 	case <-s.forced:
 		return rec, false
 	}
@@ -411,11 +412,11 @@ func (s *Sequence) runStep(st step, end time.Time) (StepRecord, bool) {
 }
 
 // record adds rec to the timeline and logs it: errors at ERROR.
-func (s *Sequence) record(rec StepRecord) {
+func (s *Sequence) record(rec Step) {
 	s.mu.Lock()
 	s.timeline.Steps = append(s.timeline.Steps, rec)
 	s.mu.Unlock()
-	s.emit(Event{Kind: EventStep, At: rec.Started.Add(rec.Duration), Step: rec})
+	s.emit(rec)
 	attrs := []any{"step", rec.Name, "phase", rec.Phase, "duration", rec.Duration}
 	if rec.Err == nil {
 		s.log.Info("shutdown: finished", attrs...)
@@ -436,46 +437,47 @@ func (s *Sequence) finish(result error) {
 	s.finishing = true
 	s.mu.Unlock()
 	s.awaitPrestops()
+	s.closeAdmins()
 	now := time.Now()
 	s.mu.Lock()
-	s.timeline.Finished = now
+	s.timeline.FinishedAt = now
 	tl := s.timeline
 	s.err = errors.Join(append(append(s.failures, s.hookErrs...), result)...)
 	s.finished = true
 	close(s.done)
 	s.mu.Unlock()
-	s.awaitObserver(s.emit(Event{Kind: EventDone, At: now, Err: s.err}))
+	s.awaitObserver()
+	total, left := tl.FinishedAt.Sub(tl.TriggeredAt), tl.Deadline.Sub(tl.FinishedAt)
 	if s.err != nil {
-		s.log.Error("shutdown: done", "total", tl.Total(), "budget_left", tl.BudgetLeft(), "err", s.err)
+		s.log.Error("shutdown: done", "total", total, "budget_left", left, "err", s.err)
 		return
 	}
-	s.log.Info("shutdown: done", "total", tl.Total(), "budget_left", tl.BudgetLeft())
+	s.log.Info("shutdown: done", "total", total, "budget_left", left)
 }
 
-// A PanicError is the error of a drain, step or goroutine that panicked.
-// It unwraps to [ErrPanicked] and, when the panic's value is an error, to
-// that error as well. Its message is one line; the stack is in Stack.
+// A PanicError is the error of a step (a hook, serve call, drain,
+// goroutine or after-drain step) that panicked. When the panic's value is
+// an error, it unwraps to it. Its message is one line; the stack is in
+// Stack. Find one with errors.As(err, new(*PanicError)).
 type PanicError struct {
 	Value any    // the value passed to panic
 	Stack []byte // the panicking goroutine's stack, from runtime/debug.Stack
 }
 
-// Error returns "shutdown: panic: " and the value; a value whose text
+// Error returns "panic: " and the value; a value whose text
 // spans lines is quoted, so that the message stays on one line.
 func (e *PanicError) Error() string {
 	msg := fmt.Sprint(e.Value)
 	if strings.ContainsAny(msg, "\r\n") {
 		msg = strconv.Quote(msg)
 	}
-	return "shutdown: panic: " + msg
+	return "panic: " + msg
 }
 
-// Unwrap returns [ErrPanicked], and the panic's value if it is an error.
-func (e *PanicError) Unwrap() []error {
-	if err, ok := e.Value.(error); ok {
-		return []error{ErrPanicked, err}
-	}
-	return []error{ErrPanicked}
+// Unwrap returns the panic's value if it is an error, and nil otherwise.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
 }
 
 // call runs fn, turning a panic into a *PanicError.

@@ -101,7 +101,7 @@ func testQueueWorker(t *testing.T, useTLS bool) {
 				require.NoError(t, err)
 				resp, err := client.Do(req)
 				if err != nil {
-					if closed(seq.Draining()) {
+					if closed(seq.DrainStarted()) {
 						return // refused or cut once the drain started
 					}
 					continue // a closed keep-alive connection during the delay
@@ -171,7 +171,7 @@ func TestStopAfterOrder(t *testing.T) {
 			return ctx.Err()
 		}, shutdown.StopAfter("http"))
 		var closedAt time.Time
-		seq.Add("db", func(context.Context) error { closedAt = time.Now(); return nil })
+		seq.AfterDrain("db", func(context.Context) error { closedAt = time.Now(); return nil })
 		errc := waitAsync(seq)
 		start := time.Now()
 		sigs <- syscall.SIGTERM
@@ -209,7 +209,7 @@ func TestStopAfterUnknownName(t *testing.T) {
 		close(web.inFlight)
 		err := recvErr(t, errc)
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), `shutdown: jobs: StopAfter("htp") names no server run with Serve`)
+		assert.Contains(t, err.Error(), `shutdown: step "jobs": StopAfter("htp") names no server run with Serve`)
 		assert.Equal(t, 2*time.Second, stopped.Sub(start), "waited for every server")
 	})
 }
@@ -226,7 +226,7 @@ func TestStopAfterWorkerFailsEarly(t *testing.T) {
 		seq.Go("jobs", func(context.Context) error { return boom }, shutdown.StopAfter("http"))
 		err := seq.Wait()
 		require.ErrorIs(t, err, boom)
-		assert.Equal(t, "failure", seq.Timeline().Source)
+		assert.Equal(t, "error", seq.Timeline().Source)
 	})
 }
 

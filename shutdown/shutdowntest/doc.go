@@ -6,7 +6,9 @@
 // to the process (and to that process only), and sends SIGKILL when the
 // remaining grace period is spent; [Kubelet.Terminate] returns a [Report] of
 // what happened and when. The process is a child started with [os/exec]
-// ([Command]) or a server running in the test's own process ([Func]).
+// ([Command]), or a service built on package shutdown running in the
+// test's own process ([InProcess]): its sequence gets the signals, and a
+// forced exit is recorded instead of ending the test.
 //
 // The timing follows the kubelet's killContainer
 // (pkg/kubelet/kuberuntime/kuberuntime_container.go in kubernetes/kubernetes):
@@ -53,7 +55,7 @@
 //     completed hook, and so does Terminate: check [Report.PreStopStatus],
 //     since a wrong path silently skips the wait the hook was for.
 //
-// The package imports none of the other lameduck packages: it tests any
-// process, whatever it is built with. It is meant for tests and has no place
+// [Command] tests any process, whatever it is built with; only [InProcess]
+// needs package shutdown. The package is meant for tests and has no place
 // in production code.
 package shutdowntest

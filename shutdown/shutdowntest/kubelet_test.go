@@ -23,7 +23,7 @@ func TestTerminateDeletionGracePeriod(t *testing.T) {
 	url, _ := hookServer(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	exited := make(chan struct{})
 	got := make(chan os.Signal, 1)
-	p := shutdowntest.Func(func(s os.Signal) error { got <- s; return nil }, exited) // ignores SIGTERM
+	p := fakeProcess(func(s os.Signal) error { got <- s; return nil }, exited) // ignores SIGTERM
 	k := &shutdowntest.Kubelet{GracePeriod: 30 * time.Second, DeletionGracePeriod: time.Second, PreStop: &shutdowntest.HTTPGet{URL: url}}
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
@@ -51,7 +51,7 @@ func TestTerminatePreStopOutlivesTheProcess(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	got := make(chan os.Signal, 1)
-	p := shutdowntest.Func(func(s os.Signal) error { got <- s; return nil }, exited)
+	p := fakeProcess(func(s os.Signal) error { got <- s; return nil }, exited)
 	k := &shutdowntest.Kubelet{GracePeriod: 10 * time.Second, PreStop: &shutdowntest.HTTPGet{URL: url}}
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
@@ -103,7 +103,7 @@ func TestTerminatePreStopSleep(t *testing.T) {
 			start := time.Now()
 			exited := make(chan struct{})
 			var signalled time.Duration
-			p := shutdowntest.Func(func(os.Signal) error { signalled = time.Since(start); return nil }, exited) // ignores SIGTERM
+			p := fakeProcess(func(os.Signal) error { signalled = time.Since(start); return nil }, exited) // ignores SIGTERM
 			k := &shutdowntest.Kubelet{GracePeriod: tt.grace, PreStopSleep: tt.sleep}
 			r := k.Terminate(context.Background(), p)
 			assert.Equal(t, tt.wantSignal, signalled, tt.name)
