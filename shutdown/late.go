@@ -33,7 +33,7 @@ const (
 func (s *Sequence) joinSignal(sig os.Signal) bool {
 	now := time.Now()
 	if s.trig.kind != byPrestop || !now.Before(s.trig.at.Add(s.trig.delay)) {
-		s.log.Info("shutdown: signal joins the sequence", "signal", signalName(sig), "trigger", s.trig.source)
+		s.log.Info("shutdown: signal joins the sequence", "signal", signalName(sig), "source", s.trig.source)
 		return false
 	}
 	s.lateDeadline = now.Add(kubeletMinGrace - lateSignalMargin)
@@ -45,7 +45,7 @@ func (s *Sequence) joinSignal(sig os.Signal) bool {
 	s.mu.Unlock()
 	close(s.late)
 	s.log.Warn("shutdown: signal while /prestop still waits: the kubelet gave up on the hook, SIGKILL follows in 2s; draining now",
-		"signal", signalName(sig), "trigger", s.trig.source, "delay", now.Sub(s.trig.at), "budget", s.lateDeadline.Sub(now))
+		"signal", signalName(sig), "source", s.trig.source, "delay", now.Sub(s.trig.at).String(), "budget", s.lateDeadline.Sub(now).String())
 	return true
 }
 

@@ -92,7 +92,7 @@ func TestLateSignalReplans(t *testing.T) {
 					assert.Equal(t, 3500*time.Millisecond, took)
 				}
 				assert.Contains(t, logs.String(), `msg="shutdown: signal while /prestop still waits`)
-				assert.Contains(t, logs.String(), "signal=SIGTERM trigger=prestop")
+				assert.Contains(t, logs.String(), "signal=SIGTERM source=prestop")
 			})
 		})
 	}
@@ -134,7 +134,7 @@ func TestSignalAfterPrestopIsLogged(t *testing.T) {
 		require.NoError(t, recvErr(t, errc))
 		assert.Equal(t, 5*time.Second, seq.Timeline().Delay)
 		assert.Equal(t, start.Add(28*time.Second), seq.Timeline().Deadline)
-		assert.Contains(t, logs.String(), `msg="shutdown: signal joins the sequence" signal=SIGTERM trigger=prestop`)
+		assert.Contains(t, logs.String(), `msg="shutdown: signal joins the sequence" signal=SIGTERM source=prestop`)
 	})
 }
 

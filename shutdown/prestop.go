@@ -42,7 +42,7 @@ func (s *Sequence) servePrestop(w http.ResponseWriter, r *http.Request) {
 		s.refusePrestop(w, r, code, msg)
 		return
 	}
-	s.trigger("prestop", byPrestop)
+	s.trigger("prestop", byPrestop, nil)
 	if s.enterPrestop() {
 		defer s.prestops.Done()
 		timer := time.NewTimer(time.Until(s.trig.at.Add(s.trig.delay)))

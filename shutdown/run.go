@@ -56,7 +56,7 @@ func (s *Sequence) watch() {
 			if sig == os.Interrupt {
 				kind = byInterrupt // nobody routes traffic by Ctrl-C: no delay
 			}
-			s.trigger(signalName(sig), kind)
+			s.trigger(signalName(sig), kind, nil)
 		case <-triggered:
 			triggered = nil
 			backstopTimer = time.NewTimer(time.Until(s.backstop()))
@@ -248,7 +248,7 @@ func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
 	}
 	linkErrs := linkStopAfter(members)
 	for _, err := range linkErrs {
-		s.log.Error("shutdown: failed", "err", err)
+		s.log.Error("shutdown: step failed", "err", err)
 	}
 	over := make(chan struct{})
 	defer close(over)
@@ -393,7 +393,7 @@ func (s *Sequence) runStep(st step, end time.Time) (Step, bool) {
 	defer cancel()
 	result := make(chan error, 1) // buffered: an abandoned step must not block forever
 	go func() { result <- call(ctx, st.fn) }()
-	s.log.Info("shutdown: after-drain step started", "step", st.name, "budget", end.Sub(start).Round(time.Millisecond))
+	s.log.Info("shutdown: after-drain step started", "step", st.name, "budget", end.Sub(start).Round(time.Millisecond).String())
 	timer := time.NewTimer(time.Until(end))
 	defer timer.Stop()
 	select {
@@ -411,22 +411,34 @@ func (s *Sequence) runStep(st step, end time.Time) (Step, bool) {
 	return rec, true
 }
 
-// record adds rec to the timeline and logs it: errors at ERROR.
+// record adds rec to the timeline and logs it, in one line: "finished",
+// or at ERROR "failed" (it returned an error) or "abandoned" (it ran out
+// of time). It is the one place a step's failure is logged.
 func (s *Sequence) record(rec Step) {
 	s.mu.Lock()
 	s.timeline.Steps = append(s.timeline.Steps, rec)
 	s.mu.Unlock()
 	s.emit(rec)
-	attrs := []any{"step", rec.Name, "phase", rec.Phase, "duration", rec.Duration}
+	attrs := []any{"step", rec.Name, "phase", string(rec.Phase), "duration", rec.Duration.String()}
 	if rec.Err == nil {
-		s.log.Info("shutdown: finished", attrs...)
+		s.log.Info("shutdown: step finished", attrs...)
 		return
 	}
+	msg := "shutdown: step failed"
+	if rec.Abandoned {
+		msg = "shutdown: step abandoned"
+	}
+	s.log.Error(msg, append(attrs, errAttrs(rec.Err)...)...)
+}
+
+// errAttrs are the log attributes of err: the error, and a panic's stack.
+func errAttrs(err error) []any {
+	attrs := []any{"err", err}
 	var pe *PanicError
-	if errors.As(rec.Err, &pe) {
+	if errors.As(err, &pe) {
 		attrs = append(attrs, "stack", string(pe.Stack))
 	}
-	s.log.Error("shutdown: failed", append(attrs, "err", rec.Err)...)
+	return attrs
 }
 
 // finish joins the failures, the hooks' errors and run's result into
@@ -447,12 +459,14 @@ func (s *Sequence) finish(result error) {
 	close(s.done)
 	s.mu.Unlock()
 	s.awaitObserver()
-	total, left := tl.FinishedAt.Sub(tl.TriggeredAt), tl.Deadline.Sub(tl.FinishedAt)
+	// Each failure was logged where it was decided: the summary counts
+	// them rather than logging them again.
+	attrs := []any{"total", tl.FinishedAt.Sub(tl.TriggeredAt).String(), "budget_left", tl.Deadline.Sub(tl.FinishedAt).String()}
 	if s.err != nil {
-		s.log.Error("shutdown: done", "total", total, "budget_left", left, "err", s.err)
+		s.log.Error("shutdown: done", append(attrs, "failures", len(leaves(s.err)))...)
 		return
 	}
-	s.log.Info("shutdown: done", "total", total, "budget_left", left)
+	s.log.Info("shutdown: done", attrs...)
 }
 
 // A PanicError is the error of a step (a hook, serve call, drain,
@@ -478,6 +492,18 @@ func (e *PanicError) Error() string {
 func (e *PanicError) Unwrap() error {
 	err, _ := e.Value.(error)
 	return err
+}
+
+// leaves returns the errors errors.Join joined into err, or err itself.
+func leaves(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 // call runs fn, turning a panic into a *PanicError.

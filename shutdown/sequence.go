@@ -370,7 +370,7 @@ func (s *Sequence) BeforeDrain(name string, fn func(context.Context) error) {
 // source names the cause in the timeline. If the sequence is already
 // triggered, Trigger does nothing. It does not wait: the drains and
 // after-drain steps run in [Sequence.Wait].
-func (s *Sequence) Trigger(source string) { s.trigger(source, byCode) }
+func (s *Sequence) Trigger(source string) { s.trigger(source, byCode, nil) }
 
 // Fail records err as a failure and triggers the sequence with it as its
 // cause: Wait returns an error wrapping err, so that main exits non-zero.
@@ -394,17 +394,13 @@ func (s *Sequence) Fail(err error) {
 		s.failures = append(s.failures, err)
 	}
 	s.mu.Unlock()
-	attrs := []any{"err", err}
-	var pe *PanicError
-	if errors.As(err, &pe) {
-		attrs = append(attrs, "stack", string(pe.Stack))
-	}
 	if late {
-		s.log.Error("shutdown: failure after the sequence finished; not in Wait's result", attrs...)
+		s.log.Error("shutdown: failed after the sequence finished; not in Wait's result", errAttrs(err)...)
 		return
 	}
-	s.log.Error("shutdown: failure", attrs...)
-	s.trigger("error", byError)
+	if !s.trigger("error", byError, err) { // the trigger logs err
+		s.log.Error("shutdown: failed", errAttrs(err)...)
+	}
 }
 
 // delayLocked returns the propagation delay for a trigger of kind: none
@@ -425,8 +421,13 @@ func (s *Sequence) delayLocked(kind triggerKind) time.Duration {
 	return s.cfg.delay
 }
 
-func (s *Sequence) trigger(source string, kind triggerKind) {
+// trigger starts the sequence unless it has started, and reports whether
+// it did. It logs the trigger in one line, at ERROR with cause for an
+// error.
+func (s *Sequence) trigger(source string, kind triggerKind, cause error) bool {
+	started := false
 	s.triggerOnce.Do(func() {
+		started = true
 		now := time.Now()
 		s.mu.Lock()
 		s.decided = true
@@ -439,9 +440,15 @@ func (s *Sequence) trigger(source string, kind triggerKind) {
 		s.mu.Unlock()
 		s.cancel(ErrTriggered)
 		close(s.triggered)
-		s.log.Info("shutdown: triggered", "trigger", source, "delay", delay, "budget", s.cfg.grace-s.cfg.margin)
+		attrs := []any{"source", source, "delay", delay.String(), "budget", (s.cfg.grace - s.cfg.margin).String()}
+		if cause != nil {
+			s.log.Error("shutdown: triggered", append(attrs, errAttrs(cause)...)...)
+		} else {
+			s.log.Info("shutdown: triggered", attrs...)
+		}
 		go s.runHooks(hooks)
 	})
+	return started
 }
 
 // Timeline returns what the sequence has done so far: complete once Wait

@@ -53,11 +53,11 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lameduck_shutdown_steps_total",
-			Help: "Hooks, drains, goroutines and close steps that ended, by outcome: ok, error, forced (a drain forced at its deadline) or abandoned.",
+			Help: "Hooks, drains, goroutines and after-drain steps that ended, by outcome: ok, error, forced (a drain forced at its deadline) or abandoned.",
 		}, []string{"phase", "step", "outcome"}),
 		duration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lameduck_shutdown_step_duration_seconds",
-			Help: "How long each hook, drain, goroutine and close step took.",
+			Help: "How long each hook, drain, goroutine and after-drain step took.",
 		}, []string{"phase", "step"}),
 	}
 	m.reg.MustRegister(m.steps, m.duration)
