@@ -1,7 +1,6 @@
 package shutdown
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -93,10 +92,8 @@ func (s *Sequence) closeAdmins() {
 	if len(admins) == 0 {
 		return
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), s.deadline())
-	defer cancel()
 	for _, a := range admins {
-		_ = a.srv.Shutdown(ctx) // closes the listener at once; waits for requests in flight
+		_ = a.srv.Shutdown(s.runCtx) // closes the listener at once; waits for requests in flight until the deadline
 		_ = a.srv.Close()
 		<-a.served // Serve returns as soon as its listener is closed
 	}

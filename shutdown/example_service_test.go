@@ -25,6 +25,7 @@ import (
 // three clients post jobs, and a GET /prestop starts the sequence, as a
 // pod deletion does; the environment sets a short propagation delay.
 func Example_service() {
+	defer lockPorts()()                             // the README's ports, one test process at a time
 	os.Setenv("SHUTDOWN_PROPAGATION_DELAY", "50ms") // the manifest's env; seconds in production
 	defer os.Unsetenv("SHUTDOWN_PROPAGATION_DELAY")
 	db, jobs = &store{}, make(chan string, 16)

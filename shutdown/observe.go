@@ -1,9 +1,6 @@
 package shutdown
 
-import (
-	"runtime/debug"
-	"time"
-)
+import "runtime/debug"
 
 // WithObserver makes the sequence hand each [Step] to observe as it
 // finishes or is abandoned, for metrics and traces. The moments between
@@ -106,11 +103,9 @@ func (s *Sequence) awaitObserver() {
 	if last == nil {
 		return
 	}
-	timer := time.NewTimer(time.Until(s.deadline()))
-	defer timer.Stop()
 	select {
 	case <-last:
-	case <-timer.C:
+	case <-s.runCtx.Done(): // the deadline passed, or the exit was forced
 		s.log.Warn("shutdown: observer still busy at the deadline; not waiting for it")
 	}
 }

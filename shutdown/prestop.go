@@ -93,11 +93,9 @@ func (s *Sequence) enterPrestop() bool {
 func (s *Sequence) awaitPrestops() {
 	idle := make(chan struct{})
 	go func() { s.prestops.Wait(); close(idle) }()
-	timer := time.NewTimer(time.Until(s.deadline()))
-	defer timer.Stop()
 	select {
 	case <-idle:
-	case <-timer.C:
+	case <-s.runCtx.Done(): // the deadline passed, or the exit was forced
 	}
 }
 

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -15,15 +12,6 @@ import (
 // This file holds the run machinery: the goroutine that owns the signals,
 // the goroutines run by Serve and Go, and Wait's phases: delay, drains,
 // after-drain steps, finish.
-
-// forceSlack is how long before the end of its time a drain's or step's
-// context expires, so that one that reacts to its context (a drain that
-// forces its connections closed) returns before the sequence abandons it.
-const forceSlack = 100 * time.Millisecond
-
-// beforeDrainMinimum is the least time the before-drain hooks get, as
-// BeforeDrain documents.
-const beforeDrainMinimum = time.Second
 
 // watch is the one goroutine that owns the signals: the first signal
 // triggers the sequence, the second forces the exit; a closed source means
@@ -48,7 +36,7 @@ func (s *Sequence) watch() {
 			}
 			if isClosed(s.triggered) {
 				if s.joinSignal(sig) && backstopTimer != nil {
-					backstopTimer.Reset(time.Until(s.backstop()))
+					backstopTimer.Reset(time.Until(s.budget("", time.Time{}, 0, 0).backstop)) // re-planned
 				}
 				continue
 			}
@@ -59,7 +47,7 @@ func (s *Sequence) watch() {
 			s.trigger(signalName(sig), kind, nil)
 		case <-triggered:
 			triggered = nil
-			backstopTimer = time.NewTimer(time.Until(s.backstop()))
+			backstopTimer = time.NewTimer(time.Until(s.budget("", time.Time{}, 0, 0).backstop))
 			defer backstopTimer.Stop()
 			backstop = backstopTimer.C
 		case <-backstop:
@@ -79,13 +67,21 @@ func (s *Sequence) triggeredBySignal() bool {
 	return seen
 }
 
-// force calls the exit function and makes Wait return ErrForcedExit if it
-// returns.
+// force cancels the run with cause ErrForcedExit, calls the exit
+// function, and makes Wait return ErrForcedExit if it returns.
 func (s *Sequence) force(why string, attrs ...any) {
 	s.log.Error("shutdown: forcing exit: "+why, append(attrs, "code", forcedExitCode)...)
-	s.forceOnce.Do(func() { close(s.forced) })
+	s.forceRun(ErrForcedExit)
 	s.cfg.exit(forcedExitCode)
 }
+
+// errDeadline is the cause of the run's cancellation at the deadline.
+var errDeadline = errors.New("shutdown: deadline passed")
+
+// forcedExit reports whether the exit was forced: the run's context was
+// cancelled with cause ErrForcedExit, at any moment, before or after the
+// deadline.
+func (s *Sequence) forcedExit() bool { return s.forced.Err() != nil }
 
 // A member is a server or worker run under the sequence.
 type member struct {
@@ -173,79 +169,64 @@ func (s *Sequence) Wait() error {
 func (s *Sequence) run() error {
 	select {
 	case <-s.triggered:
-	case <-s.forced:
+	case <-s.forced.Done():
+		return nil // finish reports the forced exit
 	}
-	if isClosed(s.forced) || !s.sleepUntil(s.trig.at.Add(s.trig.delay)) {
-		return ErrForcedExit
+	b := s.budget("", time.Time{}, 0, 0)
+	if !s.sleepUntil(b.delayEnd, s.late) {
+		return nil
 	}
 	select {
 	case <-s.hooksDone: // at the latest just after a late signal
-	case <-s.forced:
-		return ErrForcedExit
+	case <-s.forced.Done():
+		return nil
 	}
 	now := time.Now()
 	s.mu.Lock()
 	s.timeline.DrainStartedAt = now
 	s.drainsRead = true
-	members, closers := s.members, len(s.steps)
+	members, steps := s.members, len(s.steps)
 	s.mu.Unlock()
 	close(s.drainStarted)
-	s.log.Info("shutdown: draining", "servers_and_workers", len(members), "close_steps", closers)
-	errs, ok := s.runDrains(members, closers > 0)
-	if ok {
-		errs, ok = s.runCloses(errs)
-	}
-	if !ok {
-		errs = append(errs, ErrForcedExit)
+	s.log.Info("shutdown: draining", "servers_and_workers", len(members), "after_drain_steps", steps)
+	errs := s.runDrains(now, members, steps)
+	if !s.forcedExit() {
+		errs = s.runAfterDrain(errs)
 	}
 	return errors.Join(errs...)
 }
 
-// runHooks runs the before-drain hooks together from the trigger until the
-// before-drain budget is spent, records them, and closes hooksDone.
+// runHooks runs the before-drain hooks together from the trigger until
+// their time is up or a late signal cuts it, records them, and closes
+// hooksDone.
 func (s *Sequence) runHooks(hooks []*member) {
 	defer close(s.hooksDone)
 	if len(hooks) == 0 {
 		return
 	}
-	errs, _ := s.runTogether(hooks, PhaseBeforeDrain, s.trig.at, s.trig.at.Add(s.preDrainBudget()))
+	errs := s.runMembers(PhaseBeforeDrain, s.trig.at, hooks, s.budget(PhaseBeforeDrain, s.trig.at, 0, 0), s.late)
 	s.mu.Lock()
 	s.hookErrs = errs
 	s.mu.Unlock()
 }
 
-// preDrainBudget is the hooks' time from the trigger: the delay applied
-// but at least beforeDrainMinimum, itself at most half the time to the
-// deadline. A budget of 0 abandoned every hook
-// at once (issue 16, item 5).
-func (s *Sequence) preDrainBudget() time.Duration {
-	return max(s.trig.delay, min(beforeDrainMinimum, s.trig.deadline.Sub(s.trig.at)/2))
-}
-
-// sleepUntil waits for t, or a late signal; false means the exit was
-// forced.
-func (s *Sequence) sleepUntil(t time.Time) bool {
+// sleepUntil waits for t, or until cut is closed; false means the exit
+// was forced.
+func (s *Sequence) sleepUntil(t time.Time, cut <-chan struct{}) bool {
 	timer := time.NewTimer(time.Until(t))
 	defer timer.Stop()
 	select {
 	case <-timer.C:
-	case <-s.late: // the delay ends at a late signal
-	case <-s.forced:
-		return false
+	case <-cut:
+	case <-s.forced.Done():
 	}
-	return !isClosed(s.forced)
+	return !s.forcedExit()
 }
 
-// runDrains runs the drains of members together and waits for them and
-// for their goroutines, until the drains' end: the deadline, less the
-// after-drain reserve when after-drain steps follow. It returns their errors and false
-// if the exit was forced meanwhile.
-func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
-	start := time.Now()
-	end := s.deadline()
-	if reserve {
-		end = end.Add(-min(s.cfg.reserve, max(end.Sub(start)/2, 0)))
-	}
+// runDrains runs the drains of members together from start and waits for
+// them and for their goroutines until the drains' time is up, and returns
+// their errors.
+func (s *Sequence) runDrains(start time.Time, members []*member, steps int) []error {
 	linkErrs := linkStopAfter(members)
 	for _, err := range linkErrs {
 		s.log.Error("shutdown: step failed", "err", err)
@@ -253,23 +234,17 @@ func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
 	over := make(chan struct{})
 	defer close(over)
 	stopAfterDrains(members, over)
-	errs, ok := s.runTogether(members, PhaseDrain, start, end)
-	return append(linkErrs, errs...), ok
+	return append(linkErrs, s.runMembers(PhaseDrain, start, members, s.budget(PhaseDrain, start, steps, 0), nil)...)
 }
 
-// runTogether runs the drains of members together, from start, and waits
-// for them and for the members' goroutines until end. It returns their
-// errors and false if the exit was forced meanwhile.
-func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.Time) ([]error, bool) {
-	ctx, cancel := context.WithDeadline(context.Background(), end.Add(-min(forceSlack, max(end.Sub(start)/10, 0))))
-	defer cancel()
-	recs := make([]Step, len(members))
-	finished := make(chan int, len(members))
-	over := make(chan struct{}) // the drains' time is over: stop waiting
-	defer close(over)
+// runMembers runs the drains (nil for a worker or a hook's none) of
+// members together with runUntil, and records each: finished, or
+// abandoned when its time was up first. For a server or worker, the step
+// is over when its goroutine has also returned. It returns their errors.
+func (s *Sequence) runMembers(phase Phase, start time.Time, members []*member, b budget, cut <-chan struct{}) []error {
+	fns := make([]func(context.Context, <-chan struct{}) error, len(members))
 	for i, m := range members {
-		recs[i] = Step{Name: m.name, Phase: phase, StartedAt: start}
-		go func() {
+		fns[i] = func(ctx context.Context, over <-chan struct{}) error {
 			var err error
 			if m.drain != nil {
 				err = call(ctx, m.drain)
@@ -277,7 +252,7 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 			select {
 			case <-m.returned:
 			case <-over:
-				return
+				return err // abandoned: not recorded
 			}
 			if m.drained != nil {
 				close(m.drained)
@@ -285,136 +260,136 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 			if !m.failed {
 				err = errors.Join(err, m.err)
 			}
-			recs[i].Err, recs[i].Duration = err, time.Since(start)
-			finished <- i
+			return err
+		}
+	}
+	results := runUntil(s.runCtx, b.stepCtx, b.end, cut, fns)
+	var errs []error
+	for i, r := range results {
+		if err := s.record(stepOf(members[i].name, phase, start, r)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// A result is what runUntil saw of one function.
+type result struct {
+	err      error
+	done     bool          // it returned in time; err is its error
+	duration time.Duration // until it returned, or until runUntil stopped waiting
+}
+
+// stepOf makes the Step of a function's result, its error naming it.
+func stepOf(name string, phase Phase, start time.Time, r result) Step {
+	st := Step{Name: name, Phase: phase, StartedAt: start, Duration: r.duration}
+	switch {
+	case !r.done:
+		st.Abandoned = true
+		st.Err = fmt.Errorf("shutdown: step %q: %w after %v", name, ErrAbandoned, r.duration.Round(time.Millisecond))
+	case r.err != nil:
+		st.Err = fmt.Errorf("shutdown: step %q: %w", name, r.err)
+	}
+	return st
+}
+
+// runUntil runs each of fns in a goroutine of its own, with a context
+// that expires at ctxEnd and a channel closed when runUntil stops
+// waiting, and waits until each has returned, end has come, cut is closed
+// or ctx is done (the deadline passed, or the exit was forced). Functions
+// that returned by then, at the same instant too, are done; the others are
+// left running, and see their channel closed. It is the one wait of the
+// sequence for work it does not control.
+func runUntil(ctx context.Context, ctxEnd, end time.Time, cut <-chan struct{}, fns []func(context.Context, <-chan struct{}) error) []result {
+	start := time.Now()
+	fnCtx, cancel := context.WithDeadline(ctx, ctxEnd)
+	defer cancel()
+	over := make(chan struct{})
+	defer close(over)
+	type returned struct {
+		i int
+		r result
+	}
+	finished := make(chan returned, len(fns)) // buffered: no sender waits once runUntil returns
+	for i, fn := range fns {
+		go func() {
+			err := fn(fnCtx, over)
+			finished <- returned{i, result{err: err, done: true, duration: time.Since(start)}}
 		}()
 	}
 	timer := time.NewTimer(time.Until(end))
 	defer timer.Stop()
-	var cut <-chan struct{}
-	if phase == PhaseBeforeDrain {
-		cut = s.late // the drains cannot wait for the hooks any longer
-	}
-	done := make([]bool, len(members))
-	for left := len(members); left > 0; left-- {
+	results := make([]result, len(fns))
+	for left := len(fns); left > 0; left-- {
 		select {
-		case i := <-finished:
-			done[i] = true
+		case f := <-finished:
+			results[f.i] = f.r
+			continue
 		case <-timer.C:
-			left = 0
-			drainFinished(finished, done) // those that returned at the same instant are not abandoned
 		case <-cut:
-			left = 0
-			drainFinished(finished, done)
-		case <-s.forced:
-			return nil, false
+		case <-ctx.Done():
 		}
-	}
-	var errs []error
-	for i := range recs {
-		rec := Step{Name: members[i].name, Phase: phase, StartedAt: start}
-		if done[i] {
-			rec = recs[i] // written before finished
-			if rec.Err != nil {
-				rec.Err = fmt.Errorf("shutdown: step %q: %w", rec.Name, rec.Err)
+		for late := true; late; { // those that returned at the same instant are not abandoned
+			select {
+			case f := <-finished:
+				results[f.i] = f.r
+			default:
+				late = false
 			}
-		} else {
-			rec.Abandoned, rec.Duration = true, time.Since(start)
-			rec.Err = fmt.Errorf("shutdown: step %q: %w after %v", rec.Name, ErrAbandoned, rec.Duration.Round(time.Millisecond))
 		}
-		s.record(rec)
-		if rec.Err != nil {
-			errs = append(errs, rec.Err)
+		break
+	}
+	for i, r := range results {
+		if !r.done {
+			results[i].duration = time.Since(start)
 		}
 	}
-	return errs, true
+	return results
 }
 
-// drainFinished marks done the members already reported on finished.
-func drainFinished(finished <-chan int, done []bool) {
-	for {
-		select {
-		case i := <-finished:
-			done[i] = true
-		default:
-			return
-		}
-	}
-}
-
-// runCloses runs the after-drain steps in order, reading the list afresh each
-// time so that steps added meanwhile run too. It returns errs with theirs
-// added, and false if the exit was forced meanwhile.
-func (s *Sequence) runCloses(errs []error) ([]error, bool) {
+// runAfterDrain runs the after-drain steps in order, reading the list
+// afresh each time so that steps added meanwhile run too, until the list
+// is done or the exit is forced. It returns errs with theirs added.
+func (s *Sequence) runAfterDrain(errs []error) []error {
 	for i := 0; ; i++ {
 		s.mu.Lock()
 		if i >= len(s.steps) {
 			s.stepsRead = true
 			s.mu.Unlock()
-			return errs, true
+			return errs
 		}
 		st, count := s.steps[i], len(s.steps)
 		s.mu.Unlock()
-		if isClosed(s.forced) {
-			return errs, false
+		if s.forcedExit() {
+			return errs
 		}
-
-		rec, ok := s.runStep(st, s.stepEnd(time.Now(), count, count-i-1))
-		if !ok {
-			return errs, false
+		start := time.Now()
+		b := s.budget(PhaseAfterDrain, start, count, count-i-1)
+		if !start.Before(b.end) || s.runCtx.Err() != nil {
+			err := fmt.Errorf("shutdown: step %q: %w (not started: the deadline had passed)", st.name, ErrAbandoned)
+			s.record(Step{Name: st.name, Phase: PhaseAfterDrain, StartedAt: start, Abandoned: true, Err: err})
+			errs = append(errs, err)
+			continue
 		}
-		s.record(rec)
-		if rec.Err != nil {
-			errs = append(errs, rec.Err)
+		s.log.Info("shutdown: after-drain step started", "step", st.name, "budget", b.end.Sub(start).Round(time.Millisecond).String())
+		fn := st.fn
+		r := runUntil(s.runCtx, b.stepCtx, b.end, nil, []func(context.Context, <-chan struct{}) error{
+			func(ctx context.Context, _ <-chan struct{}) error { return call(ctx, fn) },
+		})
+		if s.forcedExit() {
+			return errs // a forced exit is not the step's doing
+		}
+		if err := s.record(stepOf(st.name, PhaseAfterDrain, start, r[0])); err != nil {
+			errs = append(errs, err)
 		}
 	}
-}
-
-// stepEnd is when a after-drain step starting at start must be done: the
-// deadline less its share of the after-drain reserve for each of the later close
-// steps, out of count.
-func (s *Sequence) stepEnd(start time.Time, count, later int) time.Time {
-	deadline := s.deadline()
-	reserve := min(s.cfg.reserve, max(deadline.Sub(start)/2, 0))
-	return deadline.Add(-reserve / time.Duration(count) * time.Duration(later))
-}
-
-// runStep runs one after-drain step until it returns or end. It reports false if
-// the exit was forced meanwhile.
-func (s *Sequence) runStep(st step, end time.Time) (Step, bool) {
-	start := time.Now()
-	rec := Step{Name: st.name, Phase: PhaseAfterDrain, StartedAt: start}
-	if !start.Before(end) {
-		rec.Abandoned = true
-		rec.Err = fmt.Errorf("shutdown: step %q: %w (not started: the deadline had passed)", st.name, ErrAbandoned)
-		return rec, true
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), end.Add(-min(forceSlack, end.Sub(start)/10)))
-	defer cancel()
-	result := make(chan error, 1) // buffered: an abandoned step must not block forever
-	go func() { result <- call(ctx, st.fn) }()
-	s.log.Info("shutdown: after-drain step started", "step", st.name, "budget", end.Sub(start).Round(time.Millisecond).String())
-	timer := time.NewTimer(time.Until(end))
-	defer timer.Stop()
-	select {
-	case err := <-result:
-		if err != nil {
-			rec.Err = fmt.Errorf("shutdown: step %q: %w", st.name, err)
-		}
-	case <-timer.C:
-		rec.Abandoned = true
-		rec.Err = fmt.Errorf("shutdown: step %q: %w after %v", st.name, ErrAbandoned, time.Since(start).Round(time.Millisecond))
-	case <-s.forced:
-		return rec, false
-	}
-	rec.Duration = time.Since(start)
-	return rec, true
 }
 
 // record adds rec to the timeline and logs it, in one line: "finished",
 // or at ERROR "failed" (it returned an error) or "abandoned" (it ran out
-// of time). It is the one place a step's failure is logged.
-func (s *Sequence) record(rec Step) {
+// of time). It is the one place a step's failure is logged. It returns
+// rec.Err.
+func (s *Sequence) record(rec Step) error {
 	s.mu.Lock()
 	s.timeline.Steps = append(s.timeline.Steps, rec)
 	s.mu.Unlock()
@@ -422,13 +397,14 @@ func (s *Sequence) record(rec Step) {
 	attrs := []any{"step", rec.Name, "phase", string(rec.Phase), "duration", rec.Duration.String()}
 	if rec.Err == nil {
 		s.log.Info("shutdown: step finished", attrs...)
-		return
+		return nil
 	}
 	msg := "shutdown: step failed"
 	if rec.Abandoned {
 		msg = "shutdown: step abandoned"
 	}
 	s.log.Error(msg, append(attrs, errAttrs(rec.Err)...)...)
+	return rec.Err
 }
 
 // errAttrs are the log attributes of err: the error, and a panic's stack.
@@ -454,11 +430,18 @@ func (s *Sequence) finish(result error) {
 	s.mu.Lock()
 	s.timeline.FinishedAt = now
 	tl := s.timeline
+	if s.forcedExit() {
+		result = errors.Join(result, ErrForcedExit)
+	}
 	s.err = errors.Join(append(append(s.failures, s.hookErrs...), result)...)
 	s.finished = true
 	close(s.done)
 	s.mu.Unlock()
 	s.awaitObserver()
+	if s.deadlineTimer != nil { // nil if never triggered
+		s.deadlineTimer.Stop()
+	}
+	s.stopRun(errDeadline) // the run is over: release its context
 	// Each failure was logged where it was decided: the summary counts
 	// them rather than logging them again.
 	attrs := []any{"total", tl.FinishedAt.Sub(tl.TriggeredAt).String(), "budget_left", tl.Deadline.Sub(tl.FinishedAt).String()}
@@ -467,31 +450,6 @@ func (s *Sequence) finish(result error) {
 		return
 	}
 	s.log.Info("shutdown: done", attrs...)
-}
-
-// A PanicError is the error of a step (a hook, serve call, drain,
-// goroutine or after-drain step) that panicked. When the panic's value is
-// an error, it unwraps to it. Its message is one line; the stack is in
-// Stack. Find one with errors.As(err, new(*PanicError)).
-type PanicError struct {
-	Value any    // the value passed to panic
-	Stack []byte // the panicking goroutine's stack, from runtime/debug.Stack
-}
-
-// Error returns "panic: " and the value; a value whose text
-// spans lines is quoted, so that the message stays on one line.
-func (e *PanicError) Error() string {
-	msg := fmt.Sprint(e.Value)
-	if strings.ContainsAny(msg, "\r\n") {
-		msg = strconv.Quote(msg)
-	}
-	return "panic: " + msg
-}
-
-// Unwrap returns the panic's value if it is an error, and nil otherwise.
-func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
 }
 
 // leaves returns the errors errors.Join joined into err, or err itself.
@@ -504,16 +462,6 @@ func leaves(err error) []error {
 		return out
 	}
 	return []error{err}
-}
-
-// call runs fn, turning a panic into a *PanicError.
-func call(ctx context.Context, fn func(context.Context) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
-		}
-	}()
-	return fn(ctx)
 }
 
 // isClosed reports whether ch, a channel that is only ever closed, is.

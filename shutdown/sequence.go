@@ -46,12 +46,24 @@ type Sequence struct {
 	triggered, drainStarted, done chan struct{}
 	hooksDone                     chan struct{} // closed when the before-drain hooks are over
 	late                          chan struct{} // closed when a signal came while /prestop waited
-	lateDeadline                  time.Time     // the deadline after that signal; written before late closes
-	forced                        chan struct{} // closed when the exit was forced
-	forceOnce                     sync.Once
-	signalSeen                    bool            // owned by watch
-	ctx                           context.Context // the context of workers run without StopAfter
-	cancel                        context.CancelCauseFunc
+	lateAt                        time.Time     // when that signal came; written before late closes
+	signalSeen                    bool          // owned by watch
+
+	// The run's one cancellation, as errgroup.WithContext and
+	// signal.NotifyContext do it: runCtx is cancelled at the deadline
+	// (cause errDeadline) or when the exit is forced (cause ErrForcedExit,
+	// through forced, its parent). Everything that waits for work the
+	// sequence does not control waits on it.
+	forced   context.Context
+	forceRun context.CancelCauseFunc
+	runCtx   context.Context
+	stopRun  context.CancelCauseFunc
+	// deadlineTimer cancels runCtx at the deadline; set at the trigger,
+	// reset by watch at a late signal.
+	deadlineTimer *time.Timer
+
+	ctx    context.Context // the context of workers run without StopAfter
+	cancel context.CancelCauseFunc
 
 	triggerOnce sync.Once
 	trig        trigger // written once in triggerOnce; read after <-triggered
@@ -86,11 +98,10 @@ type Sequence struct {
 }
 
 type trigger struct {
-	source   string
-	kind     triggerKind
-	at       time.Time
-	delay    time.Duration
-	deadline time.Time
+	source string
+	kind   triggerKind
+	at     time.Time
+	delay  time.Duration
 }
 
 // triggerKind is what triggered the sequence.
@@ -140,9 +151,10 @@ func New(opts ...Option) (*Sequence, error) {
 		done:         make(chan struct{}),
 		hooksDone:    make(chan struct{}),
 		late:         make(chan struct{}),
-		forced:       make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.forced, s.forceRun = context.WithCancelCause(context.Background())
+	s.runCtx, s.stopRun = context.WithCancelCause(s.forced)
 	if cfg.source == nil && len(cfg.signals) > 0 {
 		ch := make(chan os.Signal, 4)
 		signal.Notify(ch, cfg.signals...)
@@ -432,9 +444,11 @@ func (s *Sequence) trigger(source string, kind triggerKind, cause error) bool {
 		s.mu.Lock()
 		s.decided = true
 		delay := s.delayLocked(kind)
-		s.trig = trigger{source, kind, now, delay, now.Add(s.cfg.grace - s.cfg.margin)}
+		s.trig = trigger{source, kind, now, delay}
 		s.timeline.Source, s.timeline.TriggeredAt = source, now
-		s.timeline.Delay, s.timeline.Deadline = delay, s.trig.deadline
+		deadline := s.budget("", time.Time{}, 0, 0).deadline
+		s.timeline.Delay, s.timeline.Deadline = delay, deadline
+		s.deadlineTimer = time.AfterFunc(time.Until(deadline), func() { s.stopRun(errDeadline) })
 		s.hooksRead = true
 		hooks := s.hooks
 		s.mu.Unlock()
