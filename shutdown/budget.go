@@ -110,7 +110,3 @@ func (s *Sequence) budget(phase Phase, start time.Time, steps, later int) budget
 	}
 	return planBudget(in)
 }
-
-// deadline is when the sequence must be done: the trigger + grace period −
-// safety margin, or earlier after a late signal.
-func (s *Sequence) deadline() time.Time { return s.budget("", time.Time{}, 0, 0).deadline }
