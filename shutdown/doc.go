@@ -17,7 +17,7 @@
 // with [Sequence.Serve], a goroutine run with [Sequence.Go] or the admin
 // listener that fails). Every later trigger joins the running sequence;
 // nothing runs twice. With T0 the trigger, D the propagation delay applied,
-// G the grace period and M the safety margin:
+// G the grace period and M the safety margin, the deadline is T0+(G-M):
 //
 //	T0            the trigger: Triggered() closes; goroutines run with Go
 //	              are told to stop (those run with StopAfter once their
@@ -35,11 +35,11 @@
 //	              the deadline, less the after-drain reserve. Then the
 //	              after-drain steps (AfterDrain) run, one after another,
 //	              and the admin listener (ServeAdmin) closes last.
-//	T0+G-M        the deadline: Wait returns by now, whatever a drain or
+//	T0+(G-M)      the deadline: Wait returns by now, whatever a drain or
 //	              step does.
-//	T0+G-M/2      if the sequence has not finished (Wait was never
-//	              called, or start-up hung), the process exits with code 1:
-//	              half the margin after the deadline.
+//	T0+(G-M)+M/2  half the margin after the deadline: if the sequence has
+//	              not finished (Wait was never called, or start-up hung),
+//	              the process exits with code 1.
 //	T0+G          the kubelet's SIGKILL, which the process never sees.
 //
 // The propagation delay (T0 to T0+D) is the time kube-proxy, ingress
@@ -69,8 +69,8 @@
 // SIGKILL follows at least 2 s after the signal (the kubelet's
 // minimumGracePeriodInSeconds). The sequence then re-plans: the delay ends
 // at once, before-drain hooks still running are abandoned, the drains
-// start, and the deadline becomes the signal + 1.5 s if that is earlier;
-// the exit is forced 0.25 s after that deadline.
+// start, and the deadline becomes (the signal + 1.5 s) if that is earlier
+// than T0+(G-M); the exit is forced 0.25 s after that deadline.
 // The kubelet does not look at the hook's status: a hook pointed at a wrong
 // path (a 404) counts as done and triggers nothing, so check the path.
 //

@@ -149,8 +149,16 @@ func (s *Sequence) start(m *member, fn func() error) {
 // after-drain steps added with [Sequence.AfterDrain] run one at a time, in
 // order, and the admin listeners of [Sequence.ServeAdmin] close last.
 //
-// Wait returns by the deadline (trigger time + grace period − safety
-// margin) even if a drain or step ignores its context. Calling Wait marks
+// Wait blocks until the sequence has finished, and returns by the
+// deadline (trigger + grace period − safety margin, or earlier after a
+// late signal) even if a drain or step ignores its context: what has not
+// returned is left running. It returns nil when every step returned nil;
+// otherwise every failure ([Sequence.Fail], a server or goroutine that
+// failed), every step's error, each naming its step, and [ErrForcedExit]
+// if the exit was forced and the process is still running, joined with
+// errors.Join. Before it returns, the /prestop answers under way are
+// written, the admin listeners are closed, and the observer has returned
+// from the last step (each at most until the deadline). Calling Wait marks
 // the end of start-up: without a readiness endpoint that reports to the
 // sequence ([Sequence.TrackReadiness]), a failure before it skips the
 // propagation delay; with one, what its answers said decides.

@@ -21,7 +21,8 @@ var (
 	ErrTriggered = errors.New("shutdown: sequence triggered")
 	// ErrAbandoned wraps the error of a step that had not returned by the
 	// end of its time, or of an after-drain step that never started
-	// because the deadline had passed.
+	// because the deadline had passed. Its text has no package prefix: the
+	// step's error that wraps it has ("shutdown: step "db": abandoned ...").
 	ErrAbandoned = errors.New("abandoned at its deadline")
 	// ErrServersDrained is the cause (context.Cause) of the cancellation
 	// of the context of a goroutine run with [StopAfter]: the servers it
@@ -36,8 +37,10 @@ var (
 
 // A Sequence is a process's termination sequence: its lifecycle signals,
 // the servers and goroutines that run under it, the after-drain steps, and
-// the budget they share. Create one with [New] at the top of main; its methods
-// are safe for concurrent use.
+// the budget they share. Create one with [New] at the top of main, one per
+// process: each subscribes to the process's signals. The zero value is not
+// usable. Its methods are safe for concurrent use; none but Wait blocks
+// beyond a lock held briefly.
 type Sequence struct {
 	cfg     config
 	log     *slog.Logger
@@ -120,8 +123,11 @@ type step struct {
 	fn   func(context.Context) error
 }
 
-// New returns a Sequence configured by opts, or an error naming every
-// option that is invalid and how to fix it.
+// New returns a Sequence configured by opts, or nil and an error naming
+// every problem at once and how to fix it: a grace period of 0 or less, a
+// propagation delay and safety margin that do not fit in it, a variable
+// read by [FromEnv] that does not parse. New does not block, and triggers
+// nothing.
 //
 // New subscribes to the configured signals at once, and it starts the one goroutine that handles them, so
 // that a signal arriving at any moment, during a slow start-up before
@@ -164,15 +170,16 @@ func New(opts ...Option) (*Sequence, error) {
 	return s, nil
 }
 
-// Triggered returns a channel closed at the trigger: the process is now a
-// lame duck that still serves but fails readiness. Packages readiness,
-// httpdrain and grpcdrain take the Sequence itself and follow this
-// channel.
+// Triggered returns a channel closed at the trigger, once: the process is
+// now a lame duck that still serves but fails readiness. It never closes
+// if nothing triggers the sequence. Packages readiness, httpdrain and
+// grpcdrain take the Sequence itself and follow this channel.
 func (s *Sequence) Triggered() <-chan struct{} { return s.triggered }
 
-// DrainStarted returns a channel closed when the propagation delay and the
-// before-drain hooks are over and the drains start. It closes only while
-// [Sequence.Wait] runs.
+// DrainStarted returns a channel closed, once, when the propagation delay
+// and the before-drain hooks are over and the drains start. It closes only
+// while [Sequence.Wait] runs: never if Wait is not called, or if the exit
+// is forced before the drains.
 func (s *Sequence) DrainStarted() <-chan struct{} { return s.drainStarted }
 
 // Terminating reports whether the sequence was triggered by a request to
@@ -345,12 +352,12 @@ func (s *Sequence) AfterDrain(name string, fn func(context.Context) error) {
 // BeforeDrain adds a before-drain hook: work that starts at the trigger
 // and must finish before the servers drain, such as deregistering from a
 // service registry (Consul, etcd) or releasing a leader lease so that a
-// standby takes over early. The hooks run together, from the trigger, for
-// the propagation delay applied, but at least 1 s, so that hooks get time
-// when the delay is skipped (SIGINT, a failure during start-up, a delay of
-// 0), and at most half the time from the trigger to the deadline,
-// whichever of these is longest: their context expires shortly before
-// that time is up. The drains start once the delay is over and every hook
+// standby takes over early. The hooks run together, from the trigger. Their
+// time is the propagation delay applied; when that is shorter than 1 s (a
+// delay skipped for SIGINT or a failure during start-up, a delay of 0), it
+// is 1 s instead, or half the time from the trigger to the deadline if
+// that is shorter still, so that hooks get time with no delay too. Their
+// context expires shortly before that time is up. The drains start once the delay is over and every hook
 // has returned or used up its time; a hook still running then is
 // abandoned (left running, its error wraps [ErrAbandoned]), and a hook
 // that returned in time never is. A late signal (see the package doc)
@@ -465,8 +472,9 @@ func (s *Sequence) trigger(source string, kind triggerKind, cause error) bool {
 	return started
 }
 
-// Timeline returns what the sequence has done so far: complete once Wait
-// has returned. It is safe to call at any time.
+// Timeline returns a copy of what the sequence has done so far: zero
+// before the trigger, complete once Wait has returned. It does not block
+// and is safe to call at any time, from a step or an observer too.
 func (s *Sequence) Timeline() Timeline {
 	s.mu.Lock()
 	defer s.mu.Unlock()
