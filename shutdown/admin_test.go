@@ -51,6 +51,7 @@ func get(url string) (int, string, error) {
 // on, answers through the drain and the after-drain steps, and is closed
 // by the time Wait returns.
 func TestServeAdmin(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	var logs countingWriter
 	seq, _ := newSequence(t, shutdown.WithLogger(logs.logger()), shutdown.WithPropagationDelay(100*time.Millisecond))
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "probe "+r.URL.Path) })
@@ -94,6 +95,7 @@ func TestServeAdmin(t *testing.T) {
 
 // TestServeAdminNilHandler: with a nil handler only /prestop is served.
 func TestServeAdminNilHandler(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	var logs countingWriter
 	seq, sigs := newSequence(t, shutdown.WithLogger(logs.logger()), shutdown.WithPropagationDelay(0))
 	seq.ServeAdmin("127.0.0.1:0", nil)
@@ -107,6 +109,7 @@ func TestServeAdminNilHandler(t *testing.T) {
 // TestServeAdminListenFailure: a port in use is a trigger by error, which
 // Wait returns, naming the listener.
 func TestServeAdminListenFailure(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()

@@ -182,10 +182,11 @@ func deletionChild() int {
 
 // TestDeletionShorterThanDelay terminates a real process the way the
 // kubelet does: pod spec grace 30 s, a deletion with a grace period of
-// 3 s, delay 5 s. The kubelet gives up on /prestop at 3 s, sends SIGTERM,
-// and would SIGKILL at 5 s. The process exits 0 before that, with the
+// 500 ms, delay 5 s. The kubelet gives up on /prestop at 500 ms, sends
+// SIGTERM, and would SIGKILL at 2.5 s. The process exits 0 before that, with the
 // request in flight across the SIGTERM completed. (It was SIGKILLed.)
 func TestDeletionShorterThanDelay(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
 	defer r.Close()
@@ -221,12 +222,13 @@ func TestDeletionShorterThanDelay(t *testing.T) {
 	admin, api := next("admin "), next("api ")
 	next("ready")
 
-	// A request of 2.5 s sent 1 s after the hook: in flight across the
-	// kubelet's SIGTERM at 3 s, it ends well before the new deadline.
-	// Its body cannot be replayed: the client does not retry it.
+	// A request of 500 ms sent 250 ms after the hook: in flight across the
+	// kubelet's SIGTERM at 500 ms, it ends well before the new deadline,
+	// the signal + 1.5 s. Its body cannot be replayed: the client does not
+	// retry it.
 	reqDone := make(chan error, 1)
-	time.AfterFunc(time.Second, func() {
-		resp, err := http.Post("http://"+api+"/?ms=2500", "text/plain", io.MultiReader(strings.NewReader("job")))
+	time.AfterFunc(250*time.Millisecond, func() {
+		resp, err := http.Post("http://"+api+"/?ms=500", "text/plain", io.MultiReader(strings.NewReader("job")))
 		if err == nil {
 			_, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -238,7 +240,7 @@ func TestDeletionShorterThanDelay(t *testing.T) {
 	})
 	k := shutdowntest.Kubelet{
 		GracePeriod:         30 * time.Second,
-		DeletionGracePeriod: 3 * time.Second,
+		DeletionGracePeriod: 500 * time.Millisecond,
 		PreStop:             &shutdowntest.HTTPGet{URL: "http://" + admin + "/prestop"},
 		Logf:                t.Logf,
 	}
@@ -248,7 +250,7 @@ func TestDeletionShorterThanDelay(t *testing.T) {
 	assert.False(t, rep.Killed, "SIGKILLed")
 	assert.Equal(t, 0, rep.ContainerExitCode)
 	assert.True(t, rep.PreStopAbandoned, "the kubelet gave up on the hook at the deletion's grace period")
-	assert.GreaterOrEqual(t, rep.SignalAfter, 3*time.Second)
+	assert.GreaterOrEqual(t, rep.SignalAfter, 500*time.Millisecond)
 	assert.Less(t, rep.ExitAfter, rep.SignalAfter+shutdowntest.MinGraceAfterSignal)
 	select {
 	case err := <-reqDone:

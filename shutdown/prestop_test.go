@@ -61,6 +61,7 @@ func TestPrestopWithToken(t *testing.T) {
 // TestPrestopConcurrentCalls: 100 hooks at once start one sequence, and
 // every one returns once the delay is over, not before and not much after.
 func TestPrestopConcurrentCalls(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	seq, _ := newSequence(t, shutdown.WithPropagationDelay(delay))
 	runs := 0
 	seq.AfterDrain("once", func(context.Context) error { runs++; return nil })
@@ -96,6 +97,7 @@ func TestPrestopConcurrentCalls(t *testing.T) {
 }
 
 func TestPrestopAfterDelayReturnsAtOnce(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	seq, _ := newSequence(t, shutdown.WithPropagationDelay(delay))
 	seq.Trigger("earlier")
 	time.Sleep(delay) // the only way to be past a real delay
@@ -126,6 +128,7 @@ func TestPrestopReturnsWhenClientGoesAway(t *testing.T) {
 // away at once (here: the server is closed the moment Wait returns). The
 // chunked answer used to lose its last chunk (2 runs of 40).
 func TestPrestopAnswerIsWholeWhenTheProcessEnds(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	for range 40 {
 		seq, _ := newSequence(t, shutdown.WithPropagationDelay(20*time.Millisecond))
 		srv := httptest.NewServer(seq.PrestopHandler())

@@ -186,6 +186,7 @@ func TestProcessSignals(t *testing.T) {
 // returns when the delay is over, then SIGTERM arrives; the delay is spent
 // once, counted from the hook.
 func TestProcessPrestopThenSIGTERM(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	c := startChild(t, "plain")
 	start := time.Now()
 	resp, err := http.Get("http://" + c.admin + "/prestop")
@@ -206,6 +207,7 @@ func TestProcessPrestopThenSIGTERM(t *testing.T) {
 }
 
 func TestProcessSecondSIGTERMForcesExit(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	c := startChild(t, "hang")
 	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
 	c.expect(t, "hanging")

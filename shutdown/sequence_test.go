@@ -246,6 +246,7 @@ func TestStepAddedWhileRunning(t *testing.T) {
 // TestAddRacingTheEnd: a step added while the sequence ends either runs or
 // is logged as not run; none vanishes (34 of 2000 did).
 func TestAddRacingTheEnd(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	const n = 2000
 	var logged countingWriter
 	seq, _ := newSequence(t, shutdown.WithPropagationDelay(0), shutdown.WithLogger(logged.logger()))

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lameduck/lameduck/httpdrain"
 	"github.com/lameduck/lameduck/shutdown"
 )
 
@@ -29,6 +30,7 @@ import (
 // 201 is consumed. (A worker whose context ended at the trigger, as Go's
 // context did, lost the jobs enqueued during the delay and the drain.)
 func TestQueueWorkerStopsAfterItsServer(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	for _, useTLS := range []bool{false, true} {
 		t.Run(map[bool]string{false: "http", true: "https"}[useTLS], func(t *testing.T) {
 			testQueueWorker(t, useTLS)
@@ -37,7 +39,7 @@ func TestQueueWorkerStopsAfterItsServer(t *testing.T) {
 }
 
 func testQueueWorker(t *testing.T, useTLS bool) {
-	seq, sigs := newSequence(t, shutdown.WithPropagationDelay(300*time.Millisecond), shutdown.WithGracePeriod(20*time.Second))
+	seq, sigs := newSequence(t, shutdown.WithPropagationDelay(150*time.Millisecond), shutdown.WithGracePeriod(20*time.Second))
 	queue := make(chan int, 1<<16)
 	var accepted, consumed sync.Map
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +65,7 @@ func testQueueWorker(t *testing.T, useTLS bool) {
 	defer client.CloseIdleConnections()
 	url := scheme + "://" + ln.Addr().String() + "/jobs"
 
-	seq.Serve("http", func() error { return srv.Serve(ln) }, srv.Shutdown)
+	seq.Serve("http", func() error { return srv.Serve(ln) }, httpdrain.New(srv, seq).Drain)
 	seq.Go("consumer", func(ctx context.Context) error {
 		for {
 			select {

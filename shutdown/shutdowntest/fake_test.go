@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -157,12 +158,14 @@ func TestTerminateFake(t *testing.T) {
 	})
 	t.Run("Kill stops waiting", func(t *testing.T) {
 		t.Parallel()
-		p := fakeProcess(nil, make(chan struct{})) // never exits
-		r := (&shutdowntest.Kubelet{GracePeriod: 2 * time.Second}).Terminate(context.Background(), p)
-		assert.True(t, r.Killed)
-		assert.Equal(t, -1, r.ExitCode)
-		assert.Equal(t, 137, r.ContainerExitCode)
-		assert.GreaterOrEqual(t, r.ExitAfter-r.SignalAfter, 2*time.Second)
+		synctest.Test(t, func(t *testing.T) {
+			p := fakeProcess(nil, make(chan struct{})) // never exits
+			r := (&shutdowntest.Kubelet{GracePeriod: 2 * time.Second}).Terminate(context.Background(), p)
+			assert.True(t, r.Killed)
+			assert.Equal(t, -1, r.ExitCode)
+			assert.Equal(t, 137, r.ContainerExitCode)
+			assert.Equal(t, 2*time.Second, r.ExitAfter-r.SignalAfter)
+		})
 	})
 	t.Run("context done kills at once", func(t *testing.T) {
 		t.Parallel()
@@ -188,13 +191,15 @@ func TestTerminateFake(t *testing.T) {
 	t.Run("negative grace period skips the hook", func(t *testing.T) {
 		t.Parallel()
 		var hits atomic.Int32
-		url, _ := hookServer(t, func(http.ResponseWriter, *http.Request) { hits.Add(1) })
-		p := fakeProcess(nil, make(chan struct{}))
-		k := &shutdowntest.Kubelet{GracePeriod: -time.Second, PreStop: &shutdowntest.HTTPGet{URL: url}}
-		r := k.Terminate(context.Background(), p)
-		assert.Zero(t, hits.Load())
-		assert.True(t, r.Killed)
-		assert.GreaterOrEqual(t, r.ExitAfter-r.SignalAfter, shutdowntest.MinGraceAfterSignal)
+		url, _ := hookServer(t, func(http.ResponseWriter, *http.Request) { hits.Add(1) }) // outside the bubble: never asked
+		synctest.Test(t, func(t *testing.T) {
+			p := fakeProcess(nil, make(chan struct{}))
+			k := &shutdowntest.Kubelet{GracePeriod: -time.Second, PreStop: &shutdowntest.HTTPGet{URL: url}}
+			r := k.Terminate(context.Background(), p)
+			assert.Zero(t, hits.Load())
+			assert.True(t, r.Killed)
+			assert.Equal(t, shutdowntest.MinGraceAfterSignal, r.ExitAfter-r.SignalAfter)
+		})
 	})
 }
 
@@ -212,7 +217,7 @@ func TestTerminateExitsDuringPreStop(t *testing.T) {
 	p := fakeProcess(func(os.Signal) error { signalled.Store(true); return nil }, exited)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // ends the abandoned hook request
-	grace := 2 * time.Second
+	grace := 500 * time.Millisecond
 	r := (&shutdowntest.Kubelet{GracePeriod: grace, PreStop: &shutdowntest.HTTPGet{URL: url}}).Terminate(ctx, p)
 
 	// Like the kubelet, Terminate waits for the hook up to the grace
