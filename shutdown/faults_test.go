@@ -97,7 +97,7 @@ func TestPanicErrorIsOneLine(t *testing.T) {
 
 // TestServePanics: a serve function that panics is recovered like a
 // worker's panic: the sequence fails with a PanicError naming the server,
-// and the other drains and the close steps still run. It used to crash the
+// and the other drains and the after-drain steps still run. It used to crash the
 // process (7/7).
 func TestServePanics(t *testing.T) {
 	for _, when := range []string{"during start-up", "while serving", "at the drain"} {
@@ -145,7 +145,7 @@ func TestServePanics(t *testing.T) {
 				assert.Contains(t, err.Error(), `shutdown: step "http": panic: "serve: index out of range\n[3] with length 3"`)
 				assert.Equal(t, 1, strings.Count(err.Error(), "index out of range"), "reported once")
 				assert.True(t, otherDrained, "the other server drained")
-				assert.True(t, closedDB, "the close steps ran")
+				assert.True(t, closedDB, "the after-drain steps ran")
 				wantDelay := time.Second
 				if when == "during start-up" {
 					wantDelay = 0
@@ -515,7 +515,7 @@ func TestUserCodeCannotHoldTheDeadline(t *testing.T) {
 		}},
 		{"worker ignores its context", false, func(seq *shutdown.Sequence, block <-chan struct{}) { seq.Go("consumer", blockCtx(block)) }},
 		{"hook ignores its context", false, func(seq *shutdown.Sequence, block <-chan struct{}) { seq.BeforeDrain("lease", blockCtx(block)) }},
-		{"close step ignores its context", false, func(seq *shutdown.Sequence, block <-chan struct{}) { seq.AfterDrain("db", blockCtx(block)) }},
+		{"after-drain step ignores its context", false, func(seq *shutdown.Sequence, block <-chan struct{}) { seq.AfterDrain("db", blockCtx(block)) }},
 		{"everything blocks and panics", true, func(seq *shutdown.Sequence, block <-chan struct{}) {
 			seq.BeforeDrain("lease", func(context.Context) error { <-block; panic("lease") })
 			seq.Serve("http", func() error { <-block; panic("serve") }, func(context.Context) error { <-block; panic("drain") })

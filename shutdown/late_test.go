@@ -265,11 +265,11 @@ func TestDeletionShorterThanDelay(t *testing.T) {
 	assert.Less(t, child.DelayMS, int64(5000), "the delay ended at the SIGTERM")
 }
 
-// TestLateSignalCutsPreDrainHooks: a pre-drain hook still running when a
+// TestLateSignalCutsBeforeDrainHooks: a before-drain hook still running when a
 // late signal comes is abandoned then, its context cancelled, so that the
 // drains have the time left; Wait reports it. (It ran on to the end of
 // its budget, past the kubelet's SIGKILL.)
-func TestLateSignalCutsPreDrainHooks(t *testing.T) {
+func TestLateSignalCutsBeforeDrainHooks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		seq, sigs := newSequence(t, shutdown.WithPropagationDelay(5*time.Second))
 		var hookEnded time.Time

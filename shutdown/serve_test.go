@@ -95,7 +95,7 @@ func TestServeFailureTriggers(t *testing.T) {
 		assert.Contains(t, err.Error(), `shutdown: step "http": listen tcp`)
 		assert.Equal(t, 1, strings.Count(err.Error(), "address already in use"), "reported once")
 		assert.Zero(t, time.Since(start), "a failure during start-up skips the delay")
-		assert.True(t, closedDB, "the close steps still run")
+		assert.True(t, closedDB, "the after-drain steps still run")
 		assert.Equal(t, "error", seq.Timeline().Source)
 	})
 }
@@ -167,7 +167,7 @@ func TestGoWorkers(t *testing.T) {
 			err := seq.Wait()
 			require.ErrorIs(t, err, shutdown.ErrAbandoned)
 			tl := seq.Timeline()
-			assert.Equal(t, tl.Deadline, tl.FinishedAt, "no close steps: the drains get the whole budget")
+			assert.Equal(t, tl.Deadline, tl.FinishedAt, "no after-drain steps: the drains get the whole budget")
 		})
 	})
 	t.Run("a panic is reported", func(t *testing.T) {

@@ -157,7 +157,7 @@ func loopbackTLS(t *testing.T) (server, client *tls.Config) {
 // TestStopAfterOrder: a worker run with StopAfter("http") is stopped, with
 // cause ErrServersDrained, once the http server's drain and serve call
 // have returned, not at the trigger and not after the grpc server it does
-// not name; Wait waits for it before the close steps.
+// not name; Wait waits for it before the after-drain steps.
 func TestStopAfterOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		seq, sigs := newSequence(t, shutdown.WithPropagationDelay(time.Second))
@@ -187,7 +187,7 @@ func TestStopAfterOrder(t *testing.T) {
 		time.Sleep(time.Second)
 		close(rpc.inFlight) // grpc drains after the worker stopped
 		require.NoError(t, recvErr(t, errc))
-		assert.Equal(t, 4*time.Second, closedAt.Sub(start), "the close steps ran after the worker and every drain")
+		assert.Equal(t, 4*time.Second, closedAt.Sub(start), "the after-drain steps ran after the worker and every drain")
 	})
 }
 
