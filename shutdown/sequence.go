@@ -392,7 +392,8 @@ func (s *Sequence) BeforeDrain(name string, fn func(context.Context) error) {
 func (s *Sequence) Trigger(source string) { s.trigger(source, byCode, nil) }
 
 // Fail records err as a failure and triggers the sequence with it as its
-// cause: Wait returns an error wrapping err, so that main exits non-zero.
+// cause (source "error", logged once with err): Wait returns an error
+// wrapping err, so that main exits non-zero.
 // The propagation delay is skipped if no load balancer can have been told
 // the process is ready: a readiness endpoint reports to the sequence and
 // none of its answers said so yet (see [Sequence.TrackReadiness]), or,
