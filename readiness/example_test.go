@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"syscall"
 	"time"
 
 	"github.com/lameduck/lameduck/readiness"
@@ -38,16 +36,16 @@ func Example() {
 }
 
 // The kubelet's readiness probe reads /servingz, balancers that probe the
-// pods read /readyz: after a SIGTERM, /readyz fails at once while
-// /servingz keeps passing until the drains start.
+// pods read /readyz: after the pod's deletion (its preStop hook, or
+// SIGTERM), /readyz fails at once while /servingz keeps passing until the
+// drains start.
 func ExampleProbe_ServeHTTP() {
-	sigs := make(chan os.Signal, 1)
-	seq, err := shutdown.New(shutdown.WithSignalSource(sigs), shutdown.WithPropagationDelay(10*time.Millisecond),
+	seq, err := shutdown.New(shutdown.WithPropagationDelay(10*time.Millisecond),
 		shutdown.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		panic(err)
 	}
-	probe := readiness.New(terminating(seq)) // in a program: readiness.New(seq), served with seq.ServeAdmin(":9090", probe)
+	probe := readiness.New(seq) // in a program, served with seq.ServeAdmin(":9090", probe)
 	get := func(path string) int {
 		rec := httptest.NewRecorder()
 		probe.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
@@ -57,10 +55,11 @@ func ExampleProbe_ServeHTTP() {
 	fmt.Println("ready:", get("/readyz"), get("/servingz"))
 	done := make(chan error, 1)
 	go func() { done <- seq.Wait() }() // in main, after start-up
-	sigs <- syscall.SIGTERM            // the pod is deleted
+	prestop := httptest.NewRequest(http.MethodGet, "/prestop", nil)
+	go seq.PrestopHandler().ServeHTTP(httptest.NewRecorder(), prestop) // the pod is deleted
 	<-seq.Triggered()
 	fmt.Println("lame duck:", get("/readyz"), get("/servingz"))
-	<-seq.Draining()
+	<-seq.DrainStarted()
 	fmt.Println("draining:", get("/readyz"), get("/servingz"))
 	<-done
 	// Output:

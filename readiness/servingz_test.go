@@ -18,6 +18,7 @@ import (
 
 	"github.com/lameduck/lameduck/readiness"
 	"github.com/lameduck/lameduck/shutdown"
+	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
 
 // at returns a handler that serves every request as a GET of path on p.
@@ -27,24 +28,44 @@ func at(p *readiness.Probe, path string) http.Handler {
 	})
 }
 
-// terminating returns seq as the probe's Lifecycle, telling the moment
-// the drains start by DrainStarted. It bridges a Sequence that still names
-// that moment Draining; once Sequence has DrainStarted it returns seq
-// itself, and readiness.New(seq) is all a test needs.
-func terminating(seq *shutdown.Sequence) readiness.Lifecycle {
-	if tl, ok := any(seq).(readiness.TerminatingLifecycle); ok {
-		return tl
-	}
-	old := any(seq).(interface{ Draining() <-chan struct{} })
-	return drainStarted{Sequence: seq, drainStarted: old.Draining}
+// inProcess returns a Sequence made in an in-process process (package
+// shutdowntest), and a channel whose signals that process gets. A forced
+// exit fails the test.
+func inProcess(t *testing.T, opts ...shutdown.Option) (*shutdown.Sequence, chan<- os.Signal) {
+	t.Helper()
+	made, stop := make(chan *shutdown.Sequence, 1), make(chan struct{})
+	p := shutdowntest.InProcess(func(opt shutdown.Option) error {
+		seq, err := shutdown.New(append(opts, opt)...)
+		made <- seq
+		if err == nil {
+			<-stop
+		}
+		return err
+	})
+	seq := <-made
+	require.NotNil(t, seq)
+	sigs := make(chan os.Signal, 1)
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				_ = p.Signal(sig)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.Exited():
+			t.Errorf("exit(%d)", p.ExitCode())
+		default:
+		}
+		close(stop)
+		<-p.Exited()
+	})
+	return seq, sigs
 }
-
-type drainStarted struct {
-	*shutdown.Sequence
-	drainStarted func() <-chan struct{}
-}
-
-func (d drainStarted) DrainStarted() <-chan struct{} { return d.drainStarted() }
 
 // probeCode returns the status and body h answers to a GET.
 func probeCode(h http.Handler) (int, string) {
@@ -76,12 +97,9 @@ func TestServingzByTrigger(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				sigs := make(chan os.Signal, 1)
-				seq, err := shutdown.New(shutdown.WithSignalSource(sigs), shutdown.WithPropagationDelay(delay),
-					shutdown.WithLogger(slog.New(slog.DiscardHandler)),
-					shutdown.WithExit(func(code int) { t.Errorf("exit(%d)", code) }))
-				require.NoError(t, err)
-				p := readiness.New(terminating(seq))
+				seq, sigs := inProcess(t, shutdown.WithPropagationDelay(delay),
+					shutdown.WithLogger(slog.New(slog.DiscardHandler)))
+				p := readiness.New(seq)
 				readyz, servingz := at(p, "/readyz"), at(p, "/servingz")
 				p.SetReady()
 				for _, h := range []http.Handler{readyz, servingz} {
@@ -112,7 +130,7 @@ func TestServingzByTrigger(t *testing.T) {
 					assert.Equal(t, http.StatusServiceUnavailable, code, "/servingz fails once the drains start")
 					assert.Equal(t, "readiness: not ready: draining", body)
 				}
-				err = <-errc
+				err := <-errc
 				if tt.name == "Fail" {
 					require.Error(t, err)
 				} else {
@@ -128,9 +146,7 @@ func TestServingzByTrigger(t *testing.T) {
 // completed never served, and /servingz keeps failing.
 func TestServingzNeverStarted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		sigs := make(chan os.Signal, 1)
-		seq, err := shutdown.New(shutdown.WithSignalSource(sigs), shutdown.WithLogger(slog.New(slog.DiscardHandler)))
-		require.NoError(t, err)
+		seq, sigs := inProcess(t, shutdown.WithLogger(slog.New(slog.DiscardHandler)))
 		p := readiness.New(seq)
 		sigs <- syscall.SIGTERM
 		synctest.Wait()

@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -36,12 +34,6 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 			[]string{"shutdown: grace period -1s is not positive", "terminationGracePeriodSeconds"}},
 		{"zero grace", []shutdown.Option{shutdown.WithGracePeriod(0)},
 			[]string{"grace period 0s is not positive", "SHUTDOWN_GRACE_PERIOD"}},
-		{"negative delay", []shutdown.Option{shutdown.WithPropagationDelay(-time.Second)},
-			[]string{"propagation delay -1s is negative", "WithPropagationDelay"}},
-		{"negative margin", []shutdown.Option{shutdown.WithSafetyMargin(-time.Second)},
-			[]string{"safety margin -1s is negative", "SHUTDOWN_SAFETY_MARGIN"}},
-		{"negative reserve", []shutdown.Option{shutdown.WithCloseReserve(-time.Second)},
-			[]string{"close reserve -1s is negative", "WithCloseReserve"}},
 		{"delay does not fit", []shutdown.Option{shutdown.WithPropagationDelay(28 * time.Second)},
 			[]string{"propagation delay 28s + safety margin 2s does not fit in grace period 30s", "shorten the delay"}},
 		{"delay does not fit env", []shutdown.Option{shutdown.FromEnv(env("SHUTDOWN_GRACE_PERIOD", "5", "SHUTDOWN_PROPAGATION_DELAY", "5s"))},
@@ -58,12 +50,8 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 			[]string{"is out of range"}},
 		{"59 years", []shutdown.Option{shutdown.FromEnv(env("SHUTDOWN_GRACE_PERIOD", "9999999999999"))},
 			[]string{"is out of range"}},
-		{"exit code above 255", []shutdown.Option{shutdown.WithForceExitCode(256)},
-			[]string{"force exit code 256 is out of range", "0..255"}},
-		{"negative exit code", []shutdown.Option{shutdown.WithForceExitCode(-1)},
-			[]string{"force exit code -1 is out of range"}},
-		{"several at once", []shutdown.Option{shutdown.WithGracePeriod(-time.Second), shutdown.WithSafetyMargin(-time.Second)},
-			[]string{"grace period -1s", "safety margin -1s"}},
+		{"several at once", []shutdown.Option{shutdown.WithGracePeriod(-time.Second), shutdown.FromEnv(env("SHUTDOWN_SAFETY_MARGIN", "soon"))},
+			[]string{"grace period -1s", `SHUTDOWN_SAFETY_MARGIN="soon" is not a duration`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,59 +65,72 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 	}
 }
 
+// TestNegativeDurationsClamp: a negative delay, margin or reserve, which
+// can come from configuration, turns its feature off instead of failing.
+func TestNegativeDurationsClamp(t *testing.T) {
+	seq, _ := newSequence(t, shutdown.WithGracePeriod(10*time.Second), shutdown.WithPropagationDelay(-time.Second),
+		shutdown.WithSafetyMargin(-time.Second), shutdown.WithAfterDrainReserve(-time.Second))
+	seq.Trigger("test")
+	tl := seq.Timeline()
+	assert.Zero(t, tl.Delay, "a negative delay is no delay")
+	assert.Equal(t, 10*time.Second, tl.Deadline.Sub(tl.TriggeredAt), "a negative margin is no margin")
+}
+
 func TestFromEnv(t *testing.T) {
 	vars := map[string]string{
-		shutdown.EnvGracePeriod:      "45",
-		shutdown.EnvPropagationDelay: "7s",
-		shutdown.EnvSafetyMargin:     "1500ms",
+		"SHUTDOWN_GRACE_PERIOD":      "45",
+		"SHUTDOWN_PROPAGATION_DELAY": "7s",
+		"SHUTDOWN_SAFETY_MARGIN":     "1500ms",
 	}
 	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 	seq, _ := newSequence(t, shutdown.FromEnv(lookup))
 	seq.Trigger("test")
 	tl := seq.Timeline()
 	assert.Equal(t, 7*time.Second, tl.Delay)
-	assert.Equal(t, 45*time.Second-1500*time.Millisecond, tl.Deadline.Sub(tl.Triggered))
+	assert.Equal(t, 45*time.Second-1500*time.Millisecond, tl.Deadline.Sub(tl.TriggeredAt))
 }
 
-func TestOptionsAfterFromEnvWin(t *testing.T) {
-	lookup := func(k string) (string, bool) { return "9s", k == shutdown.EnvPropagationDelay }
-	seq, _ := newSequence(t, shutdown.FromEnv(lookup), shutdown.WithPropagationDelay(0))
-	seq.Trigger("test")
-	assert.Zero(t, seq.Timeline().Delay)
+// TestFromEnvOverridesEveryOption: a variable that is set and non-empty
+// wins wherever FromEnv is placed; an unset or empty one leaves the
+// options' values.
+func TestFromEnvOverridesEveryOption(t *testing.T) {
+	vars := map[string]string{"SHUTDOWN_PROPAGATION_DELAY": "9s", "SHUTDOWN_SAFETY_MARGIN": ""}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	for _, tt := range []struct {
+		name string
+		opts []shutdown.Option
+	}{
+		{"before", []shutdown.Option{shutdown.FromEnv(lookup), shutdown.WithPropagationDelay(0), shutdown.WithSafetyMargin(3 * time.Second)}},
+		{"after", []shutdown.Option{shutdown.WithPropagationDelay(0), shutdown.WithSafetyMargin(3 * time.Second), shutdown.FromEnv(lookup)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			seq, _ := newSequence(t, tt.opts...)
+			seq.Trigger("test")
+			tl := seq.Timeline()
+			assert.Equal(t, 9*time.Second, tl.Delay, "the variable wins")
+			assert.Equal(t, shutdown.DefaultGracePeriod-3*time.Second, tl.Deadline.Sub(tl.TriggeredAt), "an empty variable leaves the option")
+		})
+	}
 }
 
-func TestParseDuration(t *testing.T) {
+// TestFromEnvFormats: whole seconds and Go durations parse; values a
+// time.Duration cannot hold are rejected rather than wrapped.
+func TestFromEnvFormats(t *testing.T) {
 	for in, want := range map[string]time.Duration{
-		"45": 45 * time.Second, "0": 0, "1m30s": 90 * time.Second, "1500ms": 1500 * time.Millisecond,
+		"45": 45 * time.Second, "1m30s": 90 * time.Second, "2500ms": 2500 * time.Millisecond,
 		"9223372036": 9223372036 * time.Second,
 	} {
-		got, err := shutdown.ParseDuration(in)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, got, in)
+		seq, _ := newSequence(t, shutdown.FromEnv(func(k string) (string, bool) { return in, k == "SHUTDOWN_GRACE_PERIOD" }),
+			shutdown.WithPropagationDelay(0))
+		seq.Trigger("test")
+		tl := seq.Timeline()
+		assert.Equal(t, want-shutdown.DefaultSafetyMargin, tl.Deadline.Sub(tl.TriggeredAt), in)
 	}
-	for _, in := range []string{"10000000000", "36028797018963998", "9999999999999", "-10000000000", "99999999999999999999", "thirty", "", "1.5"} {
-		_, err := shutdown.ParseDuration(in)
-		assert.Error(t, err, in)
+	for _, in := range []string{"10000000000", "36028797018963998", "9999999999999", "-10000000000", "99999999999999999999", "thirty", "1.5"} {
+		_, err := shutdown.New(shutdown.FromEnv(func(k string) (string, bool) { return in, k == "SHUTDOWN_GRACE_PERIOD" }))
+		require.Error(t, err, in)
+		assert.Contains(t, err.Error(), "SHUTDOWN_GRACE_PERIOD", in)
 	}
-}
-
-// FuzzParseDuration: whole seconds either parse to exactly n seconds or
-// are rejected; nothing wraps.
-func FuzzParseDuration(f *testing.F) {
-	for _, s := range []string{"45", "45s", "10000000000", "36028797018963998", "9999999999999", "-1", "1m30s", "9223372036", "9223372037", "1e3", " 5", "+5"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d, err := shutdown.ParseDuration(s)
-		if err != nil {
-			assert.True(t, strings.HasPrefix(err.Error(), "shutdown: "), err.Error())
-			return
-		}
-		if n, perr := strconv.ParseInt(s, 10, 64); perr == nil {
-			require.Equal(t, n, int64(d/time.Second), "%q parsed to %v", s, d)
-			require.Zero(t, d%time.Second)
-		}
-	})
 }
 
 // FuzzFromEnv: whatever the environment holds, New either accepts a
@@ -143,16 +144,16 @@ func FuzzFromEnv(f *testing.F) {
 	f.Add("30s", "9223372036854775807ns", "9223372036854775807ns")
 	f.Add("5", "5s", "")
 	f.Fuzz(func(t *testing.T, grace, delay, margin string) {
-		env := map[string]string{shutdown.EnvGracePeriod: grace, shutdown.EnvPropagationDelay: delay, shutdown.EnvSafetyMargin: margin}
+		env := map[string]string{"SHUTDOWN_GRACE_PERIOD": grace, "SHUTDOWN_PROPAGATION_DELAY": delay, "SHUTDOWN_SAFETY_MARGIN": margin}
 		sigs, exited := make(chan os.Signal, 2), make(chan int, 1)
 		seq, err := shutdown.New(shutdown.FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }),
-			shutdown.WithSignalSource(sigs), shutdown.WithLogger(slog.New(slog.DiscardHandler)), shutdown.WithExit(func(code int) { exited <- code }))
+			testHooks(sigs, func(code int) { exited <- code }), shutdown.WithLogger(slog.New(slog.DiscardHandler)))
 		if err != nil {
 			return
 		}
 		seq.Trigger("fuzz")
 		tl := seq.Timeline()
-		require.Greater(t, tl.Deadline.Sub(tl.Triggered), tl.Delay, "the deadline must fall after the delay")
+		require.Greater(t, tl.Deadline.Sub(tl.TriggeredAt), tl.Delay, "the deadline must fall after the delay")
 		require.GreaterOrEqual(t, tl.Delay, time.Duration(0))
 		// Two signals force the exit (a no-op here), which ends the
 		// sequence's signal goroutine.

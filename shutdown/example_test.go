@@ -1,13 +1,14 @@
 package shutdown_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"os"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
+	"github.com/lameduck/lameduck/httpdrain"
 	"github.com/lameduck/lameduck/shutdown"
 )
 
@@ -17,29 +18,35 @@ func (journal) Close() error { fmt.Println("journal flushed"); return nil }
 
 func Example() {
 	seq, err := shutdown.New(
-		shutdown.FromEnv(os.LookupEnv), // SHUTDOWN_GRACE_PERIOD=45s, ...
-		shutdown.WithPropagationDelay(10*time.Millisecond),
+		shutdown.WithPropagationDelay(10*time.Millisecond), // seconds in production
 		shutdown.WithLogger(slog.New(slog.DiscardHandler)),
 	)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	// Steps run after the delay, in the order they were added.
-	seq.Add("http", func(ctx context.Context) error {
-		fmt.Println("http drained") // in a real program: an httpdrain step
-		return nil
-	})
-	seq.Add("journal", shutdown.Closer(journal{}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // ":8080"
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler()}
+	// The server drains after the delay; the journal is flushed after it.
+	seq.Serve("http", func() error { return srv.Serve(ln) }, httpdrain.New(srv, seq).Drain)
+	seq.AfterDrain("journal", shutdown.Closer(journal{}))
 
 	seq.Trigger("example") // in a real program: SIGTERM or /prestop
 	err = seq.Wait()
 	tl := seq.Timeline()
-	fmt.Println(err, tl.Source, len(tl.Steps))
+	for _, st := range tl.Steps {
+		fmt.Println(st.Phase, st.Name, st.Err)
+	}
+	fmt.Println(err, tl.Source)
 	// Output:
-	// http drained
 	// journal flushed
-	// <nil> example 2
+	// drain http <nil>
+	// after-drain journal <nil>
+	// <nil> example
 }
 
 func ExampleNew_invalid() {

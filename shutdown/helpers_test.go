@@ -12,10 +12,15 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lameduck/lameduck/shutdown"
+	"github.com/lameduck/lameduck/shutdown/internal/hook"
 )
 
 // wait bounds every blocking wait in these tests: generous, for busy CI.
 const wait = 15 * time.Second
+
+// beforeDrainMinimum is the least time before-drain hooks get, as
+// BeforeDrain documents.
+const beforeDrainMinimum = time.Second
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(childEnv); mode != "" {
@@ -34,9 +39,8 @@ func newSequence(t *testing.T, opts ...shutdown.Option) (*shutdown.Sequence, cha
 	var ending atomic.Bool
 	ended := make(chan struct{})
 	base := []shutdown.Option{
-		shutdown.WithSignalSource(sigs),
 		shutdown.WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))),
-		shutdown.WithExit(func(code int) {
+		testHooks(sigs, func(code int) {
 			if ending.Load() {
 				close(ended)
 				return
@@ -48,9 +52,7 @@ func newSequence(t *testing.T, opts ...shutdown.Option) (*shutdown.Sequence, cha
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ending.Store(true)
-		select {
-		case <-seq.Done():
-		default:
+		if seq.Timeline().FinishedAt.IsZero() {
 			sigs <- syscall.SIGTERM
 			sigs <- syscall.SIGTERM
 			select { // the signal goroutine returns right after
@@ -60,6 +62,13 @@ func newSequence(t *testing.T, opts ...shutdown.Option) (*shutdown.Sequence, cha
 		}
 	})
 	return seq, sigs
+}
+
+// testHooks returns the option that makes a sequence read its signals
+// from sigs (nil: the process's) and call exit (nil: os.Exit) to force an
+// exit.
+func testHooks(sigs <-chan os.Signal, exit func(code int)) shutdown.Option {
+	return hook.Option(hook.Settings{Signals: sigs, Exit: exit}).(shutdown.Option)
 }
 
 // waitAsync runs seq.Wait in a goroutine and returns its result channel.

@@ -19,10 +19,10 @@ import (
 func TestBeforeDrain(t *testing.T) {
 	t.Run("runs from the trigger and holds the drains", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			seq, _ := newSequence(t, shutdown.WithPropagationDelay(time.Second), shutdown.WithPreDrainBudget(3*time.Second))
+			seq, _ := newSequence(t, shutdown.WithPropagationDelay(0)) // the hooks still get 1 s
 			var deregistered, drained time.Time
 			seq.BeforeDrain("deregister", func(ctx context.Context) error {
-				time.Sleep(2 * time.Second) // a slow registry
+				time.Sleep(700 * time.Millisecond) // a slow registry
 				deregistered = time.Now()
 				return nil
 			})
@@ -32,13 +32,13 @@ func TestBeforeDrain(t *testing.T) {
 			start := time.Now()
 			seq.Trigger("test")
 			require.NoError(t, seq.Wait())
-			assert.Equal(t, 2*time.Second, deregistered.Sub(start))
+			assert.Equal(t, 700*time.Millisecond, deregistered.Sub(start))
 			assert.Equal(t, deregistered, drained, "the drain waited for the hook, past the delay")
 			tl := seq.Timeline()
 			require.Len(t, tl.Steps, 2)
-			assert.Equal(t, shutdown.PhasePreDrain, tl.Steps[0].Phase)
+			assert.Equal(t, shutdown.PhaseBeforeDrain, tl.Steps[0].Phase)
 			assert.Equal(t, "deregister", tl.Steps[0].Name)
-			assert.Equal(t, 2*time.Second, tl.Steps[0].Duration)
+			assert.Equal(t, 700*time.Millisecond, tl.Steps[0].Duration)
 		})
 	})
 	t.Run("a hook past its budget is abandoned", func(t *testing.T) {
@@ -60,8 +60,8 @@ func TestBeforeDrain(t *testing.T) {
 			err := seq.Wait()
 			require.ErrorIs(t, err, shutdown.ErrAbandoned)
 			require.ErrorIs(t, err, errLeave)
-			assert.Equal(t, 900*time.Millisecond, (<-ctxEnd).Sub(start), "the budget defaults to the delay, less the slack to return")
-			assert.Equal(t, time.Second, seq.Timeline().DrainStarted.Sub(start), "the hooks did not hold the drains past the delay")
+			assert.Equal(t, 900*time.Millisecond, (<-ctxEnd).Sub(start), "the hooks' time is the delay, less the slack to return")
+			assert.Equal(t, time.Second, seq.Timeline().DrainStartedAt.Sub(start), "the hooks did not hold the drains past the delay")
 		})
 	})
 	t.Run("added after the trigger", func(t *testing.T) {
@@ -77,38 +77,35 @@ func TestBeforeDrain(t *testing.T) {
 func TestObserver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
-		var kinds []string
-		var steps []shutdown.StepRecord
-		seq, _ := newSequence(t, shutdown.WithPropagationDelay(time.Second), shutdown.WithObserver(func(e shutdown.Event) {
+		var steps []shutdown.Step
+		seq, _ := newSequence(t, shutdown.WithPropagationDelay(time.Second), shutdown.WithObserver(func(st shutdown.Step) {
 			mu.Lock()
 			defer mu.Unlock()
-			kinds = append(kinds, e.Kind.String())
-			if e.Kind == shutdown.EventStep {
-				steps = append(steps, e.Step)
-			}
+			steps = append(steps, st)
 		}))
 		seq.BeforeDrain("deregister", func(context.Context) error { return nil })
 		srv := newFakeServer()
 		close(srv.inFlight)
 		seq.Serve("http", srv.serve, srv.drain)
-		seq.Add("db", func(context.Context) error { time.Sleep(50 * time.Millisecond); return nil })
+		seq.AfterDrain("db", func(context.Context) error { time.Sleep(50 * time.Millisecond); return nil })
 		seq.Trigger("test")
 		require.NoError(t, seq.Wait())
-		assert.Equal(t, []string{"triggered", "step", "draining", "step", "step", "done"}, kinds)
 		require.Len(t, steps, 3)
+		assert.Equal(t, []shutdown.Phase{shutdown.PhaseBeforeDrain, shutdown.PhaseDrain, shutdown.PhaseAfterDrain},
+			[]shutdown.Phase{steps[0].Phase, steps[1].Phase, steps[2].Phase})
 		assert.Equal(t, 50*time.Millisecond, steps[2].Duration)
 	})
 }
 
 // TestLogKeys: the sequence's log lines use keys of their own: no second
-// "time" (jq kept the step's budget as the timestamp) and no "source"
-// (slog's AddSource key); errors are logged at ERROR.
+// "time" (jq kept the step's budget as the timestamp); "source" names
+// the trigger, on the trigger's line only; errors are logged at ERROR.
 func TestLogKeys(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var logs countingWriter
 		seq, _ := newSequence(t, shutdown.WithLogger(logs.logger()), shutdown.WithPropagationDelay(0))
-		seq.Add("db", func(context.Context) error { return nil })
-		seq.Add("journal", func(context.Context) error { return errors.New("disk full") })
+		seq.AfterDrain("db", func(context.Context) error { return nil })
+		seq.AfterDrain("journal", func(context.Context) error { return errors.New("disk full") })
 		seq.Trigger("test")
 		require.Error(t, seq.Wait())
 		logs.mu.Lock()
@@ -118,7 +115,9 @@ func TestLogKeys(t *testing.T) {
 			var m map[string]any
 			require.NoError(t, json.Unmarshal([]byte(line), &m), line)
 			assert.Equal(t, 1, strings.Count(line, `"time":`), line)
-			assert.NotContains(t, m, "source", line)
+			if m["msg"] != "shutdown: triggered" {
+				assert.NotContains(t, m, "source", line)
+			}
 			if _, ok := m["err"]; ok {
 				assert.Equal(t, "ERROR", m["level"], line)
 			}

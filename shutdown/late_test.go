@@ -73,7 +73,7 @@ func TestLateSignalReplans(t *testing.T) {
 				time.Sleep(3 * time.Second)
 				sigs <- syscall.SIGTERM
 				synctest.Wait()
-				assert.True(t, closed(seq.Draining()), "the drains start at the late signal")
+				assert.True(t, closed(seq.DrainStarted()), "the drains start at the late signal")
 				assert.Equal(t, http.StatusOK, <-hook, "the hook is answered")
 				if !hang {
 					time.Sleep(500 * time.Millisecond)
@@ -85,14 +85,14 @@ func TestLateSignalReplans(t *testing.T) {
 				assert.Equal(t, 3*time.Second, tl.Delay)
 				assert.Equal(t, start.Add(4500*time.Millisecond), tl.Deadline)
 				if hang {
-					require.ErrorContains(t, err, "shutdown: http: forced")
+					require.ErrorContains(t, err, `shutdown: step "http": forced`)
 					assert.Equal(t, 4400*time.Millisecond, took, "forced just before the new deadline")
 				} else {
 					require.NoError(t, err)
 					assert.Equal(t, 3500*time.Millisecond, took)
 				}
 				assert.Contains(t, logs.String(), `msg="shutdown: signal while /prestop still waits`)
-				assert.Contains(t, logs.String(), "signal=SIGTERM trigger=prestop")
+				assert.Contains(t, logs.String(), "signal=SIGTERM source=prestop")
 			})
 		})
 	}
@@ -106,12 +106,12 @@ func TestLateSignalBackstop(t *testing.T) {
 		exited := make(chan time.Duration, 1)
 		start := time.Now()
 		seq, sigs := newSequence(t, shutdown.WithPropagationDelay(5*time.Second),
-			shutdown.WithExit(func(int) { exited <- time.Since(start) }))
+			testHooks(nil, func(int) { exited <- time.Since(start) }))
 		go seq.PrestopHandler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/prestop", nil))
 		time.Sleep(3 * time.Second)
 		sigs <- syscall.SIGTERM
 		assert.Equal(t, 4750*time.Millisecond, <-exited)
-		assert.Less(t, 4750*time.Millisecond, 3*time.Second+shutdown.KubeletMinGrace)
+		assert.Less(t, 4750*time.Millisecond, 3*time.Second+2*time.Second)
 	})
 }
 
@@ -134,7 +134,7 @@ func TestSignalAfterPrestopIsLogged(t *testing.T) {
 		require.NoError(t, recvErr(t, errc))
 		assert.Equal(t, 5*time.Second, seq.Timeline().Delay)
 		assert.Equal(t, start.Add(28*time.Second), seq.Timeline().Deadline)
-		assert.Contains(t, logs.String(), `msg="shutdown: signal joins the sequence" signal=SIGTERM trigger=prestop`)
+		assert.Contains(t, logs.String(), `msg="shutdown: signal joins the sequence" signal=SIGTERM source=prestop`)
 	})
 }
 
@@ -168,7 +168,7 @@ func deletionChild() int {
 	fmt.Printf("admin %s\napi %s\nready\n", adminLn.Addr(), apiLn.Addr())
 	err = seq.Wait()
 	tl := seq.Timeline()
-	rep := childReport{Source: tl.Source, DelayMS: tl.Delay.Milliseconds(), DrainAtMS: tl.DrainStarted.Sub(tl.Triggered).Milliseconds()}
+	rep := childReport{Source: tl.Source, DelayMS: tl.Delay.Milliseconds(), DrainAtMS: tl.DrainStartedAt.Sub(tl.TriggeredAt).Milliseconds()}
 	if err != nil {
 		rep.Err = err.Error()
 	}
@@ -182,10 +182,11 @@ func deletionChild() int {
 
 // TestDeletionShorterThanDelay terminates a real process the way the
 // kubelet does: pod spec grace 30 s, a deletion with a grace period of
-// 3 s, delay 5 s. The kubelet gives up on /prestop at 3 s, sends SIGTERM,
-// and would SIGKILL at 5 s. The process exits 0 before that, with the
+// 500 ms, delay 5 s. The kubelet gives up on /prestop at 500 ms, sends
+// SIGTERM, and would SIGKILL at 2.5 s. The process exits 0 before that, with the
 // request in flight across the SIGTERM completed. (It was SIGKILLed.)
 func TestDeletionShorterThanDelay(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
 	defer r.Close()
@@ -221,12 +222,13 @@ func TestDeletionShorterThanDelay(t *testing.T) {
 	admin, api := next("admin "), next("api ")
 	next("ready")
 
-	// A request of 2.5 s sent 1 s after the hook: in flight across the
-	// kubelet's SIGTERM at 3 s, it ends well before the new deadline.
-	// Its body cannot be replayed: the client does not retry it.
+	// A request of 500 ms sent 250 ms after the hook: in flight across the
+	// kubelet's SIGTERM at 500 ms, it ends well before the new deadline,
+	// the signal + 1.5 s. Its body cannot be replayed: the client does not
+	// retry it.
 	reqDone := make(chan error, 1)
-	time.AfterFunc(time.Second, func() {
-		resp, err := http.Post("http://"+api+"/?ms=2500", "text/plain", io.MultiReader(strings.NewReader("job")))
+	time.AfterFunc(250*time.Millisecond, func() {
+		resp, err := http.Post("http://"+api+"/?ms=500", "text/plain", io.MultiReader(strings.NewReader("job")))
 		if err == nil {
 			_, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -238,7 +240,7 @@ func TestDeletionShorterThanDelay(t *testing.T) {
 	})
 	k := shutdowntest.Kubelet{
 		GracePeriod:         30 * time.Second,
-		DeletionGracePeriod: 3 * time.Second,
+		DeletionGracePeriod: 500 * time.Millisecond,
 		PreStop:             &shutdowntest.HTTPGet{URL: "http://" + admin + "/prestop"},
 		Logf:                t.Logf,
 	}
@@ -248,7 +250,7 @@ func TestDeletionShorterThanDelay(t *testing.T) {
 	assert.False(t, rep.Killed, "SIGKILLed")
 	assert.Equal(t, 0, rep.ContainerExitCode)
 	assert.True(t, rep.PreStopAbandoned, "the kubelet gave up on the hook at the deletion's grace period")
-	assert.GreaterOrEqual(t, rep.SignalAfter, 3*time.Second)
+	assert.GreaterOrEqual(t, rep.SignalAfter, 500*time.Millisecond)
 	assert.Less(t, rep.ExitAfter, rep.SignalAfter+shutdowntest.MinGraceAfterSignal)
 	select {
 	case err := <-reqDone:
@@ -263,11 +265,11 @@ func TestDeletionShorterThanDelay(t *testing.T) {
 	assert.Less(t, child.DelayMS, int64(5000), "the delay ended at the SIGTERM")
 }
 
-// TestLateSignalCutsPreDrainHooks: a pre-drain hook still running when a
+// TestLateSignalCutsBeforeDrainHooks: a before-drain hook still running when a
 // late signal comes is abandoned then, its context cancelled, so that the
 // drains have the time left; Wait reports it. (It ran on to the end of
 // its budget, past the kubelet's SIGKILL.)
-func TestLateSignalCutsPreDrainHooks(t *testing.T) {
+func TestLateSignalCutsBeforeDrainHooks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		seq, sigs := newSequence(t, shutdown.WithPropagationDelay(5*time.Second))
 		var hookEnded time.Time
@@ -287,7 +289,7 @@ func TestLateSignalCutsPreDrainHooks(t *testing.T) {
 		assert.Equal(t, 3*time.Second, time.Since(start))
 		synctest.Wait()
 		assert.Equal(t, 3*time.Second, hookEnded.Sub(start), "the hook's context ends at the late signal")
-		var hook shutdown.StepRecord
+		var hook shutdown.Step
 		for _, st := range seq.Timeline().Steps {
 			if st.Name == "deregister" {
 				hook = st
@@ -305,11 +307,12 @@ func TestLateSignalObserverWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		seq, sigs := newSequence(t, shutdown.WithGracePeriod(30*time.Second), shutdown.WithPropagationDelay(5*time.Second),
-			shutdown.WithObserver(func(e shutdown.Event) {
-				if e.Kind == shutdown.EventDone {
+			shutdown.WithObserver(func(st shutdown.Step) {
+				if st.Name == "db" {
 					<-release // busy until the test ends
 				}
 			}))
+		seq.AfterDrain("db", func(context.Context) error { return nil })
 		errc := waitAsync(seq)
 		start := time.Now()
 		go seq.PrestopHandler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/prestop", nil))

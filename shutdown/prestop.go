@@ -42,7 +42,7 @@ func (s *Sequence) servePrestop(w http.ResponseWriter, r *http.Request) {
 		s.refusePrestop(w, r, code, msg)
 		return
 	}
-	s.trigger("prestop", byPrestop)
+	s.trigger("prestop", byPrestop, nil)
 	if s.enterPrestop() {
 		defer s.prestops.Done()
 		timer := time.NewTimer(time.Until(s.trig.at.Add(s.trig.delay)))
@@ -93,11 +93,9 @@ func (s *Sequence) enterPrestop() bool {
 func (s *Sequence) awaitPrestops() {
 	idle := make(chan struct{})
 	go func() { s.prestops.Wait(); close(idle) }()
-	timer := time.NewTimer(time.Until(s.deadline()))
-	defer timer.Stop()
 	select {
 	case <-idle:
-	case <-timer.C:
+	case <-s.runCtx.Done(): // the deadline passed, or the exit was forced
 	}
 }
 

@@ -61,9 +61,10 @@ func TestPrestopWithToken(t *testing.T) {
 // TestPrestopConcurrentCalls: 100 hooks at once start one sequence, and
 // every one returns once the delay is over, not before and not much after.
 func TestPrestopConcurrentCalls(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	seq, _ := newSequence(t, shutdown.WithPropagationDelay(delay))
 	runs := 0
-	seq.Add("once", func(context.Context) error { runs++; return nil })
+	seq.AfterDrain("once", func(context.Context) error { runs++; return nil })
 	srv := httptest.NewServer(seq.PrestopHandler())
 	defer srv.Close()
 	errc := waitAsync(seq)
@@ -96,6 +97,7 @@ func TestPrestopConcurrentCalls(t *testing.T) {
 }
 
 func TestPrestopAfterDelayReturnsAtOnce(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	seq, _ := newSequence(t, shutdown.WithPropagationDelay(delay))
 	seq.Trigger("earlier")
 	time.Sleep(delay) // the only way to be past a real delay
@@ -126,6 +128,7 @@ func TestPrestopReturnsWhenClientGoesAway(t *testing.T) {
 // away at once (here: the server is closed the moment Wait returns). The
 // chunked answer used to lose its last chunk (2 runs of 40).
 func TestPrestopAnswerIsWholeWhenTheProcessEnds(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	for range 40 {
 		seq, _ := newSequence(t, shutdown.WithPropagationDelay(20*time.Millisecond))
 		srv := httptest.NewServer(seq.PrestopHandler())
@@ -165,7 +168,7 @@ func TestPrestopTokenSchemeIgnoresCase(t *testing.T) {
 func TestPrestopRefusalsAreLogged(t *testing.T) {
 	var logs countingWriter
 	seq, _ := newSequence(t, shutdown.WithLogger(logs.logger()), shutdown.FromEnv(func(k string) (string, bool) {
-		return "s3cret", k == shutdown.EnvPrestopToken
+		return "s3cret", k == "SHUTDOWN_PRESTOP_TOKEN"
 	}))
 	for _, auth := range []string{"", "Bearer guess"} {
 		req := httptest.NewRequest(http.MethodGet, "/prestop", nil)

@@ -5,21 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
 
 // This file holds the run machinery: the goroutine that owns the signals,
 // the goroutines run by Serve and Go, and Wait's phases: delay, drains,
-// close steps, finish.
-
-// forceSlack is how long before the end of its time a drain's or step's
-// context expires, so that one that reacts to its context (a drain that
-// forces its connections closed) returns before the sequence abandons it.
-const forceSlack = 100 * time.Millisecond
+// after-drain steps, finish.
 
 // watch is the one goroutine that owns the signals: the first signal
 // triggers the sequence, the second forces the exit; a closed source means
@@ -44,7 +36,7 @@ func (s *Sequence) watch() {
 			}
 			if isClosed(s.triggered) {
 				if s.joinSignal(sig) && backstopTimer != nil {
-					backstopTimer.Reset(time.Until(s.backstop()))
+					backstopTimer.Reset(time.Until(s.budget("", time.Time{}, 0, 0).backstop)) // re-planned
 				}
 				continue
 			}
@@ -52,10 +44,10 @@ func (s *Sequence) watch() {
 			if sig == os.Interrupt {
 				kind = byInterrupt // nobody routes traffic by Ctrl-C: no delay
 			}
-			s.trigger(signalName(sig), kind)
+			s.trigger(signalName(sig), kind, nil)
 		case <-triggered:
 			triggered = nil
-			backstopTimer = time.NewTimer(time.Until(s.backstop()))
+			backstopTimer = time.NewTimer(time.Until(s.budget("", time.Time{}, 0, 0).backstop))
 			defer backstopTimer.Stop()
 			backstop = backstopTimer.C
 		case <-backstop:
@@ -75,13 +67,21 @@ func (s *Sequence) triggeredBySignal() bool {
 	return seen
 }
 
-// force calls the exit function and makes Wait return ErrForcedExit if it
-// returns.
+// force cancels the run with cause ErrForcedExit, calls the exit
+// function, and makes Wait return ErrForcedExit if it returns.
 func (s *Sequence) force(why string, attrs ...any) {
-	s.log.Error("shutdown: forcing exit: "+why, append(attrs, "code", s.cfg.forceExitCode)...)
-	s.forceOnce.Do(func() { close(s.forced) })
-	s.cfg.exit(s.cfg.forceExitCode)
+	s.log.Error("shutdown: forcing exit: "+why, append(attrs, "code", forcedExitCode)...)
+	s.forceRun(ErrForcedExit)
+	s.cfg.exit(forcedExitCode)
 }
+
+// errDeadline is the cause of the run's cancellation at the deadline.
+var errDeadline = errors.New("shutdown: deadline passed")
+
+// forcedExit reports whether the exit was forced: the run's context was
+// cancelled with cause ErrForcedExit, at any moment, before or after the
+// deadline.
+func (s *Sequence) forcedExit() bool { return s.forced.Err() != nil }
 
 // A member is a server or worker run under the sequence.
 type member struct {
@@ -111,7 +111,7 @@ func (s *Sequence) start(m *member, fn func() error) {
 	s.mu.Unlock()
 	go func() {
 		err := fn()
-		early := !isClosed(s.draining)
+		early := !isClosed(s.drainStarted)
 		if m.worker {
 			early = err != nil && !isClosed(s.triggered)
 		}
@@ -119,7 +119,7 @@ func (s *Sequence) start(m *member, fn func() error) {
 			if err == nil {
 				err = errors.New("returned before the drain")
 			}
-			err = fmt.Errorf("shutdown: %s: %w", m.name, err)
+			err = fmt.Errorf("shutdown: step %q: %w", m.name, err)
 			m.failed = true
 		} else if !m.worker && err != nil && !errors.As(err, new(*PanicError)) {
 			// The server stopping: grpc's Serve called after GracefulStop
@@ -137,19 +137,28 @@ func (s *Sequence) start(m *member, fn func() error) {
 }
 
 // Wait runs the sequence: it waits for a trigger, spends the propagation
-// delay, runs the drains, then the close steps, and returns nil or every
+// delay, runs the drains, then the after-drain steps, and returns nil or every
 // failure and error joined, each naming what failed.
 //
 // The drains start together when the delay is over: the drain step of
 // every server run with [Sequence.Serve] runs, and Wait waits for each
 // server's serve call and for every goroutine run with [Sequence.Go] to
 // return. They share one deadline: the sequence's deadline, less
-// [WithCloseReserve] when close steps follow; what has not returned by
-// then is abandoned and reported with [ErrAbandoned]. Then the close steps
-// added with [Sequence.Add] run one at a time, in order.
+// [WithAfterDrainReserve] when after-drain steps follow; what has not
+// returned by then is abandoned and reported with [ErrAbandoned]. Then the
+// after-drain steps added with [Sequence.AfterDrain] run one at a time, in
+// order, and the admin listeners of [Sequence.ServeAdmin] close last.
 //
-// Wait returns by the deadline (trigger time + grace period − safety
-// margin) even if a drain or step ignores its context. Calling Wait marks
+// Wait blocks until the sequence has finished, and returns by the
+// deadline (trigger + grace period − safety margin, or earlier after a
+// late signal) even if a drain or step ignores its context: what has not
+// returned is left running. It returns nil when every step returned nil;
+// otherwise every failure ([Sequence.Fail], a server or goroutine that
+// failed), every step's error, each naming its step, and [ErrForcedExit]
+// if the exit was forced and the process is still running, joined with
+// errors.Join. Before it returns, the /prestop answers under way are
+// written, the admin listeners are closed, and the observer has returned
+// from the last step (each at most until the deadline). Calling Wait marks
 // the end of start-up: without a readiness endpoint that reports to the
 // sequence ([Sequence.TrackReadiness]), a failure before it skips the
 // propagation delay; with one, what its answers said decides.
@@ -168,107 +177,82 @@ func (s *Sequence) Wait() error {
 func (s *Sequence) run() error {
 	select {
 	case <-s.triggered:
-	case <-s.forced:
+	case <-s.forced.Done():
+		return nil // finish reports the forced exit
 	}
-	if isClosed(s.forced) || !s.sleepUntil(s.trig.at.Add(s.trig.delay)) {
-		return ErrForcedExit
+	b := s.budget("", time.Time{}, 0, 0)
+	if !s.sleepUntil(b.delayEnd, s.late) {
+		return nil
 	}
 	select {
 	case <-s.hooksDone: // at the latest just after a late signal
-	case <-s.forced:
-		return ErrForcedExit
+	case <-s.forced.Done():
+		return nil
 	}
 	now := time.Now()
 	s.mu.Lock()
-	s.timeline.DrainStarted = now
+	s.timeline.DrainStartedAt = now
 	s.drainsRead = true
-	members, closers := s.members, len(s.steps)
+	members, steps := s.members, len(s.steps)
 	s.mu.Unlock()
-	close(s.draining)
-	s.emit(Event{Kind: EventDraining, At: now})
-	s.log.Info("shutdown: draining", "servers_and_workers", len(members), "close_steps", closers)
-	errs, ok := s.runDrains(members, closers > 0)
-	if ok {
-		errs, ok = s.runCloses(errs)
-	}
-	if !ok {
-		errs = append(errs, ErrForcedExit)
+	close(s.drainStarted)
+	s.log.Info("shutdown: draining", "servers_and_workers", len(members), "after_drain_steps", steps)
+	errs := s.runDrains(now, members, steps)
+	if !s.forcedExit() {
+		errs = s.runAfterDrain(errs)
 	}
 	return errors.Join(errs...)
 }
 
-// runHooks runs the pre-drain hooks together from the trigger until the
-// pre-drain budget is spent, records them, and closes hooksDone.
+// runHooks runs the before-drain hooks together from the trigger until
+// their time is up or a late signal cuts it, records them, and closes
+// hooksDone.
 func (s *Sequence) runHooks(hooks []*member) {
 	defer close(s.hooksDone)
 	if len(hooks) == 0 {
 		return
 	}
-	errs, _ := s.runTogether(hooks, PhasePreDrain, s.trig.at, s.trig.at.Add(s.preDrainBudget()))
+	errs := s.runMembers(PhaseBeforeDrain, s.trig.at, hooks, s.budget(PhaseBeforeDrain, s.trig.at, 0, 0), s.late)
 	s.mu.Lock()
 	s.hookErrs = errs
 	s.mu.Unlock()
 }
 
-// preDrainBudget is the hooks' time from the trigger: WithPreDrainBudget,
-// else the delay applied but at least DefaultPreDrainMinimum, itself at
-// most half the time to the deadline. A budget of 0 abandoned every hook
-// at once (issue 16, item 5).
-func (s *Sequence) preDrainBudget() time.Duration {
-	if s.cfg.preDrain > 0 {
-		return s.cfg.preDrain
-	}
-	return max(s.trig.delay, min(DefaultPreDrainMinimum, s.trig.deadline.Sub(s.trig.at)/2))
-}
-
-// sleepUntil waits for t, or a late signal; false means the exit was
-// forced.
-func (s *Sequence) sleepUntil(t time.Time) bool {
+// sleepUntil waits for t, or until cut is closed; false means the exit
+// was forced.
+func (s *Sequence) sleepUntil(t time.Time, cut <-chan struct{}) bool {
 	timer := time.NewTimer(time.Until(t))
 	defer timer.Stop()
 	select {
 	case <-timer.C:
-	case <-s.late: // the delay ends at a late signal
-	case <-s.forced:
-		return false
+	case <-cut:
+	case <-s.forced.Done():
 	}
-	return !isClosed(s.forced)
+	return !s.forcedExit()
 }
 
-// runDrains runs the drains of members together and waits for them and
-// for their goroutines, until the drains' end: the deadline, less the
-// close reserve when close steps follow. It returns their errors and false
-// if the exit was forced meanwhile.
-func (s *Sequence) runDrains(members []*member, reserve bool) ([]error, bool) {
-	start := time.Now()
-	end := s.deadline()
-	if reserve {
-		end = end.Add(-min(s.cfg.reserve, max(end.Sub(start)/2, 0)))
-	}
+// runDrains runs the drains of members together from start and waits for
+// them and for their goroutines until the drains' time is up, and returns
+// their errors.
+func (s *Sequence) runDrains(start time.Time, members []*member, steps int) []error {
 	linkErrs := linkStopAfter(members)
 	for _, err := range linkErrs {
-		s.log.Error("shutdown: failed", "err", err)
+		s.log.Error("shutdown: step failed", "err", err)
 	}
 	over := make(chan struct{})
 	defer close(over)
 	stopAfterDrains(members, over)
-	errs, ok := s.runTogether(members, PhaseDrain, start, end)
-	return append(linkErrs, errs...), ok
+	return append(linkErrs, s.runMembers(PhaseDrain, start, members, s.budget(PhaseDrain, start, steps, 0), nil)...)
 }
 
-// runTogether runs the drains of members together, from start, and waits
-// for them and for the members' goroutines until end. It returns their
-// errors and false if the exit was forced meanwhile.
-func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.Time) ([]error, bool) {
-	ctx, cancel := context.WithDeadline(context.Background(), end.Add(-min(forceSlack, max(end.Sub(start)/10, 0))))
-	defer cancel()
-	recs := make([]StepRecord, len(members))
-	finished := make(chan int, len(members))
-	over := make(chan struct{}) // the drains' time is over: stop waiting
-	defer close(over)
+// runMembers runs the drains (nil for a worker or a hook's none) of
+// members together with runUntil, and records each: finished, or
+// abandoned when its time was up first. For a server or worker, the step
+// is over when its goroutine has also returned. It returns their errors.
+func (s *Sequence) runMembers(phase Phase, start time.Time, members []*member, b budget, cut <-chan struct{}) []error {
+	fns := make([]func(context.Context, <-chan struct{}) error, len(members))
 	for i, m := range members {
-		recs[i] = StepRecord{Name: m.name, Phase: phase, Started: start}
-		go func() {
+		fns[i] = func(ctx context.Context, over <-chan struct{}) error {
 			var err error
 			if m.drain != nil {
 				err = call(ctx, m.drain)
@@ -276,7 +260,7 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 			select {
 			case <-m.returned:
 			case <-over:
-				return
+				return err // abandoned: not recorded
 			}
 			if m.drained != nil {
 				close(m.drained)
@@ -284,148 +268,161 @@ func (s *Sequence) runTogether(members []*member, phase Phase, start, end time.T
 			if !m.failed {
 				err = errors.Join(err, m.err)
 			}
-			recs[i].Err, recs[i].Duration = err, time.Since(start)
-			finished <- i
+			return err
+		}
+	}
+	results := runUntil(s.runCtx, b.stepCtx, b.end, cut, fns)
+	var errs []error
+	for i, r := range results {
+		if err := s.record(stepOf(members[i].name, phase, start, r)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// A result is what runUntil saw of one function.
+type result struct {
+	err      error
+	done     bool          // it returned in time; err is its error
+	duration time.Duration // until it returned, or until runUntil stopped waiting
+}
+
+// stepOf makes the Step of a function's result, its error naming it.
+func stepOf(name string, phase Phase, start time.Time, r result) Step {
+	st := Step{Name: name, Phase: phase, StartedAt: start, Duration: r.duration}
+	switch {
+	case !r.done:
+		st.Abandoned = true
+		st.Err = fmt.Errorf("shutdown: step %q: %w after %v", name, ErrAbandoned, r.duration.Round(time.Millisecond))
+	case r.err != nil:
+		st.Err = fmt.Errorf("shutdown: step %q: %w", name, r.err)
+	}
+	return st
+}
+
+// runUntil runs each of fns in a goroutine of its own, with a context
+// that expires at ctxEnd and a channel closed when runUntil stops
+// waiting, and waits until each has returned, end has come, cut is closed
+// or ctx is done (the deadline passed, or the exit was forced). Functions
+// that returned by then, at the same instant too, are done; the others are
+// left running, and see their channel closed. It is the one wait of the
+// sequence for work it does not control.
+func runUntil(ctx context.Context, ctxEnd, end time.Time, cut <-chan struct{}, fns []func(context.Context, <-chan struct{}) error) []result {
+	start := time.Now()
+	fnCtx, cancel := context.WithDeadline(ctx, ctxEnd)
+	defer cancel()
+	over := make(chan struct{})
+	defer close(over)
+	type returned struct {
+		i int
+		r result
+	}
+	finished := make(chan returned, len(fns)) // buffered: no sender waits once runUntil returns
+	for i, fn := range fns {
+		go func() {
+			err := fn(fnCtx, over)
+			finished <- returned{i, result{err: err, done: true, duration: time.Since(start)}}
 		}()
 	}
 	timer := time.NewTimer(time.Until(end))
 	defer timer.Stop()
-	var cut <-chan struct{}
-	if phase == PhasePreDrain {
-		cut = s.late // the drains cannot wait for the hooks any longer
-	}
-	done := make([]bool, len(members))
-	for left := len(members); left > 0; left-- {
+	results := make([]result, len(fns))
+	for left := len(fns); left > 0; left-- {
 		select {
-		case i := <-finished:
-			done[i] = true
+		case f := <-finished:
+			results[f.i] = f.r
+			continue
 		case <-timer.C:
-			left = 0
-			drainFinished(finished, done) // those that returned at the same instant are not abandoned
 		case <-cut:
-			left = 0
-			drainFinished(finished, done)
-		case <-s.forced:
-			return nil, false
+		case <-ctx.Done():
 		}
-	}
-	var errs []error
-	for i := range recs {
-		rec := StepRecord{Name: members[i].name, Phase: phase, Started: start}
-		if done[i] {
-			rec = recs[i] // written before finished
-			if rec.Err != nil {
-				rec.Err = fmt.Errorf("shutdown: %s: %w", rec.Name, rec.Err)
+		for late := true; late; { // those that returned at the same instant are not abandoned
+			select {
+			case f := <-finished:
+				results[f.i] = f.r
+			default:
+				late = false
 			}
-		} else {
-			rec.Abandoned, rec.Duration = true, time.Since(start)
-			rec.Err = fmt.Errorf("shutdown: %s: %w after %v", rec.Name, ErrAbandoned, rec.Duration.Round(time.Millisecond))
 		}
-		s.record(rec)
-		if rec.Err != nil {
-			errs = append(errs, rec.Err)
+		break
+	}
+	for i, r := range results {
+		if !r.done {
+			results[i].duration = time.Since(start)
 		}
 	}
-	return errs, true
+	return results
 }
 
-// drainFinished marks done the members already reported on finished.
-func drainFinished(finished <-chan int, done []bool) {
-	for {
-		select {
-		case i := <-finished:
-			done[i] = true
-		default:
-			return
-		}
-	}
-}
-
-// runCloses runs the close steps in order, reading the list afresh each
-// time so that steps added meanwhile run too. It returns errs with theirs
-// added, and false if the exit was forced meanwhile.
-func (s *Sequence) runCloses(errs []error) ([]error, bool) {
+// runAfterDrain runs the after-drain steps in order, reading the list
+// afresh each time so that steps added meanwhile run too, until the list
+// is done or the exit is forced. It returns errs with theirs added.
+func (s *Sequence) runAfterDrain(errs []error) []error {
 	for i := 0; ; i++ {
 		s.mu.Lock()
 		if i >= len(s.steps) {
 			s.stepsRead = true
 			s.mu.Unlock()
-			return errs, true
+			return errs
 		}
 		st, count := s.steps[i], len(s.steps)
 		s.mu.Unlock()
-		if isClosed(s.forced) {
-			return errs, false
+		if s.forcedExit() {
+			return errs
 		}
-
-		rec, ok := s.runStep(st, s.stepEnd(time.Now(), count, count-i-1))
-		if !ok {
-			return errs, false
+		start := time.Now()
+		b := s.budget(PhaseAfterDrain, start, count, count-i-1)
+		if !start.Before(b.end) || s.runCtx.Err() != nil {
+			err := fmt.Errorf("shutdown: step %q: %w (not started: the deadline had passed)", st.name, ErrAbandoned)
+			s.record(Step{Name: st.name, Phase: PhaseAfterDrain, StartedAt: start, Abandoned: true, Err: err})
+			errs = append(errs, err)
+			continue
 		}
-		s.record(rec)
-		if rec.Err != nil {
-			errs = append(errs, rec.Err)
+		s.log.Info("shutdown: after-drain step started", "step", st.name, "budget", b.end.Sub(start).Round(time.Millisecond).String())
+		fn := st.fn
+		r := runUntil(s.runCtx, b.stepCtx, b.end, nil, []func(context.Context, <-chan struct{}) error{
+			func(ctx context.Context, _ <-chan struct{}) error { return call(ctx, fn) },
+		})
+		if s.forcedExit() {
+			return errs // a forced exit is not the step's doing
+		}
+		if err := s.record(stepOf(st.name, PhaseAfterDrain, start, r[0])); err != nil {
+			errs = append(errs, err)
 		}
 	}
 }
 
-// stepEnd is when a close step starting at start must be done: the
-// deadline less its share of the close reserve for each of the later close
-// steps, out of count.
-func (s *Sequence) stepEnd(start time.Time, count, later int) time.Time {
-	deadline := s.deadline()
-	reserve := min(s.cfg.reserve, max(deadline.Sub(start)/2, 0))
-	return deadline.Add(-reserve / time.Duration(count) * time.Duration(later))
-}
-
-// runStep runs one close step until it returns or end. It reports false if
-// the exit was forced meanwhile.
-func (s *Sequence) runStep(st step, end time.Time) (StepRecord, bool) {
-	start := time.Now()
-	rec := StepRecord{Name: st.name, Phase: PhaseClose, Started: start}
-	if !start.Before(end) {
-		rec.Abandoned = true
-		rec.Err = fmt.Errorf("shutdown: %s: %w (not started: the deadline had passed)", st.name, ErrAbandoned)
-		return rec, true
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), end.Add(-min(forceSlack, end.Sub(start)/10)))
-	defer cancel()
-	result := make(chan error, 1) // buffered: an abandoned step must not block forever
-	go func() { result <- call(ctx, st.fn) }()
-	s.log.Info("shutdown: close step started", "step", st.name, "budget", end.Sub(start).Round(time.Millisecond))
-	timer := time.NewTimer(time.Until(end))
-	defer timer.Stop()
-	select {
-	case err := <-result:
-		if err != nil {
-			rec.Err = fmt.Errorf("shutdown: %s: %w", st.name, err)
-		}
-	case <-timer.C:
-		rec.Abandoned = true
-		rec.Err = fmt.Errorf("shutdown: %s: %w after %v", st.name, ErrAbandoned, time.Since(start).Round(time.Millisecond))
-	case <-s.forced:
-		return rec, false
-	}
-	rec.Duration = time.Since(start)
-	return rec, true
-}
-
-// record adds rec to the timeline and logs it: errors at ERROR.
-func (s *Sequence) record(rec StepRecord) {
+// record adds rec to the timeline and logs it, in one line: "finished",
+// or at ERROR "failed" (it returned an error) or "abandoned" (it ran out
+// of time). It is the one place a step's failure is logged. It returns
+// rec.Err.
+func (s *Sequence) record(rec Step) error {
 	s.mu.Lock()
 	s.timeline.Steps = append(s.timeline.Steps, rec)
 	s.mu.Unlock()
-	s.emit(Event{Kind: EventStep, At: rec.Started.Add(rec.Duration), Step: rec})
-	attrs := []any{"step", rec.Name, "phase", rec.Phase, "duration", rec.Duration}
+	s.emit(rec)
+	attrs := []any{"step", rec.Name, "phase", string(rec.Phase), "duration", rec.Duration.String()}
 	if rec.Err == nil {
-		s.log.Info("shutdown: finished", attrs...)
-		return
+		s.log.Info("shutdown: step finished", attrs...)
+		return nil
 	}
+	msg := "shutdown: step failed"
+	if rec.Abandoned {
+		msg = "shutdown: step abandoned"
+	}
+	s.log.Error(msg, append(attrs, errAttrs(rec.Err)...)...)
+	return rec.Err
+}
+
+// errAttrs are the log attributes of err: the error, and a panic's stack.
+func errAttrs(err error) []any {
+	attrs := []any{"err", err}
 	var pe *PanicError
-	if errors.As(rec.Err, &pe) {
+	if errors.As(err, &pe) {
 		attrs = append(attrs, "stack", string(pe.Stack))
 	}
-	s.log.Error("shutdown: failed", append(attrs, "err", rec.Err)...)
+	return attrs
 }
 
 // finish joins the failures, the hooks' errors and run's result into
@@ -436,56 +433,43 @@ func (s *Sequence) finish(result error) {
 	s.finishing = true
 	s.mu.Unlock()
 	s.awaitPrestops()
+	s.closeAdmins()
 	now := time.Now()
 	s.mu.Lock()
-	s.timeline.Finished = now
+	s.timeline.FinishedAt = now
 	tl := s.timeline
+	if s.forcedExit() {
+		result = errors.Join(result, ErrForcedExit)
+	}
 	s.err = errors.Join(append(append(s.failures, s.hookErrs...), result)...)
 	s.finished = true
 	close(s.done)
 	s.mu.Unlock()
-	s.awaitObserver(s.emit(Event{Kind: EventDone, At: now, Err: s.err}))
+	s.awaitObserver()
+	if s.deadlineTimer != nil { // nil if never triggered
+		s.deadlineTimer.Stop()
+	}
+	s.stopRun(errDeadline) // the run is over: release its context
+	// Each failure was logged where it was decided: the summary counts
+	// them rather than logging them again.
+	attrs := []any{"total", tl.FinishedAt.Sub(tl.TriggeredAt).String(), "budget_left", tl.Deadline.Sub(tl.FinishedAt).String()}
 	if s.err != nil {
-		s.log.Error("shutdown: done", "total", tl.Total(), "budget_left", tl.BudgetLeft(), "err", s.err)
+		s.log.Error("shutdown: done", append(attrs, "failures", len(leaves(s.err)))...)
 		return
 	}
-	s.log.Info("shutdown: done", "total", tl.Total(), "budget_left", tl.BudgetLeft())
+	s.log.Info("shutdown: done", attrs...)
 }
 
-// A PanicError is the error of a drain, step or goroutine that panicked.
-// It unwraps to [ErrPanicked] and, when the panic's value is an error, to
-// that error as well. Its message is one line; the stack is in Stack.
-type PanicError struct {
-	Value any    // the value passed to panic
-	Stack []byte // the panicking goroutine's stack, from runtime/debug.Stack
-}
-
-// Error returns "shutdown: panic: " and the value; a value whose text
-// spans lines is quoted, so that the message stays on one line.
-func (e *PanicError) Error() string {
-	msg := fmt.Sprint(e.Value)
-	if strings.ContainsAny(msg, "\r\n") {
-		msg = strconv.Quote(msg)
-	}
-	return "shutdown: panic: " + msg
-}
-
-// Unwrap returns [ErrPanicked], and the panic's value if it is an error.
-func (e *PanicError) Unwrap() []error {
-	if err, ok := e.Value.(error); ok {
-		return []error{ErrPanicked, err}
-	}
-	return []error{ErrPanicked}
-}
-
-// call runs fn, turning a panic into a *PanicError.
-func call(ctx context.Context, fn func(context.Context) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
+// leaves returns the errors errors.Join joined into err, or err itself.
+func leaves(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
 		}
-	}()
-	return fn(ctx)
+		return out
+	}
+	return []error{err}
 }
 
 // isClosed reports whether ch, a channel that is only ever closed, is.

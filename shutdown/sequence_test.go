@@ -40,14 +40,14 @@ func TestTriggerKinds(t *testing.T) {
 					return func(context.Context) error {
 						// The phases are visible to steps in the documented order.
 						assert.True(t, closed(seq.Triggered()), "step ran before Triggered")
-						assert.True(t, closed(seq.Draining()), "step ran before Draining")
+						assert.True(t, closed(seq.DrainStarted()), "step ran before Draining")
 						events = append(events, name)
 						return nil
 					}
 				}
-				seq.Add("first", record("first"))
-				seq.Add("second", record("second"))
-				seq.Add("third", record("third"))
+				seq.AfterDrain("first", record("first"))
+				seq.AfterDrain("second", record("second"))
+				seq.AfterDrain("third", record("third"))
 				errc := waitAsync(seq)
 				synctest.Wait()
 				assert.False(t, closed(seq.Triggered()), "Triggered before the trigger")
@@ -55,7 +55,6 @@ func TestTriggerKinds(t *testing.T) {
 				tt.trigger(seq, sigs)
 				synctest.Wait()
 				assert.True(t, closed(seq.Triggered()))
-				assert.ErrorIs(t, context.Cause(seq.Context()), shutdown.ErrTriggered)
 				require.NoError(t, <-errc)
 				assert.Equal(t, tt.wantDelay, time.Since(start), "the steps ran right after the delay")
 				assert.Equal(t, []string{"first", "second", "third"}, events)
@@ -63,7 +62,6 @@ func TestTriggerKinds(t *testing.T) {
 				assert.Equal(t, tt.source, tl.Source)
 				assert.Equal(t, tt.wantDelay, tl.Delay)
 				assert.Len(t, tl.Steps, 3)
-				assert.True(t, closed(seq.Done()))
 			})
 		})
 	}
@@ -78,19 +76,21 @@ func TestSignalDuringStartup(t *testing.T) {
 		release := make(chan struct{})
 		defer close(release)
 		seq, sigs := newSequence(t, shutdown.WithGracePeriod(4*time.Second), shutdown.WithPropagationDelay(time.Second))
-		seq.Add("hangs", func(context.Context) error { <-release; return nil })
+		seq.AfterDrain("hangs", func(context.Context) error { <-release; return nil })
+		var cause error
+		seq.Go("warm-up", func(ctx context.Context) error { <-ctx.Done(); cause = context.Cause(ctx); return ctx.Err() })
 		start := time.Now()
 		sigs <- syscall.SIGTERM
 		synctest.Wait()
 		assert.True(t, closed(seq.Triggered()), "Triggered closes at the signal")
-		assert.Error(t, seq.Context().Err(), "Context is cancelled at the signal")
+		assert.ErrorIs(t, cause, shutdown.ErrTriggered, "a worker's context is cancelled at the signal")
 
 		time.Sleep(2500 * time.Millisecond) // start-up goes on
 		err := seq.Wait()
 		require.ErrorIs(t, err, shutdown.ErrAbandoned)
 		assert.Equal(t, 2500*time.Millisecond, time.Since(start), "the deadline (2 s after the signal) had passed: Wait returns at once")
 		tl := seq.Timeline()
-		assert.Equal(t, start, tl.Triggered)
+		assert.Equal(t, start, tl.TriggeredAt)
 		assert.Equal(t, start.Add(2*time.Second), tl.Deadline)
 	})
 }
@@ -101,12 +101,12 @@ func TestQueuedSignalsForceExit(t *testing.T) {
 	for range 50 {
 		synctest.Test(t, func(t *testing.T) {
 			exited := make(chan int, 1)
-			seq, sigs := newSequence(t, shutdown.WithExit(func(code int) { exited <- code }))
+			seq, sigs := newSequence(t, testHooks(nil, func(code int) { exited <- code }))
 			sigs <- os.Interrupt
 			sigs <- os.Interrupt
 			synctest.Wait()
 			require.Len(t, exited, 1, "two signals forced the exit")
-			assert.Equal(t, shutdown.DefaultForceExitCode, <-exited)
+			assert.Equal(t, 1, <-exited)
 			require.ErrorIs(t, seq.Wait(), shutdown.ErrForcedExit)
 		})
 	}
@@ -118,11 +118,11 @@ func TestBackstopExit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		exited := make(chan int, 1)
 		seq, _ := newSequence(t, shutdown.WithGracePeriod(10*time.Second), shutdown.WithSafetyMargin(2*time.Second),
-			shutdown.WithExit(func(code int) { exited <- code }))
+			testHooks(nil, func(code int) { exited <- code }))
 		start := time.Now()
 		seq.Trigger("test")
 		code := <-exited
-		assert.Equal(t, shutdown.DefaultForceExitCode, code)
+		assert.Equal(t, 1, code)
 		assert.Equal(t, 9*time.Second, time.Since(start), "deadline + half the margin")
 		require.ErrorIs(t, seq.Wait(), shutdown.ErrForcedExit)
 	})
@@ -132,7 +132,7 @@ func TestLaterTriggersJoin(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		seq, sigs := newSequence(t, shutdown.WithPropagationDelay(delay))
 		runs := 0
-		seq.Add("once", func(context.Context) error { runs++; return nil })
+		seq.AfterDrain("once", func(context.Context) error { runs++; return nil })
 		errc := waitAsync(seq)
 		seq.Trigger("first")
 		seq.Trigger("second")
@@ -150,23 +150,23 @@ func TestHungStepCannotHoldWaitPastDeadline(t *testing.T) {
 		const grace, margin, reserve = 4 * time.Second, 500 * time.Millisecond, 400 * time.Millisecond
 		seq, _ := newSequence(t,
 			shutdown.WithGracePeriod(grace), shutdown.WithSafetyMargin(margin),
-			shutdown.WithPropagationDelay(0), shutdown.WithCloseReserve(reserve))
+			shutdown.WithPropagationDelay(0), shutdown.WithAfterDrainReserve(reserve))
 		release := make(chan struct{})
 		defer close(release)
-		seq.Add("hangs", func(ctx context.Context) error {
+		seq.AfterDrain("hangs", func(ctx context.Context) error {
 			<-release // ignores its context
 			return nil
 		})
 		var closedAt time.Time
-		seq.Add("db", func(context.Context) error { closedAt = time.Now(); return nil })
+		seq.AfterDrain("db", func(context.Context) error { closedAt = time.Now(); return nil })
 		seq.Trigger("test")
 		err := seq.Wait()
 
 		tl := seq.Timeline()
 		require.ErrorIs(t, err, shutdown.ErrAbandoned)
-		assert.Contains(t, err.Error(), "shutdown: hangs: shutdown: abandoned")
+		assert.Contains(t, err.Error(), `shutdown: step "hangs": abandoned at its deadline after `)
 		assert.Equal(t, tl.Deadline.Add(-reserve/2), closedAt, "the hung step gave up its time at db's share of the reserve")
-		assert.False(t, tl.Finished.After(tl.Deadline))
+		assert.False(t, tl.FinishedAt.After(tl.Deadline))
 		require.Len(t, tl.Steps, 2)
 		assert.True(t, tl.Steps[0].Abandoned)
 		assert.NoError(t, tl.Steps[1].Err)
@@ -176,18 +176,18 @@ func TestHungStepCannotHoldWaitPastDeadline(t *testing.T) {
 func TestPanickingStep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		seq, _ := newSequence(t, shutdown.WithPropagationDelay(0))
-		seq.Add("boom", func(context.Context) error { panic("nil map") })
-		seq.Add("fails", func(context.Context) error { return errors.New("disk full") })
+		seq.AfterDrain("boom", func(context.Context) error { panic("nil map") })
+		seq.AfterDrain("fails", func(context.Context) error { return errors.New("disk full") })
 		after := false
-		seq.Add("after", func(context.Context) error { after = true; return nil })
+		seq.AfterDrain("after", func(context.Context) error { after = true; return nil })
 		seq.Trigger("test")
 		err := seq.Wait()
-		require.ErrorIs(t, err, shutdown.ErrPanicked)
+		require.ErrorAs(t, err, new(*shutdown.PanicError))
 		var pe *shutdown.PanicError
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, "nil map", pe.Value)
 		assert.Contains(t, string(pe.Stack), "TestPanickingStep", "the stack is kept")
-		assert.Equal(t, "shutdown: boom: shutdown: panic: nil map\nshutdown: fails: disk full", err.Error(),
+		assert.Equal(t, "shutdown: step \"boom\": panic: nil map\nshutdown: step \"fails\": disk full", err.Error(),
 			"one line each, no stack in the message")
 		assert.True(t, after)
 	})
@@ -196,7 +196,7 @@ func TestPanickingStep(t *testing.T) {
 func TestPanicErrorUnwrapsItsValue(t *testing.T) {
 	errValue := errors.New("boom")
 	err := error(&shutdown.PanicError{Value: errValue})
-	assert.ErrorIs(t, err, shutdown.ErrPanicked)
+	assert.ErrorAs(t, err, new(*shutdown.PanicError))
 	assert.ErrorIs(t, err, errValue)
 }
 
@@ -210,15 +210,15 @@ func TestSecondSignalForcesExit(t *testing.T) {
 					d = 0
 				}
 				seq, sigs := newSequence(t, shutdown.WithGracePeriod(time.Hour), shutdown.WithPropagationDelay(d),
-					shutdown.WithExit(func(code int) { exited <- code }), shutdown.WithForceExitCode(3))
+					testHooks(nil, func(code int) { exited <- code }))
 				release := make(chan struct{})
 				defer close(release)
-				seq.Add("slow", func(context.Context) error { <-release; return nil })
+				seq.AfterDrain("slow", func(context.Context) error { <-release; return nil })
 				errc := waitAsync(seq)
 				sigs <- syscall.SIGTERM
 				time.Sleep(time.Second)
 				sigs <- syscall.SIGTERM
-				assert.Equal(t, 3, <-exited)
+				assert.Equal(t, 1, <-exited, "a forced exit has code 1")
 				require.ErrorIs(t, <-errc, shutdown.ErrForcedExit)
 			})
 		})
@@ -229,8 +229,8 @@ func TestStepAddedWhileRunning(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		seq, _ := newSequence(t, shutdown.WithPropagationDelay(0))
 		var order []string
-		seq.Add("first", func(context.Context) error {
-			seq.Add("added", func(context.Context) error { order = append(order, "added"); return nil })
+		seq.AfterDrain("first", func(context.Context) error {
+			seq.AfterDrain("added", func(context.Context) error { order = append(order, "added"); return nil })
 			order = append(order, "first")
 			return nil
 		})
@@ -238,7 +238,7 @@ func TestStepAddedWhileRunning(t *testing.T) {
 		require.NoError(t, seq.Wait())
 		assert.Equal(t, []string{"first", "added"}, order)
 
-		seq.Add("late", func(context.Context) error { t.Error("a step added after Done ran"); return nil })
+		seq.AfterDrain("late", func(context.Context) error { t.Error("a step added after Done ran"); return nil })
 		require.NoError(t, seq.Wait())
 	})
 }
@@ -246,6 +246,7 @@ func TestStepAddedWhileRunning(t *testing.T) {
 // TestAddRacingTheEnd: a step added while the sequence ends either runs or
 // is logged as not run; none vanishes (34 of 2000 did).
 func TestAddRacingTheEnd(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	const n = 2000
 	var logged countingWriter
 	seq, _ := newSequence(t, shutdown.WithPropagationDelay(0), shutdown.WithLogger(logged.logger()))
@@ -257,7 +258,7 @@ func TestAddRacingTheEnd(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			for range n / 4 {
-				seq.Add("racer", func(context.Context) error { mu.Lock(); ran++; mu.Unlock(); return nil })
+				seq.AfterDrain("racer", func(context.Context) error { mu.Lock(); ran++; mu.Unlock(); return nil })
 			}
 		})
 	}
@@ -265,18 +266,18 @@ func TestAddRacingTheEnd(t *testing.T) {
 	close(start)
 	require.NoError(t, seq.Wait())
 	wg.Wait()
-	assert.Equal(t, n, ran+logged.count("close step added too late"), "ran %d, logged %d", ran, logged.count("close step added too late"))
+	assert.Equal(t, n, ran+logged.count("after-drain step added too late"), "ran %d, logged %d", ran, logged.count("after-drain step added too late"))
 }
 
 func TestNilFunctionsPanic(t *testing.T) {
 	seq, _ := newSequence(t)
-	assert.PanicsWithValue(t, `shutdown: Add("x") with a nil step`, func() { seq.Add("x", nil) })
+	assert.PanicsWithValue(t, `shutdown: AfterDrain("x") with a nil step`, func() { seq.AfterDrain("x", nil) })
 	assert.Panics(t, func() { seq.Go("x", nil) })
 	assert.Panics(t, func() { seq.Serve("x", nil, func(context.Context) error { return nil }) })
 	assert.Panics(t, func() { seq.Serve("x", func() error { return nil }, nil) })
 	assert.PanicsWithValue(t, "shutdown: Closer(nil): pass the pool, file or client to close", func() { shutdown.Closer(nil) })
-	assert.Panics(t, func() { shutdown.Func(nil) })
-	assert.Panics(t, func() { shutdown.WithExit(nil) })
+	assert.Panics(t, func() { shutdown.FromEnv(nil) })
+	assert.Panics(t, func() { shutdown.WithObserver(nil) })
 	assert.Panics(t, func() { shutdown.WithLogger(nil) })
 }
 
@@ -284,7 +285,7 @@ func TestStepContextCarriesDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		seq, _ := newSequence(t, shutdown.WithPropagationDelay(0), shutdown.WithGracePeriod(10*time.Second))
 		var got time.Time
-		seq.Add("look", func(ctx context.Context) error {
+		seq.AfterDrain("look", func(ctx context.Context) error {
 			got, _ = ctx.Deadline()
 			return nil
 		})

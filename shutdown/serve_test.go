@@ -54,8 +54,8 @@ func TestServersDrainTogether(t *testing.T) {
 		seq.Serve("http", web.serve, web.drain)
 		seq.Serve("grpc", rpc.serve, rpc.drain)
 		var closedDB, closedJournal time.Time
-		seq.Add("db", func(context.Context) error { closedDB = time.Now(); return nil })
-		seq.Add("journal", func(context.Context) error { closedJournal = time.Now(); return nil })
+		seq.AfterDrain("db", func(context.Context) error { closedDB = time.Now(); return nil })
+		seq.AfterDrain("journal", func(context.Context) error { closedJournal = time.Now(); return nil })
 
 		start := time.Now()
 		seq.Trigger("test")
@@ -67,10 +67,10 @@ func TestServersDrainTogether(t *testing.T) {
 		assert.Equal(t, closedDB, closedJournal)
 		tl := seq.Timeline()
 		require.Len(t, tl.Steps, 4)
-		assert.Equal(t, tl.Steps[0].Started, tl.Steps[1].Started, "both drains start together")
-		assert.Equal(t, start.Add(time.Second), tl.Steps[1].Started)
+		assert.Equal(t, tl.Steps[0].StartedAt, tl.Steps[1].StartedAt, "both drains start together")
+		assert.Equal(t, start.Add(time.Second), tl.Steps[1].StartedAt)
 		assert.Equal(t, shutdown.PhaseDrain, tl.Steps[0].Phase)
-		assert.Equal(t, shutdown.PhaseClose, tl.Steps[3].Phase)
+		assert.Equal(t, shutdown.PhaseAfterDrain, tl.Steps[3].Phase)
 	})
 }
 
@@ -86,17 +86,17 @@ func TestServeFailureTriggers(t *testing.T) {
 		seq.Serve("admin", other.serve, other.drain)
 		seq.Serve("http", func() error { return errListen }, func(context.Context) error { return nil })
 		closedDB := false
-		seq.Add("db", func(context.Context) error { closedDB = true; return nil })
+		seq.AfterDrain("db", func(context.Context) error { closedDB = true; return nil })
 		synctest.Wait()
 		assert.True(t, closed(seq.Triggered()))
 		start := time.Now()
 		err := seq.Wait()
 		require.ErrorIs(t, err, errListen)
-		assert.Contains(t, err.Error(), "shutdown: http: listen tcp")
+		assert.Contains(t, err.Error(), `shutdown: step "http": listen tcp`)
 		assert.Equal(t, 1, strings.Count(err.Error(), "address already in use"), "reported once")
 		assert.Zero(t, time.Since(start), "a failure during start-up skips the delay")
-		assert.True(t, closedDB, "the close steps still run")
-		assert.Equal(t, "failure", seq.Timeline().Source)
+		assert.True(t, closedDB, "the after-drain steps still run")
+		assert.Equal(t, "error", seq.Timeline().Source)
 	})
 }
 
@@ -114,7 +114,7 @@ func TestServeFailureAfterStartSpendsTheDelay(t *testing.T) {
 		crash <- nil // a server that returns nil before its drain has failed too
 		err := <-errc
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "shutdown: http: returned before the drain")
+		assert.Contains(t, err.Error(), `shutdown: step "http": returned before the drain`)
 		assert.Equal(t, 5*time.Second, time.Since(start))
 	})
 }
@@ -144,7 +144,7 @@ func TestGoWorkers(t *testing.T) {
 			seq.Go("consumer", func(context.Context) error { return errQueue })
 			err := seq.Wait()
 			require.ErrorIs(t, err, errQueue)
-			assert.Equal(t, "failure", seq.Timeline().Source)
+			assert.Equal(t, "error", seq.Timeline().Source)
 		})
 	})
 	t.Run("a worker done early is not a failure", func(t *testing.T) {
@@ -167,14 +167,14 @@ func TestGoWorkers(t *testing.T) {
 			err := seq.Wait()
 			require.ErrorIs(t, err, shutdown.ErrAbandoned)
 			tl := seq.Timeline()
-			assert.Equal(t, tl.Deadline, tl.Finished, "no close steps: the drains get the whole budget")
+			assert.Equal(t, tl.Deadline, tl.FinishedAt, "no after-drain steps: the drains get the whole budget")
 		})
 	})
 	t.Run("a panic is reported", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			seq, _ := newSequence(t)
 			seq.Go("boom", func(context.Context) error { panic("bad") })
-			require.ErrorIs(t, seq.Wait(), shutdown.ErrPanicked)
+			require.ErrorAs(t, seq.Wait(), new(*shutdown.PanicError))
 		})
 	})
 }

@@ -73,7 +73,7 @@ func BenchmarkSIGINTDuringStartup(b *testing.B) {
 			failed := 0
 			for b.Loop() {
 				sigs := make(chan os.Signal, 1)
-				seq, err := shutdown.New(shutdown.WithSignalSource(sigs), shutdown.WithLogger(discard))
+				seq, err := shutdown.New(testHooks(sigs, nil), shutdown.WithLogger(discard))
 				require.NoError(b, err)
 				serve, drain := w.wire(b, seq)
 				seq.Serve(w.name, serve, drain)

@@ -19,7 +19,7 @@ type goOptions struct {
 // workers that those servers feed, such as the consumer of a queue that
 // request handlers fill, so that nothing the servers accepted is left in
 // the queue. The goroutine is still awaited within the drains' time,
-// before the close steps; if the servers' drains have not all returned by
+// before the after-drain steps; if the servers' drains have not all returned by
 // then, its context is cancelled when that time is over.
 //
 //	seq.Serve("http", serveHTTP, drainHTTP)
@@ -59,7 +59,7 @@ func linkStopAfter(members []*member) []error {
 		for _, name := range m.stopAfter {
 			found, ok := byName[name]
 			if !ok {
-				errs = append(errs, fmt.Errorf("shutdown: %s: StopAfter(%q) names no server run with Serve, so it stopped after every server: pass a name given to Serve", m.name, name))
+				errs = append(errs, fmt.Errorf("shutdown: step %q: StopAfter(%q) names no server run with Serve, so it stopped after every server: pass a name given to Serve", m.name, name))
 				unknown = true
 			}
 			m.after = append(m.after, found...)

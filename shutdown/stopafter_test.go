@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lameduck/lameduck/httpdrain"
 	"github.com/lameduck/lameduck/shutdown"
 )
 
@@ -29,6 +30,7 @@ import (
 // 201 is consumed. (A worker whose context ended at the trigger, as Go's
 // context did, lost the jobs enqueued during the delay and the drain.)
 func TestQueueWorkerStopsAfterItsServer(t *testing.T) {
+	t.Parallel() // real time: overlaps with the other real-time tests
 	for _, useTLS := range []bool{false, true} {
 		t.Run(map[bool]string{false: "http", true: "https"}[useTLS], func(t *testing.T) {
 			testQueueWorker(t, useTLS)
@@ -37,7 +39,7 @@ func TestQueueWorkerStopsAfterItsServer(t *testing.T) {
 }
 
 func testQueueWorker(t *testing.T, useTLS bool) {
-	seq, sigs := newSequence(t, shutdown.WithPropagationDelay(300*time.Millisecond), shutdown.WithGracePeriod(20*time.Second))
+	seq, sigs := newSequence(t, shutdown.WithPropagationDelay(150*time.Millisecond), shutdown.WithGracePeriod(20*time.Second))
 	queue := make(chan int, 1<<16)
 	var accepted, consumed sync.Map
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +65,7 @@ func testQueueWorker(t *testing.T, useTLS bool) {
 	defer client.CloseIdleConnections()
 	url := scheme + "://" + ln.Addr().String() + "/jobs"
 
-	seq.Serve("http", func() error { return srv.Serve(ln) }, srv.Shutdown)
+	seq.Serve("http", func() error { return srv.Serve(ln) }, httpdrain.New(srv, seq).Drain)
 	seq.Go("consumer", func(ctx context.Context) error {
 		for {
 			select {
@@ -101,7 +103,7 @@ func testQueueWorker(t *testing.T, useTLS bool) {
 				require.NoError(t, err)
 				resp, err := client.Do(req)
 				if err != nil {
-					if closed(seq.Draining()) {
+					if closed(seq.DrainStarted()) {
 						return // refused or cut once the drain started
 					}
 					continue // a closed keep-alive connection during the delay
@@ -155,7 +157,7 @@ func loopbackTLS(t *testing.T) (server, client *tls.Config) {
 // TestStopAfterOrder: a worker run with StopAfter("http") is stopped, with
 // cause ErrServersDrained, once the http server's drain and serve call
 // have returned, not at the trigger and not after the grpc server it does
-// not name; Wait waits for it before the close steps.
+// not name; Wait waits for it before the after-drain steps.
 func TestStopAfterOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		seq, sigs := newSequence(t, shutdown.WithPropagationDelay(time.Second))
@@ -171,7 +173,7 @@ func TestStopAfterOrder(t *testing.T) {
 			return ctx.Err()
 		}, shutdown.StopAfter("http"))
 		var closedAt time.Time
-		seq.Add("db", func(context.Context) error { closedAt = time.Now(); return nil })
+		seq.AfterDrain("db", func(context.Context) error { closedAt = time.Now(); return nil })
 		errc := waitAsync(seq)
 		start := time.Now()
 		sigs <- syscall.SIGTERM
@@ -185,7 +187,7 @@ func TestStopAfterOrder(t *testing.T) {
 		time.Sleep(time.Second)
 		close(rpc.inFlight) // grpc drains after the worker stopped
 		require.NoError(t, recvErr(t, errc))
-		assert.Equal(t, 4*time.Second, closedAt.Sub(start), "the close steps ran after the worker and every drain")
+		assert.Equal(t, 4*time.Second, closedAt.Sub(start), "the after-drain steps ran after the worker and every drain")
 	})
 }
 
@@ -209,7 +211,7 @@ func TestStopAfterUnknownName(t *testing.T) {
 		close(web.inFlight)
 		err := recvErr(t, errc)
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), `shutdown: jobs: StopAfter("htp") names no server run with Serve`)
+		assert.Contains(t, err.Error(), `shutdown: step "jobs": StopAfter("htp") names no server run with Serve`)
 		assert.Equal(t, 2*time.Second, stopped.Sub(start), "waited for every server")
 	})
 }
@@ -226,7 +228,7 @@ func TestStopAfterWorkerFailsEarly(t *testing.T) {
 		seq.Go("jobs", func(context.Context) error { return boom }, shutdown.StopAfter("http"))
 		err := seq.Wait()
 		require.ErrorIs(t, err, boom)
-		assert.Equal(t, "failure", seq.Timeline().Source)
+		assert.Equal(t, "error", seq.Timeline().Source)
 	})
 }
 

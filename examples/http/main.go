@@ -85,26 +85,27 @@ func serve(svc *service.Service) error {
 // runLameduck is the wiring this example exists to show. At the first
 // SIGTERM, SIGINT or GET /prestop: readiness fails and HTTP/1 responses
 // carry "Connection: close" while the server keeps serving through the
-// delay; then the server drains, and the database, the journal and the
-// admin server close, in the order they are added, within the grace
-// period. A server that fails starts the same sequence and the process
-// exits 1. The admin listener also serves the sequence's metrics.
+// delay; then the server drains, the database and the journal close, in
+// the order they are added, and the admin listener closes last, within the
+// grace period. A server that fails starts the same sequence and the
+// process exits 1. The admin listener also serves the sequence's metrics.
 func runLameduck(svc *service.Service) error {
 	m := metrics.New()
 	seq, err := shutdown.New(
-		shutdown.FromEnv(svc.LookupEnv), // SHUTDOWN_SAFETY_MARGIN, SHUTDOWN_PRESTOP_TOKEN
-		shutdown.WithGracePeriod(svc.Config.GracePeriod),
-		shutdown.WithPropagationDelay(svc.Config.Delay),
+		shutdown.WithGracePeriod(svc.Config.GracePeriod), // -grace, $SHUTDOWN_GRACE_PERIOD
+		shutdown.WithPropagationDelay(svc.Config.Delay),  // -delay, $SHUTDOWN_PROPAGATION_DELAY
+		shutdown.FromEnv(svc.ShutdownEnv()),              // SHUTDOWN_SAFETY_MARGIN, SHUTDOWN_PRESTOP_TOKEN
 		shutdown.WithLogger(svc.Log),
 		shutdown.WithObserver(m.Observe),
 	)
 	if err != nil {
 		return errors.Join(err, svc.Abort())
 	}
+	m.Follow(seq)
 	probe := readiness.New(seq)
 	probe.AddCheck("db", svc.Store.Ping)
-	admin := svc.AdminServer(probe, map[string]http.Handler{"/prestop": seq.PrestopHandler(), "/metrics": m.Handler()})
-	go func() { seq.Fail(service.IgnoreClosed(admin.Serve(svc.AdminListener()))) }()
+	// The probes, /prestop and /metrics, answered until the last step is done.
+	seq.ServeAdmin(svc.ReleaseAdmin(), service.AdminHandler(probe, map[string]http.Handler{"/metrics": m.Handler()}))
 
 	srv := newServer(svc.Store)
 	drain := httpdrain.New(srv, seq,
@@ -115,9 +116,8 @@ func runLameduck(svc *service.Service) error {
 	m.InFlight("http", drain.InFlight)
 	seq.Serve("http", func() error { return srv.Serve(svc.Listener) }, drain.Drain)
 	seq.Go("jobs", svc.Store.RunJobs, shutdown.StopAfter("http")) // fed by the handlers: stops once they are done
-	seq.Add("db", svc.Store.CloseDB)
-	seq.Add("journal", svc.Store.CloseJournal)
-	seq.Add("admin", shutdown.Closer(admin))
+	seq.AfterDrain("db", svc.Store.CloseDB)
+	seq.AfterDrain("journal", svc.Store.CloseJournal)
 	probe.SetReady()
 	svc.Announce()
 	return seq.Wait()

@@ -6,7 +6,9 @@
 // to the process (and to that process only), and sends SIGKILL when the
 // remaining grace period is spent; [Kubelet.Terminate] returns a [Report] of
 // what happened and when. The process is a child started with [os/exec]
-// ([Command]) or a server running in the test's own process ([Func]).
+// ([Command]), or a service built on package shutdown running in the
+// test's own process ([InProcess]): its sequence gets the signals, and a
+// forced exit is recorded instead of ending the test.
 //
 // The timing follows the kubelet's killContainer
 // (pkg/kubelet/kuberuntime/kuberuntime_container.go in kubernetes/kubernetes):
@@ -26,19 +28,18 @@
 //  4. The stop signal is sent once; SIGKILL follows when the remaining grace
 //     is spent.
 //
-// These timings were checked against the real kubelet v1.34.4 (containerd
-// 1.6, runc 1.1) by the e2e module's TestKubeletVsSimulator, on the same
-// pod spec: a quick exit after a 1.5 s hook, a process that ignores SIGTERM
-// after a 1.5 s hook (SIGKILL at SIGTERM + 4 s: the hook's time truncated to
-// 1 s), and a 6 s hook with a 3 s grace period (SIGTERM at 3 s, SIGKILL
-// 2 s later). Measured from the kubelet's start of the termination, the
-// hook, SIGTERM and SIGKILL agreed within 35 ms in three runs, the real
-// kubelet being the later by its calls to the container runtime. Where
-// they differ:
+// The e2e module's TestKubeletVsSimulator compares these timings with a
+// real kubelet's on the same pod spec: a quick exit after a hook, a process
+// that ignores SIGTERM after a hook (SIGKILL at SIGTERM + the grace period
+// less the hook's time truncated to whole seconds), and a hook longer than
+// the grace period (SIGTERM at the grace period, SIGKILL 2 s later). The
+// real kubelet is the later of the two by its calls to the container
+// runtime; run that test to see by how much on a given node. Where they
+// differ by design:
 //
 //   - The kubelet starts only once the API server has told it of the
-//     delete: here 10 ms to 2 s after the DELETE request. Terminate starts
-//     at once.
+//     delete, some time after the DELETE request. Terminate starts at
+//     once.
 //   - The kubelet reports the exit code of a container killed by a signal
 //     as 128 + its number (137 after SIGKILL), where [Process.ExitCode] is
 //     -1; [Report.ContainerExitCode] gives the kubelet's number.
@@ -53,7 +54,7 @@
 //     completed hook, and so does Terminate: check [Report.PreStopStatus],
 //     since a wrong path silently skips the wait the hook was for.
 //
-// The package imports none of the other lameduck packages: it tests any
-// process, whatever it is built with. It is meant for tests and has no place
+// [Command] tests any process, whatever it is built with; only [InProcess]
+// needs package shutdown. The package is meant for tests and has no place
 // in production code.
 package shutdowntest

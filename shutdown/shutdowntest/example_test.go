@@ -3,42 +3,42 @@ package shutdowntest_test
 import (
 	"context"
 	"fmt"
-	"net/http"
+	"log/slog"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"time"
 
+	"github.com/lameduck/lameduck/shutdown"
 	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
 
-// A server in the test's own process: the preStop hook, then the stop
-// signal, which stands for the service's signal handling.
-func ExampleKubelet_Terminate() {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /prestop", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Println("preStop from", r.UserAgent())
+// A service in the test's own process, built on package shutdown: the
+// kubelet's preStop hook starts its sequence, and its SIGTERM joins it.
+func ExampleInProcess() {
+	started := make(chan *shutdown.Sequence, 1)
+	p := shutdowntest.InProcess(func(opt shutdown.Option) error { // the service's main
+		seq, err := shutdown.New(opt, shutdown.WithPropagationDelay(100*time.Millisecond),
+			shutdown.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			return err
+		}
+		seq.AfterDrain("db", func(context.Context) error { fmt.Println("db closed"); return nil })
+		started <- seq
+		return seq.Wait()
 	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-
-	exited := make(chan struct{})
-	stop := func(sig os.Signal) error {
-		fmt.Println("got signal:", sig)
-		close(exited) // the service's shutdown sequence would run here
-		return nil
-	}
+	seq := <-started
+	admin := httptest.NewServer(seq.PrestopHandler()) // in the service: seq.ServeAdmin
+	defer admin.Close()
 
 	k := &shutdowntest.Kubelet{
 		GracePeriod: 5 * time.Second,
-		PreStop:     &shutdowntest.HTTPGet{URL: srv.URL + "/prestop"},
+		PreStop:     &shutdowntest.HTTPGet{URL: admin.URL + "/prestop"},
 	}
-	r := k.Terminate(context.Background(), shutdowntest.Func(stop, exited))
+	r := k.Terminate(context.Background(), p)
 	fmt.Println("preStop status:", r.PreStopStatus)
 	fmt.Println("killed:", r.Killed, "exit code:", r.ExitCode)
 	// Output:
-	// preStop from kube-lifecycle/1.34
-	// got signal: terminated
+	// db closed
 	// preStop status: 200
 	// killed: false exit code: 0
 }

@@ -67,7 +67,6 @@ type Kubelet struct {
 // the connection breaks (as when the process exits) or ctx is done.
 func (k *Kubelet) Terminate(ctx context.Context, p Process) *Report {
 	t := &termination{p: p, logf: k.Logf, start: time.Now()}
-	p.Exited() // a Func starts following its process now, not after the hook
 	grace := k.gracePeriod()
 	switch {
 	case grace <= 0:

@@ -16,25 +16,21 @@ import (
 )
 
 // TestTerminateDeletionGracePeriod: a deletion with a grace period of 1 s
-// on a pod whose spec says 30 s. The kubelet waits for the hook 1 s, sends
-// SIGTERM, and SIGKILL the 2 s floor later.
+// on a pod whose spec says 30 s. The kubelet waits for the preStop action
+// 1 s, sends SIGTERM, and SIGKILL the 2 s floor later.
 func TestTerminateDeletionGracePeriod(t *testing.T) {
-	t.Parallel()
-	url, _ := hookServer(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	exited := make(chan struct{})
-	got := make(chan os.Signal, 1)
-	p := shutdowntest.Func(func(s os.Signal) error { got <- s; return nil }, exited) // ignores SIGTERM
-	k := &shutdowntest.Kubelet{GracePeriod: 30 * time.Second, DeletionGracePeriod: time.Second, PreStop: &shutdowntest.HTTPGet{URL: url}}
-	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
-	defer cancel()
-	r := k.Terminate(ctx, p)
-	assert.Equal(t, syscall.SIGTERM, <-got)
-	assert.True(t, r.PreStopAbandoned)
-	assert.GreaterOrEqual(t, r.SignalAfter, time.Second)
-	assert.Less(t, r.SignalAfter, 3*time.Second, "the deletion's grace period, not the spec's")
-	assert.True(t, r.Killed)
-	assert.GreaterOrEqual(t, r.ExitAfter, r.SignalAfter+shutdowntest.MinGraceAfterSignal)
-	assert.Equal(t, 137, r.ContainerExitCode)
+	synctest.Test(t, func(t *testing.T) {
+		got := make(chan os.Signal, 1)
+		p := fakeProcess(func(s os.Signal) error { got <- s; return nil }, make(chan struct{})) // ignores SIGTERM
+		k := &shutdowntest.Kubelet{GracePeriod: 30 * time.Second, DeletionGracePeriod: time.Second, PreStopSleep: 10 * time.Second}
+		r := k.Terminate(context.Background(), p)
+		assert.Equal(t, syscall.SIGTERM, <-got)
+		assert.Equal(t, time.Second, r.PreStopDuration, "the deletion's grace period, not the spec's")
+		assert.Equal(t, time.Second, r.SignalAfter)
+		assert.True(t, r.Killed)
+		assert.Equal(t, 3*time.Second, r.ExitAfter, "the 2 s floor after the signal")
+		assert.Equal(t, 137, r.ContainerExitCode)
+	})
 }
 
 // TestTerminatePreStopOutlivesTheProcess: the kubelet waits for the hook up
@@ -51,7 +47,7 @@ func TestTerminatePreStopOutlivesTheProcess(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	got := make(chan os.Signal, 1)
-	p := shutdowntest.Func(func(s os.Signal) error { got <- s; return nil }, exited)
+	p := fakeProcess(func(s os.Signal) error { got <- s; return nil }, exited)
 	k := &shutdowntest.Kubelet{GracePeriod: 10 * time.Second, PreStop: &shutdowntest.HTTPGet{URL: url}}
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
@@ -99,11 +95,15 @@ func TestTerminatePreStopSleep(t *testing.T) {
 		}{
 			{"within the grace period", 5 * time.Second, 30 * time.Second, 5 * time.Second, 30 * time.Second},
 			{"longer than the grace period", 10 * time.Second, 3 * time.Second, 3 * time.Second, 5 * time.Second},
+			// 3.5 s − 1 s (1.2 s rounded down) leaves 2.5 s after the signal.
+			{"rounded down to whole seconds", 1200 * time.Millisecond, 3500 * time.Millisecond, 1200 * time.Millisecond, 3700 * time.Millisecond},
+			// 2.5 s − 1 s leaves 1.5 s, floored at 2 s after the signal.
+			{"at least 2 s between the signal and SIGKILL", 1100 * time.Millisecond, 2500 * time.Millisecond, 1100 * time.Millisecond, 3100 * time.Millisecond},
 		} {
 			start := time.Now()
 			exited := make(chan struct{})
 			var signalled time.Duration
-			p := shutdowntest.Func(func(os.Signal) error { signalled = time.Since(start); return nil }, exited) // ignores SIGTERM
+			p := fakeProcess(func(os.Signal) error { signalled = time.Since(start); return nil }, exited) // ignores SIGTERM
 			k := &shutdowntest.Kubelet{GracePeriod: tt.grace, PreStopSleep: tt.sleep}
 			r := k.Terminate(context.Background(), p)
 			assert.Equal(t, tt.wantSignal, signalled, tt.name)

@@ -6,7 +6,7 @@ import (
 )
 
 // Process is what [Kubelet.Terminate] acts on: a child process ([Command]),
-// a server in the same process ([Func]), or any other implementation.
+// a service in the same process ([InProcess]), or any other implementation.
 // Terminate calls Signal at most once, Kill at most once, and reads Exited
 // and ExitCode; an implementation must allow these calls from any goroutine.
 type Process interface {

@@ -11,9 +11,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"time"
-
-	"github.com/lameduck/lameduck/shutdown"
 )
 
 // Defaults of the flags.
@@ -173,10 +173,33 @@ func (e *envDefaults) duration(key string, def time.Duration) time.Duration {
 	if !ok || v == "" {
 		return def
 	}
-	d, err := shutdown.ParseDuration(v) // the formats shutdown.FromEnv accepts
-
+	d, err := ParseDuration(v)
 	if err != nil && e.err == nil {
-		e.err = fmt.Errorf("%w: $%s=%q: want a Go duration such as \"45s\" or whole seconds such as \"45\"", ErrUsage, key, v)
+		e.err = fmt.Errorf("%w: $%s=%q: %w", ErrUsage, key, v, err)
 	}
 	return d
+}
+
+// maxWholeSeconds is the largest number of whole seconds a time.Duration
+// holds.
+const maxWholeSeconds = math.MaxInt64 / int64(time.Second)
+
+// ParseDuration parses a duration as shutdown.FromEnv reads
+// SHUTDOWN_GRACE_PERIOD and SHUTDOWN_PROPAGATION_DELAY: a Go duration
+// ("45s", "1m30s") or whole seconds ("45", as in
+// terminationGracePeriodSeconds). Values a time.Duration cannot hold
+// (about 292 years) are errors rather than wrapped, so that the services'
+// flags and package shutdown agree on every value.
+func ParseDuration(s string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil || n > maxWholeSeconds || n < -maxWholeSeconds {
+			return 0, fmt.Errorf("out of range: want at most %d seconds", maxWholeSeconds)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New(`want a Go duration such as "45s" or whole seconds such as "45"`)
+	}
+	return d, nil
 }

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"flag"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lameduck/lameduck/examples/internal/cli"
+	"github.com/lameduck/lameduck/shutdown"
 )
 
 func TestMain(m *testing.M) {
@@ -128,5 +130,32 @@ func TestParseHelp(t *testing.T) {
 	require.ErrorIs(t, err, flag.ErrHelp)
 	for _, name := range []string{"-addr", "-admin-addr", "-grace", "-delay", "-data", "-strategy", "-tls-cert", "-tls-key", "$SHUTDOWN_GRACE_PERIOD", "$TLS_CERT_FILE", "$TLS_KEY_FILE"} {
 		assert.Contains(t, out.String(), name)
+	}
+}
+
+// TestParseDurationAgreesWithFromEnv: every value the flags' environment
+// accepts, package shutdown's FromEnv reads as the same duration, and
+// every value one rejects, the other rejects too.
+func TestParseDurationAgreesWithFromEnv(t *testing.T) {
+	for _, v := range []string{"45", "45s", "1m30s", "1500ms", "9223372036", "9223372037", "10000000000",
+		"36028797018963998", "99999999999999999999", "-5", "thirty", "1.5", "+5", "1e3", "9223372036854775807ns"} {
+		d, err := cli.ParseDuration(v)
+		seq, newErr := shutdown.New(shutdown.FromEnv(env(map[string]string{"SHUTDOWN_GRACE_PERIOD": v})),
+			shutdown.WithPropagationDelay(0), shutdown.WithSafetyMargin(0), shutdown.WithSignals(),
+			shutdown.WithLogger(slog.New(slog.DiscardHandler)))
+		switch {
+		case err != nil:
+			require.Error(t, newErr, v)
+			assert.Contains(t, newErr.Error(), "SHUTDOWN_GRACE_PERIOD=", v)
+		case d <= 0:
+			require.Error(t, newErr, v)
+			assert.Contains(t, newErr.Error(), "is not positive", v)
+		default:
+			require.NoError(t, newErr, v)
+			seq.Trigger("test")
+			require.NoError(t, seq.Wait())
+			tl := seq.Timeline()
+			assert.Equal(t, d, tl.Deadline.Sub(tl.TriggeredAt), v)
+		}
 	}
 }

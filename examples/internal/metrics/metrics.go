@@ -1,7 +1,9 @@
 // Package metrics exports what the lameduck shutdown sequence reports as
 // Prometheus metrics, for the example services: the phase the process is
-// in, every hook, drain, goroutine and close step with its duration and
-// outcome, and the requests and streams in flight. The services serve them
+// in (read from the sequence's Triggered and DrainStarted channels at each
+// scrape), every step (hook, drain, goroutine, after-drain step) with its
+// duration and outcome (from the sequence's observer), and the requests
+// and streams in flight. The services serve them
 // at /metrics on the admin listener, which stays up through the drain, so
 // that a scrape during the propagation delay and during the drain sees the
 // shutdown as it happens.
@@ -10,6 +12,7 @@ package metrics
 import (
 	"errors"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,60 +27,89 @@ const (
 	PhaseRunning  = "running"
 	PhaseLameDuck = "lame_duck"
 	PhaseDraining = "draining"
-	PhaseDone     = "done"
 )
 
-var phases = []string{PhaseRunning, PhaseLameDuck, PhaseDraining, PhaseDone}
+var phases = []string{PhaseRunning, PhaseLameDuck, PhaseDraining}
+
+// Lifecycle is what the phase is read from: *shutdown.Sequence.
+type Lifecycle interface {
+	Triggered() <-chan struct{}
+	DrainStarted() <-chan struct{}
+}
 
 // Metrics holds the collectors. Create it with [New]; its methods are safe
 // for concurrent use.
 type Metrics struct {
-	reg      *prometheus.Registry
-	phase    *prometheus.GaugeVec
-	steps    *prometheus.CounterVec
-	duration *prometheus.GaugeVec
+	reg       *prometheus.Registry
+	lifecycle atomic.Pointer[Lifecycle]
+	steps     *prometheus.CounterVec
+	duration  *prometheus.GaugeVec
 }
 
-// New returns Metrics registered on a registry of their own, with the
-// phase set to running.
+// New returns Metrics registered on a registry of their own. The phase is
+// running until [Metrics.Follow] is given a sequence.
 func New() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
-		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "lameduck_shutdown_phase",
-			Help: "1 for the phase of the shutdown sequence the process is in, 0 for the others.",
-		}, []string{"phase"}),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lameduck_shutdown_steps_total",
-			Help: "Hooks, drains, goroutines and close steps that ended, by outcome: ok, error, forced (a drain forced at its deadline) or abandoned.",
+			Help: "Hooks, drains, goroutines and after-drain steps that ended, by outcome: ok, error, forced (a drain forced at its deadline) or abandoned.",
 		}, []string{"phase", "step", "outcome"}),
 		duration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lameduck_shutdown_step_duration_seconds",
-			Help: "How long each hook, drain, goroutine and close step took.",
+			Help: "How long each hook, drain, goroutine and after-drain step took.",
 		}, []string{"phase", "step"}),
 	}
-	m.reg.MustRegister(m.phase, m.steps, m.duration)
-	m.setPhase(PhaseRunning)
+	m.reg.MustRegister(m.steps, m.duration)
+	for _, p := range phases {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "lameduck_shutdown_phase",
+			Help:        "1 for the phase of the shutdown sequence the process is in, 0 for the others.",
+			ConstLabels: prometheus.Labels{"phase": p},
+		}, func() float64 {
+			if m.phase() == p {
+				return 1
+			}
+			return 0
+		}))
+	}
 	return m
 }
 
-// Observe records a shutdown event; pass it to shutdown.WithObserver.
-func (m *Metrics) Observe(e shutdown.Event) {
-	switch e.Kind {
-	case shutdown.EventTriggered:
-		m.setPhase(PhaseLameDuck)
-	case shutdown.EventDraining:
-		m.setPhase(PhaseDraining)
-	case shutdown.EventStep:
-		m.steps.WithLabelValues(string(e.Step.Phase), e.Step.Name, outcome(e.Step)).Inc()
-		m.duration.WithLabelValues(string(e.Step.Phase), e.Step.Name).Set(e.Step.Duration.Seconds())
-	case shutdown.EventDone:
-		m.setPhase(PhaseDone)
+// Follow makes the phase follow lc's channels, read at each scrape.
+func (m *Metrics) Follow(lc Lifecycle) { m.lifecycle.Store(&lc) }
+
+// phase is the phase of the sequence followed.
+func (m *Metrics) phase() string {
+	lc := m.lifecycle.Load()
+	switch {
+	case lc == nil:
+		return PhaseRunning
+	case closed((*lc).DrainStarted()):
+		return PhaseDraining
+	case closed((*lc).Triggered()):
+		return PhaseLameDuck
+	}
+	return PhaseRunning
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
+// Observe records a step as it finishes; pass it to shutdown.WithObserver.
+func (m *Metrics) Observe(st shutdown.Step) {
+	m.steps.WithLabelValues(string(st.Phase), st.Name, outcome(st)).Inc()
+	m.duration.WithLabelValues(string(st.Phase), st.Name).Set(st.Duration.Seconds())
+}
+
 // outcome is the outcome label of a step.
-func outcome(r shutdown.StepRecord) string {
+func outcome(r shutdown.Step) string {
 	switch {
 	case r.Abandoned:
 		return "abandoned"
@@ -87,16 +119,6 @@ func outcome(r shutdown.StepRecord) string {
 		return "error"
 	}
 	return "ok"
-}
-
-func (m *Metrics) setPhase(current string) {
-	for _, p := range phases {
-		v := 0.0
-		if p == current {
-			v = 1
-		}
-		m.phase.WithLabelValues(p).Set(v)
-	}
 }
 
 // InFlight reports the number of requests or RPCs server serves, as

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,10 +30,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // shows the phase and the request in flight.
 func TestScrapeDuringShutdown(t *testing.T) {
 	m := metrics.New()
-	seq, err := shutdown.New(shutdown.WithSignalSource(make(chan os.Signal)), shutdown.WithObserver(m.Observe),
+	seq, err := shutdown.New(shutdown.WithSignals(), shutdown.WithObserver(m.Observe),
 		shutdown.WithPropagationDelay(300*time.Millisecond), shutdown.WithGracePeriod(time.Minute),
 		shutdown.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
+	m.Follow(seq)
 	var inFlight atomic.Int64
 	m.InFlight("http", inFlight.Load)
 	admin := httptest.NewServer(m.Handler())
@@ -61,36 +61,24 @@ func TestScrapeDuringShutdown(t *testing.T) {
 		return nil
 	})
 	assert.Contains(t, scrape(), `lameduck_shutdown_phase{phase="running"} 1`)
-	// The sequence hands its events to the observer's goroutine and goes
-	// on: a scrape just after the trigger or the start of the drains may
-	// come first. Scrape until the phase shows, within a bound.
-	scrapeFor := func(phase string) string {
-		t.Helper()
-		end := time.Now().Add(10 * time.Second)
-		for {
-			body := scrape()
-			if strings.Contains(body, `lameduck_shutdown_phase{phase="`+phase+`"} 1`) || time.Now().After(end) {
-				return body
-			}
-		}
-	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- seq.Wait() }()
 	seq.Trigger("test")
-	during := scrapeFor("lame_duck")
+	during := scrape() // the phase is read from the channels at the scrape
 	assert.Contains(t, during, `lameduck_shutdown_phase{phase="lame_duck"} 1`, "a scrape during the delay")
 	assert.Contains(t, during, `lameduck_in_flight{server="http"} 1`)
 
 	<-draining
-	during = scrapeFor("draining")
+	during = scrape()
 	assert.Contains(t, during, `lameduck_shutdown_phase{phase="draining"} 1`, "a scrape during the drain")
 	assert.Contains(t, during, `lameduck_in_flight{server="http"} 1`)
 	close(release)
 	require.NoError(t, <-errc)
 
 	after := scrape()
-	assert.Contains(t, after, `lameduck_shutdown_phase{phase="done"} 1`)
+	assert.Contains(t, after, `lameduck_shutdown_phase{phase="draining"} 1`)
+	assert.Contains(t, after, `lameduck_shutdown_phase{phase="running"} 0`)
 	assert.Contains(t, after, `lameduck_shutdown_steps_total{outcome="ok",phase="drain",step="http"} 1`)
 	assert.Contains(t, after, `lameduck_in_flight{server="http"} 0`)
 	assert.True(t, strings.Contains(after, `lameduck_shutdown_step_duration_seconds{phase="drain",step="http"}`))
@@ -98,21 +86,21 @@ func TestScrapeDuringShutdown(t *testing.T) {
 
 func TestStepOutcomes(t *testing.T) {
 	m := metrics.New()
-	for _, rec := range []shutdown.StepRecord{
-		{Name: "http", Phase: shutdown.PhaseDrain, Err: fmt.Errorf("shutdown: http: %w", httpdrain.ErrForced)},
-		{Name: "grpc", Phase: shutdown.PhaseDrain, Err: fmt.Errorf("shutdown: grpc: %w", grpcdrain.ErrForced)},
-		{Name: "db", Phase: shutdown.PhaseClose, Abandoned: true, Err: shutdown.ErrAbandoned},
-		{Name: "journal", Phase: shutdown.PhaseClose, Err: errors.New("disk full")},
+	for _, st := range []shutdown.Step{
+		{Name: "http", Phase: shutdown.PhaseDrain, Err: fmt.Errorf("shutdown: step \"http\": %w", httpdrain.ErrForced)},
+		{Name: "grpc", Phase: shutdown.PhaseDrain, Err: fmt.Errorf("shutdown: step \"grpc\": %w", grpcdrain.ErrForced)},
+		{Name: "db", Phase: shutdown.PhaseAfterDrain, Abandoned: true, Err: shutdown.ErrAbandoned},
+		{Name: "journal", Phase: shutdown.PhaseAfterDrain, Err: errors.New("disk full")},
 	} {
-		m.Observe(shutdown.Event{Kind: shutdown.EventStep, Step: rec})
+		m.Observe(st)
 	}
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	for _, want := range []string{
 		`lameduck_shutdown_steps_total{outcome="forced",phase="drain",step="http"} 1`,
 		`lameduck_shutdown_steps_total{outcome="forced",phase="drain",step="grpc"} 1`,
-		`lameduck_shutdown_steps_total{outcome="abandoned",phase="close",step="db"} 1`,
-		`lameduck_shutdown_steps_total{outcome="error",phase="close",step="journal"} 1`,
+		`lameduck_shutdown_steps_total{outcome="abandoned",phase="after-drain",step="db"} 1`,
+		`lameduck_shutdown_steps_total{outcome="error",phase="after-drain",step="journal"} 1`,
 	} {
 		assert.Contains(t, rec.Body.String(), want)
 	}

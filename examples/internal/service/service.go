@@ -43,8 +43,9 @@ type Service struct {
 	// TLS: the kubelet's httpGet probes and preStop hook speak HTTP.
 	TLS *tls.Config
 
-	stderr  io.Writer
-	adminLn net.Listener
+	stderr        io.Writer
+	adminLn       net.Listener
+	adminReleased bool // ReleaseAdmin closed adminLn
 }
 
 // Setup parses args and the environment (see cli.Parse), loads the TLS
@@ -81,7 +82,11 @@ func Setup(name string, args []string, lookupEnv func(string) (string, bool), st
 // Abort undoes [Setup] when the service cannot start: it closes the
 // listeners and the store. Call it instead of serving.
 func (s *Service) Abort() error {
-	return errors.Join(s.Listener.Close(), s.adminLn.Close(), s.closeStore())
+	var adminErr error
+	if !s.adminReleased {
+		adminErr = s.adminLn.Close()
+	}
+	return errors.Join(s.Listener.Close(), adminErr, s.closeStore())
 }
 
 func (s *Service) closeStore() error {
@@ -93,18 +98,53 @@ func (s *Service) closeStore() error {
 // the probes, /prestop and /metrics, in plaintext.
 func (s *Service) AdminListener() net.Listener { return s.adminLn }
 
-// AdminServer returns the admin HTTP server, not yet serving: the probe's
-// /readyz, /livez and /startupz, and each handler of routes at its path
-// (such as "/prestop" and "/metrics"). Serve it on [Service.AdminListener]
-// until after the traffic servers have drained, so that the kubelet's
-// probes and preStop hook, and metrics scrapes, are answered to the end.
-func (s *Service) AdminServer(probe *readiness.Probe, routes map[string]http.Handler) *http.Server {
+// ReleaseAdmin closes the admin listener and returns the address it was
+// bound to, for a server that listens there itself: the lameduck
+// strategy's shutdown.Sequence.ServeAdmin, which binds its address at the
+// call. Setup bound the listener so that a busy port fails the start
+// before anything serves, and so that -admin-addr 127.0.0.1:0 has a port
+// to announce; the port is free only between this call and the next
+// listen. [Service.Announce] still reports the address.
+func (s *Service) ReleaseAdmin() string {
+	addr := s.adminLn.Addr().String()
+	_ = s.adminLn.Close()
+	s.adminReleased = true
+	return addr
+}
+
+// AdminHandler returns the admin handler: the probe's /readyz, /servingz,
+// /livez and /startupz, and each handler of routes at its path (such as
+// "/prestop" and "/metrics").
+func AdminHandler(probe *readiness.Probe, routes map[string]http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", probe) // /readyz /servingz /livez /startupz
 	for path, h := range routes {
 		mux.Handle(path, h)
 	}
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return mux
+}
+
+// AdminServer returns the admin HTTP server of the strategies lameduck is
+// compared with, not yet serving: [AdminHandler]. Serve it on
+// [Service.AdminListener] until after the traffic servers have drained, so
+// that the kubelet's probes and preStop hook, and metrics scrapes, are
+// answered to the end.
+func (s *Service) AdminServer(probe *readiness.Probe, routes map[string]http.Handler) *http.Server {
+	return &http.Server{Handler: AdminHandler(probe, routes), ReadHeaderTimeout: 10 * time.Second}
+}
+
+// ShutdownEnv returns the environment for shutdown.FromEnv: the service's,
+// without SHUTDOWN_GRACE_PERIOD and SHUTDOWN_PROPAGATION_DELAY, which -grace
+// and -delay read already, so that a flag given on the command line wins
+// over its variable (FromEnv's variables override every option).
+// SHUTDOWN_SAFETY_MARGIN and SHUTDOWN_PRESTOP_TOKEN pass through.
+func (s *Service) ShutdownEnv() func(string) (string, bool) {
+	return func(key string) (string, bool) {
+		if key == "SHUTDOWN_GRACE_PERIOD" || key == "SHUTDOWN_PROPAGATION_DELAY" {
+			return "", false
+		}
+		return s.LookupEnv(key)
+	}
 }
 
 // IgnoreClosed returns err, or nil if it is http.ErrServerClosed: what a

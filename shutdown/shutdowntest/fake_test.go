@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -15,6 +17,60 @@ import (
 
 	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
+
+// fakeProcess returns a [shutdowntest.Process] that stands for a process
+// in the tests of the simulator itself: Signal calls signal (nil: the
+// signal is dropped), and the process has exited, with exit code 0, when
+// exited is closed. Kill makes Exited close without waiting any longer,
+// with exit code -1. Its goroutine ends at the first of the two: a test
+// closes exited or kills the process (Terminate always does one).
+func fakeProcess(signal func(os.Signal) error, exited <-chan struct{}) shutdowntest.Process {
+	f := &fake{signal: signal, exited: exited, kill: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		select {
+		case <-f.exited:
+		case <-f.kill:
+			f.killed = true
+		}
+		close(f.done)
+	}()
+	return f
+}
+
+type fake struct {
+	signal   func(os.Signal) error
+	exited   <-chan struct{}
+	kill     chan struct{} // closed by Kill
+	killOnce sync.Once
+	done     chan struct{}
+	killed   bool // written before done is closed
+}
+
+func (f *fake) Signal(sig os.Signal) error {
+	if f.signal == nil {
+		return nil
+	}
+	return f.signal(sig)
+}
+
+func (f *fake) Kill() error {
+	f.killOnce.Do(func() { close(f.kill) })
+	return nil
+}
+
+func (f *fake) Exited() <-chan struct{} { return f.done }
+
+func (f *fake) ExitCode() int {
+	select {
+	case <-f.done:
+		if f.killed {
+			return -1
+		}
+		return 0
+	default:
+		return -1
+	}
+}
 
 // hookServer serves the preStop hook in process and hands each request's
 // header to the test.
@@ -42,7 +98,7 @@ func hookServer(t *testing.T, h http.HandlerFunc) (string, <-chan http.Header) {
 func exitOn(sig os.Signal) (shutdowntest.Process, <-chan os.Signal) {
 	exited := make(chan struct{})
 	got := make(chan os.Signal, 1)
-	return shutdowntest.Func(func(s os.Signal) error {
+	return fakeProcess(func(s os.Signal) error {
 		got <- s
 		if s == sig {
 			close(exited)
@@ -51,7 +107,7 @@ func exitOn(sig os.Signal) (shutdowntest.Process, <-chan os.Signal) {
 	}, exited), got
 }
 
-func TestTerminateFuncPreStopHeaders(t *testing.T) {
+func TestTerminatePreStopHeaders(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
@@ -91,7 +147,7 @@ func TestTerminateFuncPreStopHeaders(t *testing.T) {
 	}
 }
 
-func TestTerminateFunc(t *testing.T) {
+func TestTerminateFake(t *testing.T) {
 	t.Parallel()
 	t.Run("custom stop signal", func(t *testing.T) {
 		t.Parallel()
@@ -102,18 +158,20 @@ func TestTerminateFunc(t *testing.T) {
 	})
 	t.Run("Kill stops waiting", func(t *testing.T) {
 		t.Parallel()
-		p := shutdowntest.Func(nil, make(chan struct{})) // never exits
-		r := (&shutdowntest.Kubelet{GracePeriod: 2 * time.Second}).Terminate(context.Background(), p)
-		assert.True(t, r.Killed)
-		assert.Equal(t, -1, r.ExitCode)
-		assert.Equal(t, 137, r.ContainerExitCode)
-		assert.GreaterOrEqual(t, r.ExitAfter-r.SignalAfter, 2*time.Second)
+		synctest.Test(t, func(t *testing.T) {
+			p := fakeProcess(nil, make(chan struct{})) // never exits
+			r := (&shutdowntest.Kubelet{GracePeriod: 2 * time.Second}).Terminate(context.Background(), p)
+			assert.True(t, r.Killed)
+			assert.Equal(t, -1, r.ExitCode)
+			assert.Equal(t, 137, r.ContainerExitCode)
+			assert.Equal(t, 2*time.Second, r.ExitAfter-r.SignalAfter)
+		})
 	})
 	t.Run("context done kills at once", func(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		p := shutdowntest.Func(func(os.Signal) error { cancel(); return nil }, make(chan struct{}))
+		p := fakeProcess(func(os.Signal) error { cancel(); return nil }, make(chan struct{}))
 		r := (&shutdowntest.Kubelet{GracePeriod: time.Hour}).Terminate(ctx, p)
 		assert.True(t, r.Killed)
 		assert.Equal(t, -1, r.ExitCode)
@@ -124,7 +182,7 @@ func TestTerminateFunc(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		var signalled atomic.Bool
-		p := shutdowntest.Func(func(os.Signal) error { signalled.Store(true); return nil }, make(chan struct{}))
+		p := fakeProcess(func(os.Signal) error { signalled.Store(true); return nil }, make(chan struct{}))
 		r := (&shutdowntest.Kubelet{}).Terminate(ctx, p)
 		assert.True(t, r.Killed)
 		assert.Zero(t, r.SignalAfter)
@@ -133,20 +191,22 @@ func TestTerminateFunc(t *testing.T) {
 	t.Run("negative grace period skips the hook", func(t *testing.T) {
 		t.Parallel()
 		var hits atomic.Int32
-		url, _ := hookServer(t, func(http.ResponseWriter, *http.Request) { hits.Add(1) })
-		p := shutdowntest.Func(nil, make(chan struct{}))
-		k := &shutdowntest.Kubelet{GracePeriod: -time.Second, PreStop: &shutdowntest.HTTPGet{URL: url}}
-		r := k.Terminate(context.Background(), p)
-		assert.Zero(t, hits.Load())
-		assert.True(t, r.Killed)
-		assert.GreaterOrEqual(t, r.ExitAfter-r.SignalAfter, shutdowntest.MinGraceAfterSignal)
+		url, _ := hookServer(t, func(http.ResponseWriter, *http.Request) { hits.Add(1) }) // outside the bubble: never asked
+		synctest.Test(t, func(t *testing.T) {
+			p := fakeProcess(nil, make(chan struct{}))
+			k := &shutdowntest.Kubelet{GracePeriod: -time.Second, PreStop: &shutdowntest.HTTPGet{URL: url}}
+			r := k.Terminate(context.Background(), p)
+			assert.Zero(t, hits.Load())
+			assert.True(t, r.Killed)
+			assert.Equal(t, shutdowntest.MinGraceAfterSignal, r.ExitAfter-r.SignalAfter)
+		})
 	})
 }
 
-// TestTerminateFuncExitsDuringPreStop: a process that exits while its hook
+// TestTerminateExitsDuringPreStop: a process that exits while its hook
 // hangs is not signalled, and its hook is waited for to the end of the
 // grace period, as the kubelet does.
-func TestTerminateFuncExitsDuringPreStop(t *testing.T) {
+func TestTerminateExitsDuringPreStop(t *testing.T) {
 	t.Parallel()
 	exited := make(chan struct{})
 	url, _ := hookServer(t, func(_ http.ResponseWriter, r *http.Request) {
@@ -154,10 +214,10 @@ func TestTerminateFuncExitsDuringPreStop(t *testing.T) {
 		<-r.Context().Done() // answers only when the request is cancelled
 	})
 	var signalled atomic.Bool
-	p := shutdowntest.Func(func(os.Signal) error { signalled.Store(true); return nil }, exited)
+	p := fakeProcess(func(os.Signal) error { signalled.Store(true); return nil }, exited)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // ends the abandoned hook request
-	grace := 2 * time.Second
+	grace := 500 * time.Millisecond
 	r := (&shutdowntest.Kubelet{GracePeriod: grace, PreStop: &shutdowntest.HTTPGet{URL: url}}).Terminate(ctx, p)
 
 	// Like the kubelet, Terminate waits for the hook up to the grace
@@ -171,10 +231,10 @@ func TestTerminateFuncExitsDuringPreStop(t *testing.T) {
 	assert.Equal(t, 0, r.ExitCode)
 }
 
-func TestFuncKill(t *testing.T) {
+func TestFakeKill(t *testing.T) {
 	t.Parallel()
 	exited := make(chan struct{})
-	p := shutdowntest.Func(nil, exited)
+	p := fakeProcess(nil, exited)
 	require.NoError(t, p.Signal(syscall.SIGTERM), "nil signal func")
 	assert.Equal(t, -1, p.ExitCode(), "not exited yet")
 	require.NoError(t, p.Kill())
