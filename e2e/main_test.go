@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -112,26 +113,46 @@ func buildAndEnter() int {
 		fmt.Fprintf(os.Stderr, "e2e: the machine's network changed during the run:\nbefore:\n%s\nafter:\n%s\n", before, after)
 		return 1
 	}
-	logf("e2e: the machine's links, addresses, routes and nftables tables are as before the run")
+	logf("e2e: the machine's links, addresses, routes, nftables rule set and iptables rules are as before the run")
 	return code
 }
 
 // machineNetwork describes the machine's own network: its links (by
-// name), addresses, routes and nftables tables.
+// name), addresses, routes, its whole nftables rule set and its iptables
+// rules (iptables-save: kube-proxy in iptables mode and the CNI portmap
+// plugin write through it), without the packet counters, which change by
+// themselves.
 func machineNetwork() string {
 	var b strings.Builder
-	for _, argv := range [][]string{{"ip", "-br", "link"}, {"ip", "-br", "addr"}, {"ip", "route"}, {"nft", "list", "tables"}} {
+	for _, argv := range [][]string{{"ip", "-br", "link"}, {"ip", "-br", "addr"}, {"ip", "route"}, {"nft", "list", "ruleset"}, {"iptables-save"}, {"ip6tables-save"}} {
+		if _, err := exec.LookPath(argv[0]); err != nil && argv[0] != "ip" && argv[0] != "nft" {
+			continue // iptables is not installed: nothing can have written through it
+		}
 		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 		fmt.Fprintf(&b, "$ %s (%v)\n", strings.Join(argv, " "), err)
 		for _, line := range strings.Split(string(out), "\n") {
-			if f := strings.Fields(line); len(f) > 0 && argv[1] == "-br" && argv[2] == "link" {
-				line = f[0] // a link's state and flags may change by themselves
+			switch {
+			case argv[0] == "ip" && argv[1] == "-br" && argv[2] == "link":
+				if f := strings.Fields(line); len(f) > 0 {
+					line = f[0] // a link's state and flags may change by themselves
+				}
+			case argv[0] == "nft":
+				line = nftCounter.ReplaceAllString(line, "counter")
+			case strings.HasPrefix(line, "#"):
+				continue // iptables-save's comments carry the time
+			default:
+				line = iptCounter.ReplaceAllString(line, "[-:-]")
 			}
 			b.WriteString(line + "\n")
 		}
 	}
 	return b.String()
 }
+
+var (
+	nftCounter = regexp.MustCompile(`counter packets \d+ bytes \d+`)
+	iptCounter = regexp.MustCompile(`\[\d+:\d+\]`)
+)
 
 func runWithRig(m *testing.M, encoded string) int {
 	cfg, err := rigConfig()

@@ -34,9 +34,17 @@ type Node struct {
 	// Net is its network namespace: Net.Dial connects from the node.
 	Net *netlab.Node
 
-	index int
-	sock  string // containerd's socket
+	index     int
+	sock      string // containerd's socket
+	proxy     *proc  // kube-proxy
+	proxyMode string // kube-proxy's --proxy-mode
 }
+
+// Proxy modes of kube-proxy the rig runs.
+const (
+	ProxyNFTables = "nftables"
+	ProxyIPTables = "iptables"
+)
 
 // cgroupRootName is node i's cgroup root, in every cgroup v1 hierarchy.
 func cgroupRootName(i int) string { return fmt.Sprintf("lameduck-e2e-node%d", i) }
@@ -67,7 +75,7 @@ func (r *Rig) startNode(ctx context.Context, i int, ln *netlab.Node) (*Node, err
 	if err := r.startKubelet(ctx, n); err != nil {
 		return nil, err
 	}
-	if err := r.startKubeProxy(n); err != nil {
+	if err := r.startKubeProxy(n, ProxyNFTables); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -194,20 +202,93 @@ func (r *Rig) startKubelet(ctx context.Context, n *Node) error {
 	return nil
 }
 
-// startKubeProxy starts kube-proxy in nftables mode in the node's
+// startKubeProxy starts kube-proxy in the given mode in the node's
 // namespace. The three conntrack flags keep it from setting the machine's
-// global conntrack tunables.
-func (r *Rig) startKubeProxy(n *Node) error {
+// global conntrack tunables. At start it removes the rules the other modes
+// left in the namespace (cmd/kube-proxy/app/server_linux.go,
+// platformCleanup), so that a switch of mode leaves only the new mode's.
+func (r *Rig) startKubeProxy(n *Node, mode string) error {
 	argv := n.Net.Cmd(filepath.Join(r.built.K8sBin, "kube-proxy"),
 		"--kubeconfig="+filepath.Join(r.Dir, "cp", "node.kubeconfig"),
-		"--proxy-mode=nftables", "--hostname-override="+n.Name,
+		"--proxy-mode="+mode, "--hostname-override="+n.Name,
 		"--cluster-cidr="+netlab.ClusterCIDR.String(),
 		"--nodeport-addresses="+netip.PrefixFrom(n.Addr, 32).String(),
 		"--conntrack-max-per-core=0", "--conntrack-tcp-timeout-established=0s", "--conntrack-tcp-timeout-close-wait=0s",
 		"--metrics-bind-address=127.0.0.1:10249", "--healthz-bind-address="+netip.AddrPortFrom(n.Addr, 10256).String(),
 		"--v=2")
-	_, err := r.start("kube-proxy-"+n.Name, filepath.Join(r.Dir, "logs", "kube-proxy-"+n.Name+".log"), nil, argv...)
-	return err
+	p, err := r.start("kube-proxy-"+n.Name, filepath.Join(r.Dir, "logs", "kube-proxy-"+n.Name+".log"), nil, argv...)
+	if err != nil {
+		return err
+	}
+	n.proxy, n.proxyMode = p, mode
+	return nil
+}
+
+// ProxyMode is the mode the node's kube-proxy runs in.
+func (n *Node) ProxyMode() string { return n.proxyMode }
+
+// SetProxyMode restarts every node's kube-proxy in mode (ProxyNFTables or
+// ProxyIPTables) unless it already runs in it, and waits until each
+// answers its healthz and has written its rules. The new kube-proxy
+// removes the old mode's rules from the node's namespace; established
+// connections keep their conntrack entries. Rules go only into the nodes'
+// namespaces.
+func (r *Rig) SetProxyMode(ctx context.Context, mode string) error {
+	if mode != ProxyNFTables && mode != ProxyIPTables {
+		return fmt.Errorf("rig: proxy mode %q: want %q or %q", mode, ProxyNFTables, ProxyIPTables)
+	}
+	for _, n := range r.Nodes {
+		if n.proxyMode == mode {
+			continue
+		}
+		if err := n.proxy.stop(20 * time.Second); err != nil {
+			return err
+		}
+		if err := r.startKubeProxy(n, mode); err != nil {
+			return err
+		}
+		if err := r.waitKubeProxy(ctx, n); err != nil {
+			return err
+		}
+		// The rules of the mode, in the node's namespace: the chain of
+		// Services in iptables' nat table, or the kube-proxy table.
+		check := n.Net.Cmd("nft", "list", "table", "ip", "kube-proxy")
+		if mode == ProxyIPTables {
+			check = n.Net.Cmd("sh", "-c", "iptables-save -t nat | grep -q -- '-A KUBE-SERVICES'")
+		}
+		if err := poll(ctx, 30*time.Second, func() error {
+			out, err := exec.CommandContext(ctx, check[0], check[1:]...).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("rig: %s: no %s rules of kube-proxy: %v: %s", n.Name, mode, err, tail(string(out), 500))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		r.logf("%s: kube-proxy in %s mode", n.Name, mode)
+	}
+	return nil
+}
+
+// Rules returns the node's nftables rule set and iptables rules (from
+// iptables-save, when installed), for tests that show which mode wrote
+// what.
+func (n *Node) Rules(ctx context.Context) (nft, ipt string, err error) {
+	argv := n.Net.Cmd("nft", "list", "ruleset")
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		return "", "", fmt.Errorf("rig: %s: nft list ruleset: %w: %s", n.Name, err, tail(string(out), 500))
+	}
+	nft = string(out)
+	if _, err := exec.LookPath("iptables-save"); err == nil {
+		argv := n.Net.Cmd("iptables-save")
+		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+		if err != nil {
+			return "", "", fmt.Errorf("rig: %s: iptables-save: %w: %s", n.Name, err, tail(string(out), 500))
+		}
+		ipt = string(out)
+	}
+	return nft, ipt, nil
 }
 
 // waitNode waits until the node is registered and Ready (its CNI network
@@ -233,9 +314,8 @@ func (r *Rig) waitNode(ctx context.Context, n *Node) error {
 	}); err != nil {
 		return fmt.Errorf("rig: %s (see %s): %w", n.Name, n.KubeletLog, err)
 	}
-	healthz := fmt.Sprintf("http://%s/healthz", netip.AddrPortFrom(n.Addr, 10256))
-	if err := poll(ctx, 60*time.Second, func() error { return httpOK(ctx, healthz) }); err != nil {
-		return fmt.Errorf("rig: %s: kube-proxy not healthy: %w", n.Name, err)
+	if err := r.waitKubeProxy(ctx, n); err != nil {
+		return err
 	}
 	var obj struct{}
 	if err := poll(ctx, 60*time.Second, func() error {
@@ -244,5 +324,15 @@ func (r *Rig) waitNode(ctx context.Context, n *Node) error {
 		return fmt.Errorf("rig: no default service account: %w", err)
 	}
 	r.logf("%s Ready in %v", n.Name, time.Since(start).Round(time.Second))
+	return nil
+}
+
+// waitKubeProxy waits until the node's kube-proxy answers its healthz,
+// which it does once it has synced its rules.
+func (r *Rig) waitKubeProxy(ctx context.Context, n *Node) error {
+	healthz := fmt.Sprintf("http://%s/healthz", netip.AddrPortFrom(n.Addr, 10256))
+	if err := poll(ctx, 60*time.Second, func() error { return httpOK(ctx, healthz) }); err != nil {
+		return fmt.Errorf("rig: %s: kube-proxy not healthy: %w", n.Name, err)
+	}
 	return nil
 }

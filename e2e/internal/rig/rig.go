@@ -265,11 +265,12 @@ func Up(ctx context.Context, cfg Config, built *Built) (_ *Rig, err error) {
 	return r, nil
 }
 
-// installPackages installs containerd, runc, nftables, iproute2,
-// conntrack and HAProxy from the distribution when they are missing.
+// installPackages installs containerd, runc, nftables, iptables,
+// iproute2, conntrack and HAProxy from the distribution when they are
+// missing.
 func installPackages(ctx context.Context, logf func(string, ...any)) error {
 	missing := false
-	for _, c := range []string{"containerd", "runc", "ctr", "nft", "ip", "nsenter", "unshare", "conntrack", "haproxy"} {
+	for _, c := range []string{"containerd", "runc", "ctr", "nft", "iptables", "iptables-save", "ip", "nsenter", "unshare", "conntrack", "haproxy"} {
 		if _, err := exec.LookPath(c); err != nil {
 			missing = true
 		}
@@ -277,9 +278,9 @@ func installPackages(ctx context.Context, logf func(string, ...any)) error {
 	if !missing {
 		return nil
 	}
-	logf("installing containerd, runc, nftables, iproute2, conntrack and haproxy")
+	logf("installing containerd, runc, nftables, iptables, iproute2, conntrack and haproxy")
 	env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	for _, argv := range [][]string{{"apt-get", "update", "-qq"}, {"apt-get", "install", "-y", "-qq", "containerd", "runc", "nftables", "iproute2", "util-linux", "conntrack", "haproxy"}} {
+	for _, argv := range [][]string{{"apt-get", "update", "-qq"}, {"apt-get", "install", "-y", "-qq", "containerd", "runc", "nftables", "iptables", "iproute2", "util-linux", "conntrack", "haproxy"}} {
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
