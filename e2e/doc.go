@@ -35,9 +35,14 @@
 // the time from the API call to the last new connection kube-proxy sent
 // the old pod (from the nodes' conntrack tables). lameduck must fail no
 // request and lose no write where it promises to, and the anchors must
-// fail where they should, which shows that the rig sees failures. Other
-// tests time the real kubelet against package shutdown/shutdowntest's
-// simulator, and show two kubelet facts the library's users must know.
+// fail where they should, which shows that the rig sees failures. The
+// rollout runs once more with kube-proxy in iptables mode. Other tests
+// time the real kubelet against package shutdown/shutdowntest's simulator
+// (hooks answered, abandoned, or cut by the process's exit, and a deletion
+// shorter than the delay): the kubelet's decisions, read from its log,
+// must match the simulator's within 100 ms, and the runtime's delivery of
+// each signal must follow within 500 ms. Two more show kubelet facts the
+// library's users must know.
 //
 // Run it as root on Linux with cgroup v1:
 //
@@ -53,6 +58,5 @@
 // comparison that made the manifests probe /servingz;
 // LAMEDUCK_E2E_BEST_ANCHOR=1 asserts that lameduck fails no more than the
 // best anchor in the StatefulSet and Local scenarios, which the
-// StatefulSet does not meet; LAMEDUCK_E2E_SIMULATOR=1 runs the timing of
-// shutdowntest against the kubelet.
+// StatefulSet does not meet.
 package e2e
