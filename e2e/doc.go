@@ -2,16 +2,20 @@
 // module of its own, so that Kubernetes' dependencies never enter the
 // go.mod of the library or of its examples.
 //
-// Its tests build (package rig, in the machine's network namespace: the
+// Its tests build (package binaries, in the machine's network namespace: the
 // Go module proxy is needed) etcd, the Kubernetes binaries and the CNI
 // plugins, then run themselves again in a fresh network and mount
-// namespace, where they bring up a two-node cluster from nothing: a
-// control plane with kube-scheduler and the controllers of Deployments,
+// namespace, where package rig brings up a two-node cluster from nothing:
+// the lab's network (package netlab); a control plane (package
+// controlplane) with kube-scheduler and the controllers of Deployments,
 // ReplicaSets, StatefulSets, PodDisruptionBudgets and EndpointSlices; two
-// nodes, each in a network namespace of its own (package netlab) with its
+// nodes (package node), each in a network namespace of its own with its
 // own containerd, kubelet, kube-proxy in nftables mode and CNI bridge.
-// Every address of the cluster lives in those namespaces; the machine's
-// own links, routes and nftables tables are checked unchanged afterwards.
+// Package proc starts and stops their processes. Every address of the
+// cluster lives in those namespaces; the machine's own links, routes,
+// nftables rule set and iptables rules are checked unchanged afterwards.
+// The scenarios are this package's tests; the machinery is under
+// internal/.
 //
 // The scenarios run the examples' services (examples/http with the
 // lifecycle of examples/kubernetes) through the API as a user would, with
@@ -52,7 +56,7 @@
 // builds the binaries from the Go module proxy (10 to 30 minutes on two
 // busy cores) and caches them in $XDG_CACHE_HOME/lameduck-e2e.
 // LAMEDUCK_E2E_K8S_VERSION sets the Kubernetes release (default
-// rig.DefaultK8sVersion). Set LAMEDUCK_E2E_KEEP=1 to keep the rig's
+// binaries.DefaultK8sVersion). Set LAMEDUCK_E2E_KEEP=1 to keep the rig's
 // directory (logs, data) afterwards. LAMEDUCK_E2E_READYZ=1 adds
 // lameduck with the kubelet probing /readyz to every scenario, the
 // comparison that made the manifests probe /servingz;

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/lameduck/lameduck/e2e/internal/binaries"
 	"github.com/lameduck/lameduck/e2e/internal/rig"
 )
 
@@ -25,7 +26,7 @@ var (
 	skipReason string
 )
 
-// builtEnv carries what rig.Build made into the test process that runs
+// builtEnv carries what binaries.Build made into the test process that runs
 // in the lab's namespaces; its presence means "this is that process".
 const builtEnv = "LAMEDUCK_E2E_BUILT"
 
@@ -47,20 +48,25 @@ func TestMain(m *testing.M) {
 	os.Exit(buildAndEnter())
 }
 
-// rigConfig is the rig's configuration; LAMEDUCK_E2E_K8S_VERSION sets the
-// Kubernetes release (default rig.DefaultK8sVersion).
-func rigConfig() (rig.Config, error) {
+// buildConfig is what to build; LAMEDUCK_E2E_K8S_VERSION sets the
+// Kubernetes release (default binaries.DefaultK8sVersion).
+func buildConfig() (binaries.Config, error) {
 	wd, err := os.Getwd()
 	if err != nil {
-		return rig.Config{}, err
+		return binaries.Config{}, err
 	}
-	return rig.Config{
+	return binaries.Config{
 		K8sVersion:  os.Getenv("LAMEDUCK_E2E_K8S_VERSION"),
 		ModuleDir:   wd,
 		ExamplesDir: filepath.Join(wd, "..", "examples"),
-		Keep:        os.Getenv("LAMEDUCK_E2E_KEEP") == "1",
 		Logf:        logf,
 	}, nil
+}
+
+// rigConfig is the rig's configuration; LAMEDUCK_E2E_KEEP=1 keeps its
+// directory.
+func rigConfig() rig.Config {
+	return rig.Config{Keep: os.Getenv("LAMEDUCK_E2E_KEEP") == "1", Logf: logf}
 }
 
 // buildAndEnter builds what the rig needs here, in the machine's network
@@ -70,7 +76,7 @@ func rigConfig() (rig.Config, error) {
 // build can reach the machine's network, and nothing the cluster does can
 // touch it: its interfaces, routes and rule sets stay the machine's own.
 func buildAndEnter() int {
-	cfg, err := rigConfig()
+	cfg, err := buildConfig()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -78,7 +84,7 @@ func buildAndEnter() int {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
-	built, err := rig.Build(ctx, cfg)
+	built, err := binaries.Build(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build failed:", err)
 		return 1
@@ -155,12 +161,7 @@ var (
 )
 
 func runWithRig(m *testing.M, encoded string) int {
-	cfg, err := rigConfig()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	built, err := rig.DecodeBuilt(encoded)
+	built, err := binaries.DecodeBuilt(encoded)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -168,7 +169,7 @@ func runWithRig(m *testing.M, encoded string) int {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	theRig, err = rig.Up(ctx, cfg, built)
+	theRig, err = rig.Up(ctx, rigConfig(), built)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: bring-up failed:", err)
 		return 1

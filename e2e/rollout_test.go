@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lameduck/lameduck/e2e/internal/binaries"
+	"github.com/lameduck/lameduck/e2e/internal/node"
 	"github.com/lameduck/lameduck/e2e/internal/rig"
 )
 
@@ -23,8 +25,8 @@ import (
 // must fail requests, which shows the rig sees failures.
 func TestRollout(t *testing.T) {
 	r := needRig(t)
-	t.Run("http", func(t *testing.T) { rollout(t, r, "http") })
-	t.Run("grpc", func(t *testing.T) { rollout(t, r, "grpc") })
+	t.Run("http", func(t *testing.T) { rollout(t, r, "http", "rollout") })
+	t.Run("grpc", func(t *testing.T) { rollout(t, r, "grpc", "rollout-grpc") })
 }
 
 // TestRolloutIPTables is TestRollout's HTTP case with every node's
@@ -43,16 +45,18 @@ func TestRolloutIPTables(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		require.NoError(t, r.SetProxyMode(ctx, rig.ProxyNFTables))
+		require.NoError(t, r.SetProxyMode(ctx, node.ProxyNFTables))
 	})
-	require.NoError(t, r.SetProxyMode(ctx, rig.ProxyIPTables))
+	require.NoError(t, r.SetProxyMode(ctx, node.ProxyIPTables))
 	for _, n := range r.Nodes {
 		nft, ipt, err := n.Rules(ctx)
 		require.NoError(t, err)
 		assert.NotContains(t, nft, "table ip kube-proxy", "%s: the nftables mode's table is left after the switch", n.Name)
 		assert.Contains(t, ipt, "-A KUBE-SERVICES", "%s: no iptables rules of kube-proxy", n.Name)
 	}
-	rollout(t, r, "http")
+	// A tag of its own: the workloads' data directories, whose rows and
+	// journal lines are counted, are named after it.
+	rollout(t, r, "http", "rollout-ipt")
 	assert.Equal(t, labBefore, labRules(t), "kube-proxy in iptables mode wrote rules in the lab's namespace, outside the nodes'")
 }
 
@@ -73,13 +77,13 @@ func labRules(t *testing.T) string {
 	return b.String()
 }
 
-// rollout runs TestRollout for examples/http or examples/grpc: the gRPC
-// load is unary calls over 6 connections, which stay on their pods until
-// GOAWAY.
-func rollout(t *testing.T, r *rig.Rig, proto string) {
-	image, tag := rig.HTTPImage, "rollout"
+// rollout runs TestRollout for examples/http or examples/grpc, its
+// workloads named with tag: the gRPC load is unary calls over 6
+// connections, which stay on their pods until GOAWAY.
+func rollout(t *testing.T, r *rig.Rig, proto, tag string) {
+	image := binaries.HTTPImage
 	if proto == "grpc" {
-		image, tag = rig.GRPCImage, "rollout-grpc"
+		image = binaries.GRPCImage
 	}
 	s := newScenario(t, r, tag, readManifest(t, proto+".yaml"), image)
 	old := map[string]bool{}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lameduck/lameduck/e2e/internal/binaries"
 	"github.com/lameduck/lameduck/e2e/internal/rig"
 	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
@@ -28,7 +29,7 @@ import (
 // with no lost write, under open-loop load.
 func TestDeletionShorterThanDelay(t *testing.T) {
 	r := needRig(t)
-	s := newScenarioOf(t, r, "shortgrace", readManifest(t, "http.yaml"), rig.HTTPImage, []string{lameduck}, false, nil)
+	s := newScenarioOf(t, r, "shortgrace", readManifest(t, "http.yaml"), binaries.HTTPImage, []string{lameduck}, false, nil)
 	loadCtx, stopLoad := context.WithCancel(s.ctx)
 	defer stopLoad()
 	s.startLoad(loadCtx)

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/lameduck/lameduck/e2e/internal/binaries"
 	"github.com/lameduck/lameduck/e2e/internal/netlab"
 	"github.com/lameduck/lameduck/e2e/internal/rig"
 	"github.com/lameduck/lameduck/shutdown/shutdowntest"
@@ -185,7 +186,7 @@ func timingPod(r *rig.Rig, c timingCase, name string, port int, report string) *
 			HostNetwork:                   true,
 			TerminationGracePeriodSeconds: &grace,
 			Containers: []corev1.Container{{
-				Name: "timing", Image: rig.TimingImage, ImagePullPolicy: corev1.PullNever, Env: env,
+				Name: "timing", Image: binaries.TimingImage, ImagePullPolicy: corev1.PullNever, Env: env,
 				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: get("/readyz")}, PeriodSeconds: 1},
 				Lifecycle:      &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{HTTPGet: get(c.path())}},
 			}},
