@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/lameduck/lameduck/e2e/internal/load"
-	"github.com/lameduck/lameduck/e2e/internal/rig"
+	"github.com/lameduck/lameduck/e2e/internal/node"
 )
 
 // connTargets reads the node's conntrack table and returns, for each TCP
@@ -23,7 +23,7 @@ import (
 // port => the address that answered it: the pod kube-proxy's DNAT chose.
 // Closed connections stay in the table for the TIME_WAIT timeout (120 s),
 // longer than a scenario's load.
-func connTargets(ctx context.Context, t *testing.T, n *rig.Node, svc string) map[uint16]string {
+func connTargets(ctx context.Context, t *testing.T, n *node.Node, svc string) map[uint16]string {
 	t.Helper()
 	ip, port, _ := strings.Cut(svc, ":")
 	argv := n.Net.Cmd("conntrack", "-L", "-p", "tcp", "--orig-dst", ip, "--orig-port-dst", port)

@@ -2,16 +2,20 @@
 // module of its own, so that Kubernetes' dependencies never enter the
 // go.mod of the library or of its examples.
 //
-// Its tests build (package rig, in the machine's network namespace: the
+// Its tests build (package binaries, in the machine's network namespace: the
 // Go module proxy is needed) etcd, the Kubernetes binaries and the CNI
 // plugins, then run themselves again in a fresh network and mount
-// namespace, where they bring up a two-node cluster from nothing: a
-// control plane with kube-scheduler and the controllers of Deployments,
+// namespace, where package rig brings up a two-node cluster from nothing:
+// the lab's network (package netlab); a control plane (package
+// controlplane) with kube-scheduler and the controllers of Deployments,
 // ReplicaSets, StatefulSets, PodDisruptionBudgets and EndpointSlices; two
-// nodes, each in a network namespace of its own (package netlab) with its
+// nodes (package node), each in a network namespace of its own with its
 // own containerd, kubelet, kube-proxy in nftables mode and CNI bridge.
-// Every address of the cluster lives in those namespaces; the machine's
-// own links, routes and nftables tables are checked unchanged afterwards.
+// Package proc starts and stops their processes. Every address of the
+// cluster lives in those namespaces; the machine's own links, routes,
+// nftables rule set and iptables rules are checked unchanged afterwards.
+// The scenarios are this package's tests; the machinery is under
+// internal/.
 //
 // The scenarios run the examples' services (examples/http with the
 // lifecycle of examples/kubernetes) through the API as a user would, with
@@ -35,9 +39,14 @@
 // the time from the API call to the last new connection kube-proxy sent
 // the old pod (from the nodes' conntrack tables). lameduck must fail no
 // request and lose no write where it promises to, and the anchors must
-// fail where they should, which shows that the rig sees failures. Other
-// tests time the real kubelet against package shutdown/shutdowntest's
-// simulator, and show two kubelet facts the library's users must know.
+// fail where they should, which shows that the rig sees failures. The
+// rollout runs once more with kube-proxy in iptables mode. Other tests
+// time the real kubelet against package shutdown/shutdowntest's simulator
+// (hooks answered, abandoned, or cut by the process's exit, and a deletion
+// shorter than the delay): the kubelet's decisions, read from its log,
+// must match the simulator's within 100 ms, and the runtime's delivery of
+// each signal must follow within 500 ms. Two more show kubelet facts the
+// library's users must know.
 //
 // Run it as root on Linux with cgroup v1:
 //
@@ -47,12 +56,11 @@
 // builds the binaries from the Go module proxy (10 to 30 minutes on two
 // busy cores) and caches them in $XDG_CACHE_HOME/lameduck-e2e.
 // LAMEDUCK_E2E_K8S_VERSION sets the Kubernetes release (default
-// rig.DefaultK8sVersion). Set LAMEDUCK_E2E_KEEP=1 to keep the rig's
+// binaries.DefaultK8sVersion). Set LAMEDUCK_E2E_KEEP=1 to keep the rig's
 // directory (logs, data) afterwards. LAMEDUCK_E2E_READYZ=1 adds
 // lameduck with the kubelet probing /readyz to every scenario, the
 // comparison that made the manifests probe /servingz;
 // LAMEDUCK_E2E_BEST_ANCHOR=1 asserts that lameduck fails no more than the
 // best anchor in the StatefulSet and Local scenarios, which the
-// StatefulSet does not meet; LAMEDUCK_E2E_SIMULATOR=1 runs the timing of
-// shutdowntest against the kubelet.
+// StatefulSet does not meet.
 package e2e

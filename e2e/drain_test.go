@@ -13,7 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/lameduck/lameduck/e2e/internal/binaries"
 	"github.com/lameduck/lameduck/e2e/internal/kube"
+	"github.com/lameduck/lameduck/e2e/internal/node"
 	"github.com/lameduck/lameduck/e2e/internal/rig"
 )
 
@@ -24,7 +26,7 @@ import (
 // 429. The ReplicaSets replace the evicted pods on the other node.
 func TestNodeDrain(t *testing.T) {
 	r := needRig(t)
-	s := newScenario(t, r, "drain", readManifest(t, "http.yaml"), rig.HTTPImage)
+	s := newScenario(t, r, "drain", readManifest(t, "http.yaml"), binaries.HTTPImage)
 	for _, w := range s.workloads {
 		one := intstr.FromInt(1)
 		pdb := &policyv1.PodDisruptionBudget{
@@ -97,14 +99,14 @@ func waitBudgets(t *testing.T, s *scenario, timeout time.Duration) {
 	}
 }
 
-func setUnschedulable(ctx context.Context, r *rig.Rig, n *rig.Node, on bool) error {
+func setUnschedulable(ctx context.Context, r *rig.Rig, n *node.Node, on bool) error {
 	return r.API.Patch(ctx, "/api/v1/nodes/"+n.Name, map[string]any{"spec": map[string]any{"unschedulable": on}})
 }
 
 // drain cordons the node and evicts every workload pod on it at once, each
 // retried every second while its budget answers 429 (kubectl drain waits
 // 5 s), and returns when each eviction was accepted.
-func drain(t *testing.T, s *scenario, n *rig.Node) map[string]time.Time {
+func drain(t *testing.T, s *scenario, n *node.Node) map[string]time.Time {
 	t.Helper()
 	require.NoError(t, setUnschedulable(s.ctx, s.r, n, true))
 	var targets []string

@@ -15,9 +15,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/lameduck/lameduck/e2e/internal/binaries"
 	"github.com/lameduck/lameduck/e2e/internal/lb"
 	"github.com/lameduck/lameduck/e2e/internal/netlab"
-	"github.com/lameduck/lameduck/e2e/internal/rig"
 )
 
 // TestExternalTrafficPolicyLocal puts each strategy's Deployment of
@@ -37,7 +37,7 @@ import (
 func TestExternalTrafficPolicyLocal(t *testing.T) {
 	r := needRig(t)
 	two := int32(2)
-	s := newScenarioOf(t, r, "local", readManifest(t, "http.yaml"), rig.HTTPImage, strategies, false, func(w *workload) {
+	s := newScenarioOf(t, r, "local", readManifest(t, "http.yaml"), binaries.HTTPImage, strategies, false, func(w *workload) {
 		w.deployment.Spec.Replicas = &two
 		w.deployment.Spec.Template.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
 			MaxSkew: 1, TopologyKey: "kubernetes.io/hostname", WhenUnsatisfiable: corev1.ScheduleAnyway,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/lameduck/lameduck/e2e/internal/binaries"
 	"github.com/lameduck/lameduck/e2e/internal/rig"
 )
 
@@ -24,7 +26,7 @@ var (
 	skipReason string
 )
 
-// builtEnv carries what rig.Build made into the test process that runs
+// builtEnv carries what binaries.Build made into the test process that runs
 // in the lab's namespaces; its presence means "this is that process".
 const builtEnv = "LAMEDUCK_E2E_BUILT"
 
@@ -46,20 +48,25 @@ func TestMain(m *testing.M) {
 	os.Exit(buildAndEnter())
 }
 
-// rigConfig is the rig's configuration; LAMEDUCK_E2E_K8S_VERSION sets the
-// Kubernetes release (default rig.DefaultK8sVersion).
-func rigConfig() (rig.Config, error) {
+// buildConfig is what to build; LAMEDUCK_E2E_K8S_VERSION sets the
+// Kubernetes release (default binaries.DefaultK8sVersion).
+func buildConfig() (binaries.Config, error) {
 	wd, err := os.Getwd()
 	if err != nil {
-		return rig.Config{}, err
+		return binaries.Config{}, err
 	}
-	return rig.Config{
+	return binaries.Config{
 		K8sVersion:  os.Getenv("LAMEDUCK_E2E_K8S_VERSION"),
 		ModuleDir:   wd,
 		ExamplesDir: filepath.Join(wd, "..", "examples"),
-		Keep:        os.Getenv("LAMEDUCK_E2E_KEEP") == "1",
 		Logf:        logf,
 	}, nil
+}
+
+// rigConfig is the rig's configuration; LAMEDUCK_E2E_KEEP=1 keeps its
+// directory.
+func rigConfig() rig.Config {
+	return rig.Config{Keep: os.Getenv("LAMEDUCK_E2E_KEEP") == "1", Logf: logf}
 }
 
 // buildAndEnter builds what the rig needs here, in the machine's network
@@ -69,7 +76,7 @@ func rigConfig() (rig.Config, error) {
 // build can reach the machine's network, and nothing the cluster does can
 // touch it: its interfaces, routes and rule sets stay the machine's own.
 func buildAndEnter() int {
-	cfg, err := rigConfig()
+	cfg, err := buildConfig()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -77,7 +84,7 @@ func buildAndEnter() int {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
-	built, err := rig.Build(ctx, cfg)
+	built, err := binaries.Build(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build failed:", err)
 		return 1
@@ -112,20 +119,35 @@ func buildAndEnter() int {
 		fmt.Fprintf(os.Stderr, "e2e: the machine's network changed during the run:\nbefore:\n%s\nafter:\n%s\n", before, after)
 		return 1
 	}
-	logf("e2e: the machine's links, addresses, routes and nftables tables are as before the run")
+	logf("e2e: the machine's links, addresses, routes, nftables rule set and iptables rules are as before the run")
 	return code
 }
 
 // machineNetwork describes the machine's own network: its links (by
-// name), addresses, routes and nftables tables.
+// name), addresses, routes, its whole nftables rule set and its iptables
+// rules (iptables-save: kube-proxy in iptables mode and the CNI portmap
+// plugin write through it), without the packet counters, which change by
+// themselves.
 func machineNetwork() string {
 	var b strings.Builder
-	for _, argv := range [][]string{{"ip", "-br", "link"}, {"ip", "-br", "addr"}, {"ip", "route"}, {"nft", "list", "tables"}} {
+	for _, argv := range [][]string{{"ip", "-br", "link"}, {"ip", "-br", "addr"}, {"ip", "route"}, {"nft", "list", "ruleset"}, {"iptables-save"}, {"ip6tables-save"}} {
+		if _, err := exec.LookPath(argv[0]); err != nil && argv[0] != "ip" && argv[0] != "nft" {
+			continue // iptables is not installed: nothing can have written through it
+		}
 		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 		fmt.Fprintf(&b, "$ %s (%v)\n", strings.Join(argv, " "), err)
 		for _, line := range strings.Split(string(out), "\n") {
-			if f := strings.Fields(line); len(f) > 0 && argv[1] == "-br" && argv[2] == "link" {
-				line = f[0] // a link's state and flags may change by themselves
+			switch {
+			case argv[0] == "ip" && argv[1] == "-br" && argv[2] == "link":
+				if f := strings.Fields(line); len(f) > 0 {
+					line = f[0] // a link's state and flags may change by themselves
+				}
+			case argv[0] == "nft":
+				line = nftCounter.ReplaceAllString(line, "counter")
+			case strings.HasPrefix(line, "#"):
+				continue // iptables-save's comments carry the time
+			default:
+				line = iptCounter.ReplaceAllString(line, "[-:-]")
 			}
 			b.WriteString(line + "\n")
 		}
@@ -133,13 +155,13 @@ func machineNetwork() string {
 	return b.String()
 }
 
+var (
+	nftCounter = regexp.MustCompile(`counter packets \d+ bytes \d+`)
+	iptCounter = regexp.MustCompile(`\[\d+:\d+\]`)
+)
+
 func runWithRig(m *testing.M, encoded string) int {
-	cfg, err := rigConfig()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	built, err := rig.DecodeBuilt(encoded)
+	built, err := binaries.DecodeBuilt(encoded)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -147,7 +169,7 @@ func runWithRig(m *testing.M, encoded string) int {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	theRig, err = rig.Up(ctx, cfg, built)
+	theRig, err = rig.Up(ctx, rigConfig(), built)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: bring-up failed:", err)
 		return 1

@@ -184,13 +184,21 @@ func (w *podWatcher) waitGone(t *testing.T, timeout time.Duration, names ...stri
 
 var klogHeader = regexp.MustCompile(`^[IWEF](\d{4} \d{2}:\d{2}:\d{2}\.\d{6})`)
 
-// kubeletLine finds the first kubelet log line after since with the quoted
-// message msg about pod, and returns its time. klog has no year: the
-// rig runs the kubelet with TZ=UTC, and the year is since's.
+// kubeletLine finds the first line of the first node's kubelet log after
+// since with the quoted message msg about pod, and returns its time.
 func kubeletLine(r *rig.Rig, since time.Time, pod, msg string) (time.Time, error) {
-	f, err := os.Open(r.KubeletLog)
+	at, _, err := kubeletLineIn(r.KubeletLog, since, pod, msg)
+	return at, err
+}
+
+// kubeletLineIn finds the first line of the kubelet log at path after
+// since with the quoted message msg about pod, and returns its time and
+// the line. klog has no year: the rig runs the kubelet with TZ=UTC, and
+// the year is since's.
+func kubeletLineIn(path string, since time.Time, pod, msg string) (time.Time, string, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, "", err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -206,13 +214,13 @@ func kubeletLine(r *rig.Rig, since time.Time, pod, msg string) (time.Time, error
 		}
 		at, err := time.Parse("2006 0102 15:04:05.000000", fmt.Sprint(since.UTC().Year())+" "+m[1])
 		if err != nil {
-			return time.Time{}, err
+			return time.Time{}, "", err
 		}
 		if !at.Before(since.Add(-time.Second)) {
-			return at, nil
+			return at, line, nil
 		}
 	}
-	return time.Time{}, errors.New("not found")
+	return time.Time{}, "", errors.New("not found")
 }
 
 // events returns the reasons of the API's events about pod.

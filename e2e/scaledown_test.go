@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/lameduck/lameduck/e2e/internal/rig"
+	"github.com/lameduck/lameduck/e2e/internal/binaries"
 )
 
 // TestScaleDown scales the Deployments of examples/http, one per strategy,
@@ -18,7 +18,7 @@ import (
 // endpoints.
 func TestScaleDown(t *testing.T) {
 	r := needRig(t)
-	s := newScenario(t, r, "scaledown", readManifest(t, "http.yaml"), rig.HTTPImage)
+	s := newScenario(t, r, "scaledown", readManifest(t, "http.yaml"), binaries.HTTPImage)
 	loadCtx, stopLoad := context.WithCancel(s.ctx)
 	defer stopLoad()
 	s.startLoad(loadCtx)

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/lameduck/lameduck/e2e/internal/rig"
+	"github.com/lameduck/lameduck/e2e/internal/binaries"
 )
 
 // TestStatefulSetUpdate updates a StatefulSet of one replica of
@@ -32,7 +32,7 @@ import (
 // LAMEDUCK_E2E_BEST_ANCHOR=1; the figures are always logged.
 func TestStatefulSetUpdate(t *testing.T) {
 	r := needRig(t)
-	s := newScenarioOf(t, r, "sts", readManifest(t, "http.yaml"), rig.HTTPImage, strategies, true, nil)
+	s := newScenarioOf(t, r, "sts", readManifest(t, "http.yaml"), binaries.HTTPImage, strategies, true, nil)
 	old := map[string]bool{}
 	for _, w := range s.workloads {
 		for _, p := range s.podsOf(w) {

@@ -3,9 +3,11 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,8 +17,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/lameduck/lameduck/e2e/internal/binaries"
 	"github.com/lameduck/lameduck/e2e/internal/netlab"
 	"github.com/lameduck/lameduck/e2e/internal/rig"
+	"github.com/lameduck/lameduck/shutdown/shutdowntest"
 )
 
 // recorder receives the reports of internal/cmd/timing: one connection per
@@ -135,6 +139,10 @@ type timingCase struct {
 	exitDelay time.Duration // from SIGTERM to exit 0
 	ignore    bool          // ignore SIGTERM
 	noHandler bool          // do not handle SIGTERM at all
+	// exitInHook is "answered" for a process that answers the hook and
+	// exits at once, "unanswered" for one that exits in the hook without
+	// answering (see internal/cmd/timing).
+	exitInHook string
 }
 
 func (c timingCase) env(name string, port int, report string) map[string]string {
@@ -147,6 +155,9 @@ func (c timingCase) env(name string, port int, report string) map[string]string 
 	}
 	if c.noHandler {
 		env["NO_HANDLER"] = "1"
+	}
+	if c.exitInHook != "" {
+		env["EXIT_IN_HOOK"] = c.exitInHook
 	}
 	return env
 }
@@ -175,7 +186,7 @@ func timingPod(r *rig.Rig, c timingCase, name string, port int, report string) *
 			HostNetwork:                   true,
 			TerminationGracePeriodSeconds: &grace,
 			Containers: []corev1.Container{{
-				Name: "timing", Image: rig.TimingImage, ImagePullPolicy: corev1.PullNever, Env: env,
+				Name: "timing", Image: binaries.TimingImage, ImagePullPolicy: corev1.PullNever, Env: env,
 				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: get("/readyz")}, PeriodSeconds: 1},
 				Lifecycle:      &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{HTTPGet: get(c.path())}},
 			}},
@@ -186,18 +197,88 @@ func timingPod(r *rig.Rig, c timingCase, name string, port int, report string) *
 // timings is what one termination looked like, in seconds after ref: the
 // kubelet's first "Killing container" log line for the real kubelet (so
 // the API's latency is not counted), the call to Terminate for the
-// simulator.
+// simulator. The process's own stamps (hook start, SIGTERM, death) arrive
+// at the recorder; the caller's stamps (hook end, stop call, exit seen)
+// are the kubelet's log lines (-v=3) or the simulator's Report.
 type timings struct {
 	hookStart float64 // the hook's request arrives
-	sigterm   float64 // SIGTERM arrives
+	sigterm   float64 // SIGTERM arrives (-1: none came)
 	death     float64 // the process is gone (exit or SIGKILL)
 	exitCode  int     // as in the container status (128 + signal when killed)
 	apiDelay  float64 // DELETE to the kubelet's first log line (real kubelet only)
+
+	hookEnd     float64 // the caller stops waiting for the hook
+	hookOutcome string  // "answered", "failed" (transport error) or "abandoned"
+	stopCall    float64 // the caller decides to stop the container: StopContainer, or the simulator's signal (-1: it sent none)
+	stopGrace   float64 // the grace period the stop call got, in seconds
+	exitSeen    float64 // the caller sees the process gone: the kubelet's "Container exited normally", the simulator's ExitAfter
+	terminated  float64 // the API shows the container terminated (real kubelet only)
 }
 
 func (tm timings) String() string {
-	return fmt.Sprintf("hook %+.3f, SIGTERM %+.3f (hook %+.3f), death %+.3f (SIGTERM %+.3f), exit %d",
-		tm.hookStart, tm.sigterm, tm.sigterm-tm.hookStart, tm.death, tm.death-tm.sigterm, tm.exitCode)
+	return fmt.Sprintf("hook %+.3f, SIGTERM %+.3f (hook %+.3f), death %+.3f (SIGTERM %+.3f), exit %d; caller: hook %s at %+.3f, stop call %+.3f (grace %g s), exit seen %+.3f",
+		tm.hookStart, tm.sigterm, tm.sigterm-tm.hookStart, tm.death, tm.death-tm.sigterm, tm.exitCode,
+		tm.hookOutcome, tm.hookEnd, tm.stopCall, tm.stopGrace, tm.exitSeen)
+}
+
+// kubeletStamps reads the kubelet's own stamps of pod's termination from
+// its log at path into tm, in seconds after ref: the end of the preStop
+// hook ("PreStop hook completed", "PreStop hook failed" or "PreStop hook
+// not completed in grace period"), the call to StopContainer with its
+// grace period ("Killing container with a grace period") and its return
+// ("Container exited normally"), all in killContainer and
+// executePreStopHook (pkg/kubelet/kuberuntime/kuberuntime_container.go).
+func kubeletStamps(path string, since, ref time.Time, pod string, tm *timings) error {
+	// The goroutine that runs the hook logs "PreStop hook failed" before
+	// it returns, and the wait then logs "PreStop hook completed" as well:
+	// a failure outranks a completion, and an abandon both.
+	tm.hookOutcome = ""
+	for _, o := range []struct{ msg, outcome string }{
+		{"PreStop hook not completed in grace period", "abandoned"},
+		{"PreStop hook failed", "failed"},
+		{"PreStop hook completed", "answered"},
+	} {
+		if at, _, err := kubeletLineIn(path, since, pod, o.msg); err == nil {
+			tm.hookEnd, tm.hookOutcome = secondsAfter(ref, at), o.outcome
+			break
+		}
+	}
+	if tm.hookOutcome == "" {
+		return errors.New("no end of the preStop hook in the kubelet's log")
+	}
+	at, line, err := kubeletLineIn(path, since, pod, "Killing container with a grace period")
+	if err != nil {
+		return fmt.Errorf("no StopContainer call in the kubelet's log: %w", err)
+	}
+	tm.stopCall = secondsAfter(ref, at)
+	if m := gracePeriodField.FindStringSubmatch(line); m != nil {
+		tm.stopGrace, _ = strconv.ParseFloat(m[1], 64)
+	}
+	at, _, err = kubeletLineIn(path, since, pod, "Container exited normally")
+	if err != nil {
+		return fmt.Errorf("no return of StopContainer in the kubelet's log: %w", err)
+	}
+	tm.exitSeen = secondsAfter(ref, at)
+	return nil
+}
+
+var gracePeriodField = regexp.MustCompile(`gracePeriod=(\d+)`)
+
+// simulatorStamps fills tm's caller stamps from the simulator's report.
+func simulatorStamps(rep *shutdowntest.Report, tm *timings) {
+	tm.hookEnd, tm.hookOutcome = rep.PreStopDuration.Seconds(), "answered"
+	switch {
+	case rep.PreStopAbandoned:
+		tm.hookOutcome = "abandoned"
+	case rep.PreStopErr != nil:
+		tm.hookOutcome = "failed"
+	}
+	tm.stopCall = -1
+	if rep.SignalAfter > 0 {
+		tm.stopCall = rep.SignalAfter.Seconds()
+	}
+	tm.exitSeen = rep.ExitAfter.Seconds()
+	tm.exitCode = rep.ContainerExitCode
 }
 
 func secondsAfter(ref, at time.Time) float64 {
@@ -228,11 +309,16 @@ func underKubelet(ctx context.Context, t *testing.T, r *rig.Rig, rec *recorder, 
 	if err != nil {
 		t.Fatalf("kubelet log: no kill of %s: %v", name, err)
 	}
-	return timings{
-		hookStart: secondsAfter(ref, run.first("hook-start")),
-		sigterm:   secondsAfter(ref, run.first("sigterm")),
-		death:     secondsAfter(ref, run.deadAt),
-		exitCode:  int(pods.end(name).ExitCode),
-		apiDelay:  ref.Sub(deleted).Seconds(),
+	tm := timings{
+		hookStart:  secondsAfter(ref, run.first("hook-start")),
+		sigterm:    secondsAfter(ref, run.first("sigterm")),
+		death:      secondsAfter(ref, run.deadAt),
+		exitCode:   int(pods.end(name).ExitCode),
+		apiDelay:   ref.Sub(deleted).Seconds(),
+		terminated: secondsAfter(ref, pods.end(name).Terminated),
 	}
+	if err := kubeletStamps(r.KubeletLog, deleted, ref, name, &tm); err != nil {
+		t.Fatalf("kubelet log of %s: %v", name, err)
+	}
+	return tm
 }

@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/lameduck/lameduck/e2e/internal/binaries"
 	"github.com/lameduck/lameduck/e2e/internal/rig"
 )
 
@@ -127,7 +128,7 @@ func (m *manifest) workload(t *testing.T, r *rig.Rig, tag, strategy, image strin
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(dir, rig.ImageUser, rig.ImageUser); err != nil {
+	if err := os.Chown(dir, binaries.ImageUser, binaries.ImageUser); err != nil {
 		t.Fatal(err)
 	}
 	dirType := corev1.HostPathDirectory

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lameduck/lameduck/e2e/internal/node"
+	"github.com/lameduck/lameduck/e2e/internal/proc"
 )
 
 // Down tears the rig down, going on after an error and returning them
@@ -36,24 +39,33 @@ func (r *Rig) Down() error {
 	// Reverse start order: kube-proxies, kubelets, scheduler, controller
 	// manager, API server, etcd; the containerds last, once their
 	// containers are gone.
-	containerds := map[string]*proc{}
-	for i := len(r.procs) - 1; i >= 0; i-- {
-		p := r.procs[i]
-		if strings.HasPrefix(p.name, "containerd-") {
-			containerds[p.name] = p
-			continue
+	containerds := map[string]*proc.Proc{}
+	if r.procs != nil {
+		procs := r.procs.Procs()
+		for i := len(procs) - 1; i >= 0; i-- {
+			p := procs[i]
+			if strings.HasPrefix(p.Name, "containerd-") {
+				containerds[p.Name] = p
+				continue
+			}
+			errs = append(errs, p.Stop(20*time.Second))
 		}
-		errs = append(errs, p.stop(20*time.Second))
 	}
 	for _, n := range r.Nodes {
-		if p := containerds["containerd-"+n.Name]; p != nil && !p.exited() {
-			n.removeContainers(ctx)
+		if p := containerds["containerd-"+n.Name]; p != nil && !p.Exited() {
+			n.RemoveContainers(ctx)
 		}
 	}
 	for _, p := range containerds {
-		errs = append(errs, p.stop(20*time.Second))
+		errs = append(errs, p.Stop(20*time.Second))
 	}
-	errs = append(errs, r.killShims(), r.unmountAll(), r.removeCgroups())
+	for _, n := range r.Nodes {
+		n.KillShims()
+	}
+	errs = append(errs, r.unmountAll())
+	for i := 1; i <= r.cfg.Nodes; i++ {
+		errs = append(errs, node.RemoveCgroups(i))
+	}
 	if r.Lab != nil {
 		errs = append(errs, r.Lab.Close())
 	}
@@ -92,58 +104,14 @@ func (r *Rig) deletePods(ctx context.Context) {
 	for _, p := range list.Items {
 		_ = r.API.Delete(ctx, "/api/v1/namespaces/default/pods/"+p.Metadata.Name, &zero)
 	}
-	_ = poll(ctx, 60*time.Second, func() error {
+	_ = proc.Poll(ctx, 60*time.Second, func() error {
 		for _, n := range r.Nodes {
-			out, err := n.ctr(ctx, "tasks", "ls", "-q")
-			if err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			if n.Running(ctx) {
 				return errors.New("containers still running")
 			}
 		}
 		return nil
 	})
-}
-
-// removeContainers kills and removes every task and container left in the
-// node's containerd (the kubelet stops pods' containers, not their records).
-func (n *Node) removeContainers(ctx context.Context) {
-	out, _ := n.ctr(ctx, "tasks", "ls", "-q")
-	tasks := strings.Fields(string(out))
-	for _, t := range tasks {
-		_, _ = n.ctr(ctx, "tasks", "kill", "-s", "SIGKILL", t)
-	}
-	for _, t := range tasks {
-		_ = poll(ctx, 5*time.Second, func() error { _, err := n.ctr(ctx, "tasks", "rm", "-f", t); return err })
-	}
-	out, _ = n.ctr(ctx, "containers", "ls", "-q")
-	for _, c := range strings.Fields(string(out)) {
-		_, _ = n.ctr(ctx, "containers", "rm", c)
-	}
-}
-
-// killShims kills the shims of the rig's containerds that outlived them;
-// their PIDs are read from the state directories, and checked to be shims.
-func (r *Rig) killShims() error {
-	if r.Dir == "" {
-		return nil
-	}
-	files, _ := filepath.Glob(filepath.Join(r.Dir, "node*", "containerd", "state", "io.containerd.runtime.v2.task", "*", "*", "shim.pid"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid <= 1 {
-			continue
-		}
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if !strings.Contains(string(cmdline), "containerd-shim") {
-			continue
-		}
-		r.logf("killing leftover shim %d", pid)
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-	return nil
 }
 
 // mountsUnder returns the mount points under dir (and dir itself), deepest
@@ -210,30 +178,6 @@ func (r *Rig) unmountAll() error {
 	return errors.Join(errs...)
 }
 
-// removeCgroups removes the nodes' cgroup roots (cgroupfs driver, v1),
-// leaves first. Up refused to start if they existed, so they are the rig's.
-func (r *Rig) removeCgroups() error {
-	var errs []error
-	for i := 1; i <= r.cfg.Nodes; i++ {
-		roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgroupRootName(i)))
-		for _, h := range roots {
-			var dirs []string
-			_ = filepath.WalkDir(h, func(p string, d os.DirEntry, err error) error {
-				if err == nil && d.IsDir() {
-					dirs = append(dirs, p)
-				}
-				return nil
-			})
-			for i := len(dirs) - 1; i >= 0; i-- {
-				if err := syscall.Rmdir(dirs[i]); err != nil && !errors.Is(err, syscall.ENOENT) {
-					errs = append(errs, fmt.Errorf("rig: remove cgroup %s: %w", dirs[i], err))
-				}
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // removeHostPaths removes the paths outside the rig's directory that did
 // not exist before Up: the kubelet hard-codes
 // /var/lib/kubelet/device-plugins and the /var/log/containers symlinks into
@@ -270,16 +214,20 @@ func (r *Rig) checkClean() error {
 			errs = append(errs, fmt.Errorf("rig: mounts left: %v", mounts))
 		}
 	}
-	if ports := listening(r.ports); len(ports) > 0 {
+	var ports []int
+	if r.cp != nil {
+		ports = r.cp.Ports
+	}
+	if ports := listening(ports); len(ports) > 0 {
 		errs = append(errs, fmt.Errorf("rig: listeners left on 127.0.0.1 ports %v", ports))
 	}
 	for i := 1; i <= r.cfg.Nodes; i++ {
-		if left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", cgroupRootName(i))); len(left) > 0 {
+		if left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", node.CgroupRootName(i))); len(left) > 0 {
 			errs = append(errs, fmt.Errorf("rig: cgroups left: %v", left))
 		}
 	}
 	if r.sysctls != nil {
-		now, err := readSysctls()
+		now, err := node.ReadSysctls()
 		if err != nil {
 			errs = append(errs, err)
 		}

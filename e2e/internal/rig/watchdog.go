@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 )
@@ -15,7 +13,7 @@ import (
 // test process holds open. Down writes "down" to it first, and the
 // watchdog exits; an EOF without it means the test process is gone, and
 // the watchdog does what Down would have, by the PID files of the rig's
-// processes (the nodes' namespace holders among them, so that the
+// processes (package proc writes them) (the nodes' namespace holders among them, so that the
 // namespaces go too), and removes the directory ($1). The remaining arguments are
 // the host paths to remove.
 const watchdogScript = `
@@ -99,9 +97,4 @@ func (w *watchdog) stop() error {
 		_ = w.cmd.Process.Kill()
 		return fmt.Errorf("rig: watchdog did not exit")
 	}
-}
-
-// writePID records p's PID for the watchdog.
-func (r *Rig) writePID(p *proc) {
-	_ = os.WriteFile(filepath.Join(r.Dir, "run", p.name+".pid"), []byte(strconv.Itoa(p.cmd.Process.Pid)), 0o644)
 }

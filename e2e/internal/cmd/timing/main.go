@@ -7,7 +7,11 @@
 //
 //   - GET /readyz answers 200;
 //   - GET /prestop reports "hook-start", sleeps HOOK_SLEEP, reports
-//     "hook-end" and answers 200;
+//     "hook-end" and answers 200. With EXIT_IN_HOOK=answered it then
+//     flushes the answer and exits 0 at once, reporting "exit": the process
+//     is gone while the hook's caller is still reading its answer. With
+//     EXIT_IN_HOOK=unanswered it exits 0 after HOOK_SLEEP without
+//     answering: the hook's connection breaks;
 //   - any other path reports "notfound PATH" and answers 404.
 //
 // At SIGTERM it reports "sigterm" and exits 0 after EXIT_DELAY, unless
@@ -70,10 +74,22 @@ func main() {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {})
+	exitInHook := os.Getenv("EXIT_IN_HOOK")
 	mux.HandleFunc("GET /prestop", func(w http.ResponseWriter, req *http.Request) {
 		r.send("hook-start %s", req.UserAgent())
 		time.Sleep(hookSleep)
 		r.send("hook-end")
+		switch exitInHook {
+		case "answered":
+			w.Header().Set("Content-Length", "3")
+			_, _ = w.Write([]byte("ok\n"))
+			w.(http.Flusher).Flush()
+		case "unanswered":
+		default:
+			return
+		}
+		r.send("exit")
+		os.Exit(0)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		r.send("notfound %s", req.URL.Path)

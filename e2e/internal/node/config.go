@@ -1,9 +1,12 @@
-package rig
+package node
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"text/template"
 )
 
 // containerdConfig is containerd 1.6's configuration with everything under
@@ -108,24 +111,40 @@ const cniConfig = `{"cniVersion":"1.0.0","name":"lameduck","plugins":[
  {"type":"portmap","capabilities":{"portMappings":true}}]}
 `
 
-// readSysctls reads the kernel tunables the kubelet would set, so that the
+// ReadSysctls reads the kernel tunables the kubelet would set, so that the
 // rig can show they are untouched.
-func readSysctls() (map[string]string, error) {
+func ReadSysctls() (map[string]string, error) {
 	m := map[string]string{}
 	for _, name := range shieldedSysctls {
 		b, err := os.ReadFile("/proc/sys/" + name)
 		if err != nil {
-			return nil, fmt.Errorf("rig: %w", err)
+			return nil, fmt.Errorf("node: %w", err)
 		}
 		m[name] = strings.TrimSpace(string(b))
 	}
 	return m, nil
 }
 
-// shieldedSysctls are the tunables the kubelet 1.34 sets at start-up
+// shieldedSysctls are the tunables the kubelet sets at start-up
 // (pkg/kubelet/cm/container_manager_linux.go, setupKernelTunables), with the
 // values it wants. The rig bind-mounts files holding these values over them
 // in the kubelet's private mount namespace, so the host keeps its own.
 var shieldedSysctls = []string{"vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops"}
 
 var shieldValues = map[string]string{"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
+
+// render writes the template text, executed with data, to path.
+func render(path, text string, data any) error {
+	t, err := template.New(filepath.Base(path)).Parse(text)
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	return nil
+}

@@ -1,4 +1,4 @@
-package rig
+package binaries
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lameduck/lameduck/e2e/internal/proc"
 )
 
 // k8sCommands are the binaries built from the module proxy. etcd is built
@@ -61,10 +63,10 @@ func buildK8s(ctx context.Context, logf func(string, ...any), cache, v string) (
 	logf("building kubernetes %s binaries into %s (about 10-30 min cold; cached afterwards)", v, bin)
 	wrap := filepath.Join(dir, "wrap")
 	if err := os.MkdirAll(wrap, 0o755); err != nil {
-		return "", fmt.Errorf("rig: %w", err)
+		return "", fmt.Errorf("binaries: %w", err)
 	}
 	if err := os.MkdirAll(bin, 0o755); err != nil {
-		return "", fmt.Errorf("rig: %w", err)
+		return "", fmt.Errorf("binaries: %w", err)
 	}
 	if err := writeWrapper(ctx, logf, wrap, v); err != nil {
 		return "", err
@@ -83,7 +85,7 @@ func buildK8s(ctx context.Context, logf func(string, ...any), cache, v string) (
 			return "", err
 		}
 		if err := os.Rename(tmp, filepath.Join(bin, c)); err != nil {
-			return "", fmt.Errorf("rig: %w", err)
+			return "", fmt.Errorf("binaries: %w", err)
 		}
 		logf("built %s %s in %v", c, v, time.Since(t).Round(time.Second))
 	}
@@ -124,11 +126,11 @@ func writeWrapper(ctx context.Context, logf func(string, ...any), wrap, v string
 	}
 	var info struct{ GoMod string }
 	if err := json.Unmarshal(out, &info); err != nil {
-		return fmt.Errorf("rig: go mod download: %w", err)
+		return fmt.Errorf("binaries: go mod download: %w", err)
 	}
 	modText, err := os.ReadFile(info.GoMod)
 	if err != nil {
-		return fmt.Errorf("rig: %w", err)
+		return fmt.Errorf("binaries: %w", err)
 	}
 	goVersion, godebug, staging := parseKubernetesMod(string(modText))
 	stagingV := "v0." + strings.TrimPrefix(v, "v1.")
@@ -144,7 +146,7 @@ func writeWrapper(ctx context.Context, logf func(string, ...any), wrap, v string
 	}
 	b.WriteString(")\n")
 	if err := os.WriteFile(filepath.Join(wrap, "go.mod"), []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("rig: %w", err)
+		return fmt.Errorf("binaries: %w", err)
 	}
 	var tools strings.Builder
 	tools.WriteString("//go:build tools\n\npackage tools\n\nimport (\n")
@@ -153,7 +155,7 @@ func writeWrapper(ctx context.Context, logf func(string, ...any), wrap, v string
 	}
 	tools.WriteString(")\n")
 	if err := os.WriteFile(filepath.Join(wrap, "tools.go"), []byte(tools.String()), 0o644); err != nil {
-		return fmt.Errorf("rig: %w", err)
+		return fmt.Errorf("binaries: %w", err)
 	}
 	_, err = goCmd(ctx, wrap, nil, "mod", "tidy", "-e")
 	return err
@@ -200,21 +202,14 @@ func goCmd(ctx context.Context, dir string, env []string, args ...string) ([]byt
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("rig: go %s in %s: %w: %s", strings.Join(args, " "), dir, err, tail(stderr.String(), 2000))
+		return nil, fmt.Errorf("binaries: go %s in %s: %w: %s", strings.Join(args, " "), dir, err, proc.Tail(stderr.String(), 2000))
 	}
 	return out, nil
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
-}
-
-// images are the images the rig loads into every node's containerd, as
-// archives under Built.Dir/images.
-var images = []string{"pause.tar", "timing.tar", "http.tar", "grpc.tar"}
+// Images are the archives, under Built.Images, of the images every node's
+// containerd loads.
+var Images = []string{"pause.tar", "timing.tar", "http.tar", "grpc.tar"}
 
 // buildImages builds the pause, timing and example programs into dir/bin
 // and writes their image archives into dir/images.
@@ -222,7 +217,7 @@ func buildImages(ctx context.Context, logf func(string, ...any), cfg Config, dir
 	bin := filepath.Join(dir, "bin")
 	for _, d := range []string{bin, filepath.Join(dir, "images")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("rig: %w", err)
+			return fmt.Errorf("binaries: %w", err)
 		}
 	}
 	builds := []struct{ dir, pkg, out string }{

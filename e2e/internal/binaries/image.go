@@ -1,4 +1,4 @@
-package rig
+package binaries
 
 import (
 	"archive/tar"
@@ -46,14 +46,14 @@ func writeDockerArchive(out string, img image) error {
 	}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
-		return fmt.Errorf("rig: image config: %w", err)
+		return fmt.Errorf("binaries: image config: %w", err)
 	}
 	cfgSum := sha256.Sum256(cfgJSON)
 	cfgName := hex.EncodeToString(cfgSum[:]) + ".json"
 	layerName := hex.EncodeToString(diffID[:]) + "/layer.tar"
 	manifest, err := json.Marshal([]map[string]any{{"Config": cfgName, "RepoTags": []string{img.ref}, "Layers": []string{layerName}}})
 	if err != nil {
-		return fmt.Errorf("rig: image manifest: %w", err)
+		return fmt.Errorf("binaries: image manifest: %w", err)
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -63,21 +63,21 @@ func writeDockerArchive(out string, img image) error {
 	}{{layerName, layer}, {cfgName, cfgJSON}, {"manifest.json", manifest}} {
 		if dir := path.Dir(f.name); dir != "." {
 			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755}); err != nil {
-				return fmt.Errorf("rig: image: %w", err)
+				return fmt.Errorf("binaries: image: %w", err)
 			}
 		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: 0o644, Size: int64(len(f.data))}); err != nil {
-			return fmt.Errorf("rig: image: %w", err)
+			return fmt.Errorf("binaries: image: %w", err)
 		}
 		if _, err := tw.Write(f.data); err != nil {
-			return fmt.Errorf("rig: image: %w", err)
+			return fmt.Errorf("binaries: image: %w", err)
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return fmt.Errorf("rig: image: %w", err)
+		return fmt.Errorf("binaries: image: %w", err)
 	}
 	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("rig: image: %w", err)
+		return fmt.Errorf("binaries: image: %w", err)
 	}
 	return nil
 }
@@ -90,7 +90,7 @@ func layerTar(files map[string]string) ([]byte, error) {
 	dirs := map[string]bool{}
 	epoch := time.Unix(0, 0)
 	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777, ModTime: epoch}); err != nil {
-		return nil, fmt.Errorf("rig: layer: %w", err)
+		return nil, fmt.Errorf("binaries: layer: %w", err)
 	}
 	for dst, src := range files {
 		dst = strings.TrimPrefix(dst, "/")
@@ -98,28 +98,28 @@ func layerTar(files map[string]string) ([]byte, error) {
 			if !dirs[d] {
 				dirs[d] = true
 				if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755, ModTime: epoch}); err != nil {
-					return nil, fmt.Errorf("rig: layer: %w", err)
+					return nil, fmt.Errorf("binaries: layer: %w", err)
 				}
 			}
 		}
 		data, err := os.ReadFile(src)
 		if err != nil {
-			return nil, fmt.Errorf("rig: layer: %w", err)
+			return nil, fmt.Errorf("binaries: layer: %w", err)
 		}
 		st, err := os.Stat(src)
 		if err != nil {
-			return nil, fmt.Errorf("rig: layer: %w", err)
+			return nil, fmt.Errorf("binaries: layer: %w", err)
 		}
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: dst, Mode: int64(st.Mode().Perm()), Size: int64(len(data)), ModTime: epoch}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, fmt.Errorf("rig: layer: %w", err)
+			return nil, fmt.Errorf("binaries: layer: %w", err)
 		}
 		if _, err := tw.Write(data); err != nil {
-			return nil, fmt.Errorf("rig: layer: %w", err)
+			return nil, fmt.Errorf("binaries: layer: %w", err)
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("rig: layer: %w", err)
+		return nil, fmt.Errorf("binaries: layer: %w", err)
 	}
 	return buf.Bytes(), nil
 }

@@ -1,4 +1,4 @@
-package rig
+package controlplane
 
 import (
 	"crypto/ecdsa"
@@ -29,7 +29,7 @@ type pki struct {
 
 func makePKI(dir string) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("rig: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	p := &pki{
 		caCert: filepath.Join(dir, "ca.crt"), apiCert: filepath.Join(dir, "apiserver.crt"),
@@ -38,7 +38,7 @@ func makePKI(dir string) (*pki, error) {
 	}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("rig: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{
@@ -48,16 +48,16 @@ func makePKI(dir string) (*pki, error) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		return nil, fmt.Errorf("rig: ca: %w", err)
+		return nil, fmt.Errorf("controlplane: ca: %w", err)
 	}
 	ca, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		return nil, fmt.Errorf("rig: ca: %w", err)
+		return nil, fmt.Errorf("controlplane: ca: %w", err)
 	}
 	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	apiKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("rig: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	apiTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "kube-apiserver"},
@@ -69,23 +69,23 @@ func makePKI(dir string) (*pki, error) {
 	}
 	apiDER, err := x509.CreateCertificate(rand.Reader, apiTmpl, ca, &apiKey.PublicKey, caKey)
 	if err != nil {
-		return nil, fmt.Errorf("rig: apiserver certificate: %w", err)
+		return nil, fmt.Errorf("controlplane: apiserver certificate: %w", err)
 	}
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("rig: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	apiKeyDER, err := x509.MarshalPKCS8PrivateKey(apiKey)
 	if err != nil {
-		return nil, fmt.Errorf("rig: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	saKeyDER, err := x509.MarshalPKCS8PrivateKey(saKey)
 	if err != nil {
-		return nil, fmt.Errorf("rig: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	saPubDER, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("rig: %w", err)
+		return nil, fmt.Errorf("controlplane: %w", err)
 	}
 	p.adminToken, p.kubeletToken, p.kcmToken = token(), token(), token()
 	// token,user,uid,"groups": every component is a master (the API server
@@ -104,7 +104,7 @@ func makePKI(dir string) (*pki, error) {
 		{p.tokens, []byte(tokens)},
 	} {
 		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
-			return nil, fmt.Errorf("rig: %w", err)
+			return nil, fmt.Errorf("controlplane: %w", err)
 		}
 	}
 	return p, nil
@@ -133,7 +133,7 @@ contexts:
 current-context: local
 `, server, p.caCert, user, tok, user)
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		return fmt.Errorf("rig: %w", err)
+		return fmt.Errorf("controlplane: %w", err)
 	}
 	return nil
 }
