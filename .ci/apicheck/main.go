@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -219,10 +220,15 @@ func typeLines(o *types.TypeName, q types.Qualifier, add func(string, ...any)) {
 
 // countNames counts top-level names and methods, as the project counts
 // its surface: fields and interface methods are not names of their own.
+var memberLine = regexp.MustCompile(`^type [A-Za-z0-9_]+ (struct|interface), `)
+
 func countNames(lines []string) int {
 	n := 0
 	for _, l := range lines {
-		if strings.HasPrefix(l, "method ") || !strings.Contains(l, ", ") {
+		// A struct field or interface method line reads
+		// "type T struct, F ..." or "type T interface, M(...)"; every
+		// other line is one name, whatever its signature holds.
+		if !memberLine.MatchString(l) {
 			n++
 		}
 	}
