@@ -97,7 +97,7 @@ func TestSecondDrainReturnsWithItsContext(t *testing.T) {
 	require.NoError(t, err)
 	waitClosed(t, g.entered, "request in handler")
 	first := b.drainAsync(waitLimit)
-	waitClosed(t, b.d.Draining(), "first drain started")
+	waitClosed(t, b.d.DrainStarted(), "first drain started")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()

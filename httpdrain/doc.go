@@ -56,7 +56,7 @@
 // streaming download or body, a WebSocket) would hold the drain until its
 // deadline and be cut there. [StreamContext] gives its handler a context
 // that ends, with cause [ErrDraining], when the drain starts, after the
-// propagation delay, or over a window with [WithStreamEndWindow] (the
+// propagation delay, or over a window with [WithDrainWindow] (the
 // model is k8s.io/apiserver, which ends watches at shutdown and lets other
 // requests finish). It is opt-in: r.Context() is not cancelled by the
 // drain, so finite requests, and the database queries they run with their
@@ -129,7 +129,7 @@
 // a round-robin balancer that picks a server per connection, 30 keep-alive
 // clients), the replacements served 47%, 33% and 20% of the requests
 // after the rollout, in the order they came up; with a 300ms age, or 30
-// requests per connection, 31-35% each. [WithConnectionCloseWindow]
+// requests per connection, 31-35% each. [WithLameDuckWindow]
 // spreads the lame-duck phase's "Connection: close" over a window: in
 // TestConnectionCloseWindowSpreadsReconnects, 50 keep-alive clients leaving
 // a server reconnected to the remaining one all within 100ms without a

@@ -31,7 +31,7 @@ const maxPollInterval = 50 * time.Millisecond
 //     Linux, for listeners with a socket: *net.TCPListener,
 //     *net.UnixListener, and listeners that embed one in a field named
 //     Listener, as crypto/tls's does; elsewhere they close in step 5);
-//  2. closes the [Drainer.Draining] channel and tells the streams of
+//  2. closes the [Drainer.DrainStarted] channel and tells the streams of
 //     [StreamContext] to end;
 //  3. with [WithRejectWhileDraining], keeps accepting, answering new requests
 //     503, until the requests in flight have finished, and only then
@@ -91,7 +91,7 @@ func (d *Drainer) drain(ctx context.Context) error {
 		// sent on an idle connection 250µs after the start failing 2-3
 		// times as often.
 		d.conns.closeQuiet()
-		d.lns.stop() // before Draining closes: whoever sees it, sees this
+		d.lns.stop() // before DrainStarted closes: whoever sees it, sees this
 	}
 	close(d.draining)
 	d.streams.end()

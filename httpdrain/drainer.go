@@ -49,7 +49,7 @@ type Drainer struct {
 	lameAt    time.Time     // when it did; set before lame
 	lameOnce  sync.Once     // guards lameAt, lame and lameDuck
 	clock     ageClock      // see WithMaxConnectionAge
-	lameDuck  chan struct{} // closed right after lame is set
+	lameDuck  chan struct{} // closed right after lame is set (for tests: export_test.go)
 	draining  chan struct{} // closed when Drain starts
 	drainOnce sync.Once
 	drained   chan struct{} // closed when the first Drain returns
@@ -175,17 +175,15 @@ func (d *Drainer) goLame() {
 	})
 }
 
-// LameDuck returns a channel closed once HTTP/1 responses carry
-// "Connection: close": soon after the trigger channel closes, or when
-// [Drainer.Drain] starts. The channel is the same on every call.
-func (d *Drainer) LameDuck() <-chan struct{} { return d.lameDuck }
-
-// Draining returns a channel closed when [Drainer.Drain] starts, after the
-// propagation delay, never at the trigger (see [Drainer.LameDuck]). Owners
-// of hijacked connections (WebSockets) and other long-lived exchanges watch
-// it to say goodbye and close: Drain waits for them until its deadline,
-// then closes their connections. The channel is the same on every call.
-func (d *Drainer) Draining() <-chan struct{} { return d.draining }
+// DrainStarted returns a channel closed when [Drainer.Drain] starts, after
+// the propagation delay, never at the trigger (the lame-duck phase starts
+// at the lifecycle's Triggered channel). Owners of hijacked connections
+// (WebSockets) and other long-lived exchanges watch it to say goodbye and
+// close: Drain waits for them until its deadline, then closes their
+// connections. By the time it is closed, the listeners refuse new
+// connections (unless [WithRejectWhileDraining]). The channel is the same
+// on every call.
+func (d *Drainer) DrainStarted() <-chan struct{} { return d.draining }
 
 // InFlight returns the number of requests being served by handlers
 // wrapped with [Drainer.Middleware], including handlers that hijacked their

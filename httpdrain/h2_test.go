@@ -102,7 +102,7 @@ func TestHTTP2(t *testing.T) {
 			_, body := s.post(t, "/")
 			assert.Equal(t, "body", body)
 			close(s.trigger)
-			waitClosed(t, s.d.LameDuck(), "lame duck")
+			waitClosed(t, httpdrain.LameDuckStarted(s.d), "lame duck")
 			for i := range 2 {
 				var reused bool
 				ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{

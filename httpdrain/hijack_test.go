@@ -44,7 +44,7 @@ func (s *socket) own(c net.Conn) {
 		return
 	}
 	select {
-	case <-s.d.Draining():
+	case <-s.d.DrainStarted():
 	case <-time.After(waitLimit):
 	}
 	<-s.release
@@ -73,7 +73,7 @@ func TestDrainWaitsForHijackedConns(t *testing.T) {
 	r := upgrade(t, b.addr)
 
 	errc := b.drainAsync(waitLimit)
-	waitClosed(t, b.d.Draining(), "draining")
+	waitClosed(t, b.d.DrainStarted(), "draining")
 	waitRefused(t, b.addr)
 	close(s.release)
 	require.NoError(t, waitErr(t, errc))

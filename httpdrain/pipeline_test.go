@@ -69,7 +69,7 @@ func TestPipelinedRequestDoesNotCutResponse(t *testing.T) {
 				}
 				if tt.lame {
 					close(b.trigger)
-					waitClosed(t, b.d.LameDuck(), "lame-duck phase")
+					waitClosed(t, httpdrain.LameDuckStarted(b.d), "lame-duck phase")
 				}
 				var c net.Conn
 				c, err := net.Dial("tcp", b.addr)

@@ -119,7 +119,7 @@ func TestConnectionCloseWindow(t *testing.T) {
 		window = 800 * time.Millisecond
 		pause  = 10 * time.Millisecond
 	)
-	b := startBackend(t, http.HandlerFunc(echo), httpdrain.WithConnectionCloseWindow(window))
+	b := startBackend(t, http.HandlerFunc(echo), httpdrain.WithLameDuckWindow(window))
 	cs := make([]*rawConn, conns)
 	for i := range cs {
 		cs[i] = dialRaw(t, b.addr)
@@ -129,7 +129,7 @@ func TestConnectionCloseWindow(t *testing.T) {
 	}
 
 	close(b.trigger)
-	waitClosed(t, b.d.LameDuck(), "lame duck")
+	waitClosed(t, httpdrain.LameDuckStarted(b.d), "lame duck")
 	start := time.Now()
 	told := make(chan time.Duration, conns)
 	for _, c := range cs {
@@ -179,15 +179,15 @@ func untilClose(c *rawConn, pause time.Duration) time.Duration {
 // and then closed.
 func TestConnectionCloseWindowEndsAtDrain(t *testing.T) {
 	g := newGate()
-	b := startBackend(t, g, httpdrain.WithConnectionCloseWindow(time.Hour))
+	b := startBackend(t, g, httpdrain.WithLameDuckWindow(time.Hour))
 	c := dialRaw(t, b.addr)
 	close(b.trigger)
-	waitClosed(t, b.d.LameDuck(), "lame duck")
+	waitClosed(t, httpdrain.LameDuckStarted(b.d), "lame duck")
 	_, err := c.Write([]byte(postHead("/", "x") + "x"))
 	require.NoError(t, err)
 	waitClosed(t, g.entered, "request entered")
 	drained := b.drainAsync(waitLimit)
-	waitClosed(t, b.d.Draining(), "draining")
+	waitClosed(t, b.d.DrainStarted(), "draining")
 	close(g.release)
 	_, body, err := c.read()
 	require.NoError(t, err)

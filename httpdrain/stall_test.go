@@ -104,7 +104,7 @@ func TestDrainIsNotHeldByStalledClient(t *testing.T) {
 
 			start := time.Now()
 			errc := b.drainAsync(stallBudget)
-			waitClosed(t, b.d.Draining(), "drain start")
+			waitClosed(t, b.d.DrainStarted(), "drain start")
 			refused := dialRefused(b.addr)
 			select {
 			case <-closed:

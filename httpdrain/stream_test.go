@@ -333,7 +333,7 @@ func TestStreamEndWindow(t *testing.T) {
 	const window = time.Second
 	synctest.Test(t, func(t *testing.T) {
 		srv := &http.Server{}
-		d := httpdrain.New(srv, make(lifecycle), quiet, httpdrain.WithStreamEndWindow(window))
+		d := httpdrain.New(srv, make(lifecycle), quiet, httpdrain.WithDrainWindow(window))
 		conn := srv.ConnContext(context.Background(), nil) // as net/http makes it
 
 		const n = 200
@@ -376,12 +376,6 @@ func TestStreamEndWindow(t *testing.T) {
 		assert.ErrorIs(t, context.Cause(stopped), context.Canceled, "stopped before the drain")
 		assert.ErrorIs(t, context.Cause(late), httpdrain.ErrDraining, "opened after the window ended")
 	})
-}
-
-func TestWithStreamEndWindowPanics(t *testing.T) {
-	assert.PanicsWithValue(t,
-		"httpdrain: WithStreamEndWindow(-1s): the window must not be negative; use 0 to end every stream at the start of the drain",
-		func() { httpdrain.WithStreamEndWindow(-time.Second) })
 }
 
 // TestStreamContextReplacedConnContext: a server whose ConnContext was

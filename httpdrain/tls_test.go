@@ -158,7 +158,7 @@ func TestDrainServesTLSHandshakeInProgress(t *testing.T) {
 				waitClosed(t, pc.paused, "handshake paused")
 				waitClosed(t, accepted, "connection accepted")
 				errc := b.drainAsync(waitLimit)
-				waitClosed(t, b.d.Draining(), "drain started")
+				waitClosed(t, b.d.DrainStarted(), "drain started")
 				// net/http drops a request read after Shutdown starts:
 				// the drain waits for the handshake before it shuts down,
 				// its header grace at most, but refuses new connections

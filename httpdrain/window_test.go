@@ -82,7 +82,7 @@ func TestConnectionCloseWindowSpreadsReconnects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("window %v", tt.window), func(t *testing.T) {
-			from := startBackend(t, http.HandlerFunc(echo), httpdrain.WithConnectionCloseWindow(tt.window))
+			from := startBackend(t, http.HandlerFunc(echo), httpdrain.WithLameDuckWindow(tt.window))
 			opened := new(connTimeline)
 			to := serveWith(t, &http.Server{Handler: http.HandlerFunc(echo), ConnState: opened.hook})
 			p := startProxy(t, 0, from.addr)
