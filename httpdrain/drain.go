@@ -105,7 +105,7 @@ func (d *Drainer) drain(ctx context.Context) error {
 		return nil
 	}
 	if ctx.Err() == nil {
-		return fmt.Errorf("httpdrain: shutdown: %w", err)
+		return fmt.Errorf("httpdrain: server shutdown: %w", err)
 	}
 	reqs, hijacked, registered := d.reqs.load(), d.conns.openHijacked(), d.onShutdown.Load()
 	d.srv.Close()

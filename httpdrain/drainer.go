@@ -143,7 +143,7 @@ func (d *Drainer) bypassed() error {
 // request (a replaced srv.ConnState).
 func (d *Drainer) checkBypass() {
 	if err := d.bypassed(); err != nil && !d.reported.Swap(true) {
-		d.cfg.logger.Error("httpdrain: server bypasses the drainer", "error", err)
+		d.cfg.logger.Error("httpdrain: misconfigured server", "err", err)
 	}
 }
 

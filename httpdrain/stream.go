@@ -81,8 +81,8 @@ func WithDrainWindow(d time.Duration) Option {
 // was replaced after New. It runs at the first request.
 func (d *Drainer) checkCarried(r *http.Request) {
 	if ci, _ := r.Context().Value(connKey{}).(*connInfo); ci == nil && !d.reported.Swap(true) {
-		d.cfg.logger.Error("httpdrain: server bypasses the drainer",
-			"error", fmt.Errorf("%w: srv.ConnContext was replaced after New: set it before New, which calls it, so that StreamContext sees the drain", ErrBypassed))
+		d.cfg.logger.Error("httpdrain: misconfigured server",
+			"err", fmt.Errorf("%w: srv.ConnContext was replaced after New: set it before New, which calls it, so that StreamContext sees the drain", ErrBypassed))
 	}
 }
 
