@@ -87,9 +87,8 @@ func (d *Drainer) drain(ctx context.Context) error {
 	d.goLame() // also ends watch
 	if !d.cfg.reject {
 		// The quiet connections first, then the listeners: in
-		// BenchmarkIdleRace, refusing connections first left a request
-		// sent on an idle connection 250µs after the start failing 2-3
-		// times as often.
+		// BenchmarkIdleRace, refusing connections first left more
+		// requests sent on idle connections just after the start failing.
 		d.conns.closeQuiet()
 		d.lns.stop() // before DrainStarted closes: whoever sees it, sees this
 	}

@@ -144,11 +144,12 @@ func connInfoOf(r *http.Request) *connInfo {
 // the age's jitter.
 const ageClockSteps = 64
 
-// ageClock tells connection ages. Reading the system clock costs more
-// than the rest of the Drainer's work on a request (50ns on some virtual
-// machines, against 15ns), so the Drainer's goroutine advances this clock
-// every step (see [Drainer.watch]) until the lame-duck phase, and requests
-// load it. Its zero value stands still at 0.
+// ageClock tells connection ages. Reading the system clock can cost more
+// than the rest of the Drainer's work on a request (on virtual machines
+// whose clock source is not the TSC; BenchmarkMiddleware), so the
+// Drainer's goroutine advances this clock every step (see
+// [Drainer.watch]) until the lame-duck phase, and requests load it. Its
+// zero value stands still at 0.
 type ageClock struct {
 	start time.Time
 	now   atomic.Int64 // nanoseconds from start to the last tick
