@@ -11,6 +11,7 @@ import (
 	"github.com/lameduck/lameduck/httpdrain"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 )
 
 // stallBudget is the drain budget of the stalled-client tests: far more
@@ -88,6 +89,7 @@ func dialStalled(t *testing.T, b *backend, handshake bool, stall func(*testing.T
 func TestDrainIsNotHeldByStalledClient(t *testing.T) {
 	for _, tt := range stalledClients {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each waits out the header grace in real time
 			var b *backend
 			if tt.tls {
 				b = startTLSBackend(t, http.HandlerFunc(echo))
@@ -132,6 +134,7 @@ func dialRefused(addr string) bool {
 // TestDrainReportsStalledRequestCutAtDeadline: a request whose header is
 // still arriving when the deadline comes is cut, and Drain says so.
 func TestDrainReportsStalledRequestCutAtDeadline(t *testing.T) {
+	t.Parallel()
 	b := startBackend(t, http.HandlerFunc(echo))
 	dialStalled(t, b, false, slowloris)
 	time.Sleep(20 * time.Millisecond)
@@ -143,14 +146,31 @@ func TestDrainReportsStalledRequestCutAtDeadline(t *testing.T) {
 // closes them all and still counts the request arriving on another: cut at
 // the deadline, it is reported.
 func TestDrainAmongManyIdleConns(t *testing.T) {
-	const n = 1100
+	t.Parallel()
+	const n, dialers = 1100, 8
 	b := startBackend(t, http.HandlerFunc(echo))
 	conns := make([]*rawConn, n)
-	for i := range conns {
-		conns[i] = dialRaw(t, b.addr)
-		_, _, err := conns[i].roundTrip("/", "first")
-		require.NoError(t, err)
+	var g errgroup.Group
+	for d := range dialers {
+		g.Go(func() error {
+			for i := d; i < n; i += dialers {
+				c, err := net.Dial("tcp", b.addr)
+				if err != nil {
+					return err
+				}
+				t.Cleanup(func() { c.Close() })
+				if err := c.SetDeadline(time.Now().Add(waitLimit)); err != nil {
+					return err
+				}
+				conns[i] = newRawConn(c)
+				if _, _, err := conns[i].roundTrip("/", "first"); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
+	require.NoError(t, g.Wait())
 	dialStalled(t, b, false, slowloris)
 	time.Sleep(20 * time.Millisecond) // the stall reaches the server
 

@@ -62,13 +62,15 @@ func (tl *connTimeline) peak(span time.Duration) int {
 	return best
 }
 
-// TestConnectionCloseWindowSpreadsReconnects measures the burst of new
+// TestLameDuckWindowSpreadsReconnects measures the burst of new
 // connections that the remaining server gets when keep-alive clients leave
 // the triggered one: the most connections accepted within any burstSpan,
 // with and without a close window. The load balancer stops sending new
 // connections to the triggered server at once, so that every reconnect
-// lands on the remaining one.
-func TestConnectionCloseWindowSpreadsReconnects(t *testing.T) {
+// lands on the remaining one. It runs only with LAMEDUCK_STATS=1 (see
+// statsOnly); TestLameDuckWindow tests the turns.
+func TestLameDuckWindowSpreadsReconnects(t *testing.T) {
+	statsOnly(t)
 	tests := []struct {
 		window time.Duration
 		check  func(t *testing.T, peak int)
