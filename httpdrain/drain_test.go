@@ -157,6 +157,7 @@ func TestDrainWaitsForOnShutdownFuncs(t *testing.T) {
 }
 
 func TestDrainReturnsAtDeadlineDespiteHandlerIgnoringContext(t *testing.T) {
+	t.Parallel() // waits in real time
 	g := newGate()
 	defer close(g.release)
 	b := startBackend(t, g)

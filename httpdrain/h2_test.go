@@ -87,6 +87,7 @@ func (s *h2Server) postCtx(t *testing.T, ctx context.Context, path string) (*htt
 }
 
 func TestHTTP2(t *testing.T) {
+	t.Parallel() // waits in real time
 	for _, tt := range []struct {
 		name string
 		tls  bool

@@ -86,6 +86,7 @@ func TestDrainWaitsForHijackedConns(t *testing.T) {
 }
 
 func TestDrainClosesHijackedConnsAtDeadline(t *testing.T) {
+	t.Parallel() // waits in real time
 	s := &socket{}
 	b := startBackend(t, s)
 	s.d = b.d

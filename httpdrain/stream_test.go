@@ -141,6 +141,7 @@ func readAll(t *testing.T, body io.Reader) (string, error) {
 // as soon as the drain starts, while a finite request on the same server
 // completes with its context alive, and the drain returns nil.
 func TestStreamContextEndsEventStream(t *testing.T) {
+	t.Parallel() // waits in real time
 	for _, tt := range []struct {
 		name       string
 		h2, useTLS bool

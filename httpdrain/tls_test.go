@@ -262,6 +262,7 @@ func TestRollingRestartUnderTLSLoad(t *testing.T) {
 // at once, rather than wait for a request, or for net/http to close a
 // connection in StateNew after 5s (golang/go#22682).
 func TestDrainClosesTLSConnAfterHandshake(t *testing.T) {
+	t.Parallel() // waits in real time
 	for _, proto := range []string{"http/1.1", "h2"} {
 		t.Run(proto, func(t *testing.T) {
 			b := startTLSBackend(t, http.HandlerFunc(echo))
