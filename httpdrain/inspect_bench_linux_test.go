@@ -53,3 +53,49 @@ func BenchmarkInspect(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkInspectMany compares, per connection, the look at 1,000 idle
+// connections one by one (inspect) and through one sock_diag dump of the
+// listener's port (diagDump).
+func BenchmarkInspectMany(b *testing.B) {
+	const n = 1000
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	servers := make([]net.Conn, n)
+	for i := range servers {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer client.Close()
+		if servers[i], err = ln.Accept(); err != nil {
+			b.Fatal(err)
+		}
+		defer servers[i].Close()
+	}
+	b.Run("inspect", func(b *testing.B) {
+		for b.Loop() {
+			for _, c := range servers {
+				inspect(c)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/conn")
+	})
+	b.Run("dump", func(b *testing.B) {
+		port := uint16(ln.Addr().(*net.TCPAddr).Port)
+		for b.Loop() {
+			states, err := diagDump(port)
+			if err != nil || len(states) != n {
+				b.Fatal(len(states), err)
+			}
+			for _, c := range servers {
+				k, _ := keyOf(c)
+				_ = states[k]
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/conn")
+	})
+}
