@@ -62,7 +62,9 @@ type Drainer struct {
 // then starts with [Drainer.Drain]). In that phase every HTTP/1 response of
 // srv carries "Connection: close", so keep-alive clients reconnect, through
 // the load balancer, while srv still accepts connections; HTTP/2
-// connections get a GOAWAY at the drain (see the package doc).
+// connections get a GOAWAY at the drain (see the package doc). The
+// Drainer's goroutine sees the channel close within a scheduling delay:
+// responses whose handler started before then do not carry the header.
 //
 // New wraps srv.Handler (http.DefaultServeMux if nil) with
 // [Drainer.Middleware] and chains three hooks: srv.ConnState, calling the
@@ -83,7 +85,10 @@ type Drainer struct {
 // drain, so that requests test an atomic flag rather than a channel: call
 // Drain (or close the trigger channel) to end it.
 //
-// New panics if srv or lc is nil; options panic on invalid values.
+// New panics if srv or lc is nil, as WithLogger and WithExemptFunc do on
+// nil: those are mistakes in the program. Values that may come from
+// configuration (durations, counts) never panic: each option says what it
+// does with 0, negative and out-of-range values.
 func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
 	if srv == nil {
 		panic("httpdrain: New: nil *http.Server: pass the server to drain")
