@@ -1,36 +1,35 @@
 package httpdrain
 
 import (
-	"net"
 	"syscall"
 	"testing"
+	"time"
 )
 
-// BenchmarkInspect measures the drain's look at one idle connection, the
-// two system calls that tell whether a request is arriving on it (tcp_info
-// and the unread bytes, through RawConn.Control), each alone, and getpid,
-// the cheapest system call, as the machine's floor: the drain of many idle
-// connections costs one inspect per connection on top of Shutdown.
+// BenchmarkInspect measures the drain's look at a keep-alive connection,
+// idle for longer than quietSend (one system call, tcp_info) and just
+// answered (two: tcp_info and the unread bytes), each system call alone,
+// and getpid, the cheapest system call, as the machine's floor: the drain
+// of many idle connections costs one inspect per connection on top of
+// Shutdown.
 func BenchmarkInspect(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer server.Close()
+	client, server := connPair(b)
+	exchange(b, client, server)
+	fresh, freshServer := connPair(b)
+	exchange(b, fresh, freshServer)
+	time.Sleep(quietSend)
+	exchange(b, fresh, freshServer)
 
-	b.Run("inspect", func(b *testing.B) {
+	b.Run("inspect/idle", func(b *testing.B) {
 		for b.Loop() {
 			if _, ok := inspect(server); !ok {
+				b.Fatal("no tcp_info")
+			}
+		}
+	})
+	b.Run("inspect/just-answered", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := inspect(freshServer); !ok {
 				b.Fatal("no tcp_info")
 			}
 		}
