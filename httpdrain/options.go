@@ -50,7 +50,7 @@ func newConfig(opts []Option) *config {
 	if c.retryAfter > 0 {
 		secs := c.retryAfter / time.Second
 		if c.retryAfter%time.Second != 0 {
-			secs++ // rounded up; no overflow, as a second does not divide math.MaxInt64
+			secs++ // rounded up: whole seconds, as the header takes
 		}
 		c.retryHeader = strconv.FormatInt(int64(secs), 10)
 	}
