@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lameduck/lameduck/httpdrain"
@@ -157,20 +158,24 @@ func TestDrainWaitsForOnShutdownFuncs(t *testing.T) {
 }
 
 func TestDrainReturnsAtDeadlineDespiteHandlerIgnoringContext(t *testing.T) {
-	t.Parallel() // waits in real time
-	g := newGate()
-	defer close(g.release)
-	b := startBackend(t, g)
-	c := dialRaw(t, b.addr)
-	_, err := io.WriteString(c, postHead("/", "x")+"x")
-	require.NoError(t, err)
-	waitClosed(t, g.entered, "request in handler")
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate()
+		defer close(g.release)
+		b := startPipeBackend(t, g)
+		c := b.dialRaw(t)
+		_, err := io.WriteString(c, postHead("/", "x")+"x")
+		require.NoError(t, err)
+		<-g.entered
 
-	err = waitErr(t, b.drainAsync(200*time.Millisecond))
-	require.ErrorIs(t, err, httpdrain.ErrForced)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Contains(t, err.Error(), "1 requests in flight")
-	c.waitEOF(t)
+		const budget = 200 * time.Millisecond
+		start := time.Now()
+		err = <-b.drainAsync(budget)
+		assert.Equal(t, budget, time.Since(start), "the drain returns at its deadline")
+		require.ErrorIs(t, err, httpdrain.ErrForced)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), "1 requests in flight")
+		c.waitEOF(t)
+	})
 }
 
 func TestRejectWhileDraining(t *testing.T) {

@@ -15,8 +15,9 @@ import (
 // pairs, as net/http's own tests use: testing/synctest cannot see real
 // sockets, so the tests of clock-driven behaviour serve on it inside a
 // bubble. Its connections have no socket: the drain cannot ask the kernel
-// about them and treats an idle or new one as quiet, and the listener
-// refuses connections only once Shutdown closes it.
+// about them, so it treats an idle or new one as quiet and a hijacked one
+// as open until the drain closes it, and the listener refuses connections
+// only once Shutdown closes it.
 type pipeListener struct {
 	conns     chan net.Conn
 	closed    chan struct{}
