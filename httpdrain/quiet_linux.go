@@ -3,7 +3,6 @@ package httpdrain
 import (
 	"net"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
@@ -27,42 +26,23 @@ type tcpInfo struct {
 // times count as nothing received since the send, as a request sent within
 // the same jiffy as the response is not yet read by the server either and
 // shows up as unread bytes.
-//
-// It asks for the unread bytes, a second system call, only when they can
-// be there: not when nothing was ever received, nor when nothing has been
-// received since a send that is quietSend old. Bytes received before
-// such a send and still unread would mean that the server's goroutine has
-// not read its socket for all that time, while net/http reads an idle
-// connection as soon as its response is sent (server.go, conn.serve:
-// StateIdle, then bufr.Peek); bytes received after it show in the
-// times, and the connection is waited for anyway.
 func inspect(c net.Conn) (k sockState, ok bool) {
 	withFD(c, func(fd uintptr) {
 		ti, tiOK := readTCPInfo(fd)
 		if !tiOK {
 			return
 		}
+		unread, _ := queued(fd, syscall.TIOCINQ)
 		k = sockState{
 			received: ti.bytesReceived,
+			unread:   unread > 0,
 			// last* fields count milliseconds since the event: larger is older.
 			recvSinceSend: ti.lastDataRecv < ti.lastDataSent,
-		}
-		quiet := ti.bytesReceived == 0 ||
-			!k.recvSinceSend && time.Duration(ti.lastDataSent)*time.Millisecond >= quietSend
-		if !quiet {
-			unread, _ := queued(fd, syscall.TIOCINQ)
-			k.unread = unread > 0
 		}
 		ok = true
 	})
 	return k, ok
 }
-
-// quietSend is how old the server's last send must be, with nothing
-// received since, for inspect to take the socket as read to the end
-// without asking: far longer than a goroutine takes from writing a
-// response to reading its socket again, however loaded the machine.
-const quietSend = time.Second
 
 // hasUnread reports whether c's socket holds bytes from the peer that the
 // server has not read.
