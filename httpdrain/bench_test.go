@@ -160,11 +160,11 @@ func BenchmarkLameDuck(b *testing.B) {
 	}{
 		{"not-triggered", nil, false, "/"},
 		{"lame", nil, false, "/"},
-		{"lame+window", []httpdrain.Option{httpdrain.WithConnectionCloseWindow(time.Hour)}, false, "/"},
-		{"reject/exempt-path", []httpdrain.Option{httpdrain.WithRejectWhileDraining(), byAgent}, true, "/metrics"},
-		{"reject/exempt-prefix", []httpdrain.Option{httpdrain.WithRejectWhileDraining(), byAgent}, true, "/readyz/db"},
-		{"reject/exempt-func", []httpdrain.Option{httpdrain.WithRejectWhileDraining(), byAgent}, true, "/probe"},
-		{"reject/503", []httpdrain.Option{httpdrain.WithRejectWhileDraining(), byAgent}, true, "/work"},
+		{"lame+window", []httpdrain.Option{httpdrain.WithLameDuckWindow(time.Hour)}, false, "/"},
+		{"reject/exempt-path", []httpdrain.Option{httpdrain.WithRejectWhileDraining(time.Second), byAgent}, true, "/metrics"},
+		{"reject/exempt-prefix", []httpdrain.Option{httpdrain.WithRejectWhileDraining(time.Second), byAgent}, true, "/readyz/db"},
+		{"reject/exempt-func", []httpdrain.Option{httpdrain.WithRejectWhileDraining(time.Second), byAgent}, true, "/probe"},
+		{"reject/503", []httpdrain.Option{httpdrain.WithRejectWhileDraining(time.Second), byAgent}, true, "/work"},
 	}
 	for _, tt := range tests {
 		b.Run(tt.name, func(b *testing.B) {
@@ -173,7 +173,7 @@ func BenchmarkLameDuck(b *testing.B) {
 			d := httpdrain.New(srv, trig, append(tt.opts, quiet)...)
 			if tt.name != "not-triggered" {
 				close(trig)
-				<-d.LameDuck()
+				<-httpdrain.LameDuckStarted(d)
 			}
 			if tt.drain {
 				d.Drain(canceled())

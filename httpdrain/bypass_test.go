@@ -3,9 +3,11 @@ package httpdrain_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,10 +82,25 @@ func TestBypassIsReported(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.field+" was replaced after New")
 			assert.Regexp(t, `^httpdrain: [a-z]`, err.Error())
 			assert.Equal(t, 1, bytes.Count([]byte(logs.String()), []byte("\n")), "one log line: %s", logs.String())
-			assert.Contains(t, logs.String(), `"level":"ERROR"`)
-			assert.Contains(t, logs.String(), tt.field+" was replaced after New")
+			assertBypassLog(t, logs.String(), tt.field)
 		})
 	}
+}
+
+// assertBypassLog checks the one JSON log line that reports a bypass: at
+// ERROR, the error under the key "err", its text not repeated in the
+// message.
+func assertBypassLog(t *testing.T, line, field string) {
+	t.Helper()
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
+	assert.Equal(t, "ERROR", rec["level"])
+	assert.NotContains(t, rec, "error", "the error key is err")
+	errText, _ := rec["err"].(string)
+	assert.Contains(t, errText, field+" was replaced after New")
+	msg, _ := rec["msg"].(string)
+	assert.True(t, strings.HasPrefix(msg, "httpdrain: "), "message %q has the package prefix", msg)
+	assert.NotContains(t, errText, strings.TrimPrefix(msg, "httpdrain: "), "the message is not repeated in the error")
 }
 
 // TestSecondDrainReturnsWithItsContext calls Drain while another Drain waits
@@ -97,7 +114,7 @@ func TestSecondDrainReturnsWithItsContext(t *testing.T) {
 	require.NoError(t, err)
 	waitClosed(t, g.entered, "request in handler")
 	first := b.drainAsync(waitLimit)
-	waitClosed(t, b.d.Draining(), "first drain started")
+	waitClosed(t, b.d.DrainStarted(), "first drain started")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()

@@ -110,8 +110,10 @@ func isH2(c net.Conn) bool {
 // reports how many such connections it had to leave open because the peer
 // had sent something. HTTP/2 connections over TLS wait for Shutdown's
 // GOAWAY; it counts those that have not had their first stream yet as
-// busy, for firstRequestGrace at most.
+// busy, for firstRequestGrace at most. It returns once the connections it
+// closes are closed.
 func (t *conns) closeQuiet() (busy int) {
+	var b closeBatch
 	t.live.Range(func(k, v any) bool {
 		e := v.(*conn)
 		if e.h2.Load() {
@@ -129,10 +131,59 @@ func (t *conns) closeQuiet() (busy int) {
 			busy++
 			return true
 		}
-		t.close(c)
+		b.close(t, c)
 		return true
 	})
+	b.wait()
 	return busy
+}
+
+// closers is how many goroutines a closeBatch closes connections with.
+// net.Conn.Close waits until the server's goroutine for the connection
+// has left its read and released the descriptor (internal/poll,
+// FD.Close): closing connection after connection from one goroutine
+// waits for each of those in turn, and leaves other cores idle.
+const closers = 8
+
+// closeBatchMin is the number of connections from which a closeBatch
+// closes with its goroutines: fewer are closed by the caller, at once.
+const closeBatchMin = 64
+
+// closeBatch closes connections in the order given, several at a time once
+// there are many. Its zero value is ready to use.
+type closeBatch struct {
+	n     int
+	queue chan net.Conn // nil until closeBatchMin connections
+	wg    sync.WaitGroup
+}
+
+// close closes c, a connection of t, now or soon: wait returns once it is
+// closed.
+func (b *closeBatch) close(t *conns, c net.Conn) {
+	b.n++
+	if b.n < closeBatchMin {
+		t.close(c)
+		return
+	}
+	if b.queue == nil {
+		b.queue = make(chan net.Conn)
+		for range closers {
+			b.wg.Go(func() {
+				for c := range b.queue {
+					t.close(c)
+				}
+			})
+		}
+	}
+	b.queue <- c
+}
+
+// wait returns once every connection given to close is closed.
+func (b *closeBatch) wait() {
+	if b.queue != nil {
+		close(b.queue)
+		b.wg.Wait()
+	}
 }
 
 // closeNew closes the connections in StateNew, HTTP/2 ones aside (they

@@ -31,7 +31,7 @@ const maxPollInterval = 50 * time.Millisecond
 //     Linux, for listeners with a socket: *net.TCPListener,
 //     *net.UnixListener, and listeners that embed one in a field named
 //     Listener, as crypto/tls's does; elsewhere they close in step 5);
-//  2. closes the [Drainer.Draining] channel and tells the streams of
+//  2. closes the [Drainer.DrainStarted] channel and tells the streams of
 //     [StreamContext] to end;
 //  3. with [WithRejectWhileDraining], keeps accepting, answering new requests
 //     503, until the requests in flight have finished, and only then
@@ -87,11 +87,10 @@ func (d *Drainer) drain(ctx context.Context) error {
 	d.goLame() // also ends watch
 	if !d.cfg.reject {
 		// The quiet connections first, then the listeners: in
-		// BenchmarkIdleRace, refusing connections first left a request
-		// sent on an idle connection 250µs after the start failing 2-3
-		// times as often.
+		// BenchmarkIdleRace, refusing connections first left more
+		// requests sent on idle connections just after the start failing.
 		d.conns.closeQuiet()
-		d.lns.stop() // before Draining closes: whoever sees it, sees this
+		d.lns.stop() // before DrainStarted closes: whoever sees it, sees this
 	}
 	close(d.draining)
 	d.streams.end()
@@ -105,7 +104,7 @@ func (d *Drainer) drain(ctx context.Context) error {
 		return nil
 	}
 	if ctx.Err() == nil {
-		return fmt.Errorf("httpdrain: shutdown: %w", err)
+		return fmt.Errorf("httpdrain: server shutdown: %w", err)
 	}
 	reqs, hijacked, registered := d.reqs.load(), d.conns.openHijacked(), d.onShutdown.Load()
 	d.srv.Close()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lameduck/lameduck/httpdrain"
@@ -23,13 +24,8 @@ func TestNewPanicsOnProgrammerErrors(t *testing.T) {
 	}{
 		{"nil server", func() { httpdrain.New(nil, make(lifecycle)) }, "httpdrain: New: nil *http.Server: pass the server to drain"},
 		{"nil lifecycle", func() { httpdrain.New(&http.Server{}, nil) }, "httpdrain: New: nil Lifecycle: pass the shutdown sequence (*shutdown.Sequence)"},
-		{"zero retry-after", func() { httpdrain.WithRetryAfter(0) }, "httpdrain: WithRetryAfter(0s): the Retry-After value must be positive"},
-		{"negative retry-after", func() { httpdrain.WithRetryAfter(-time.Second) }, "httpdrain: WithRetryAfter(-1s): the Retry-After value must be positive"},
 		{"nil logger", func() { httpdrain.WithLogger(nil) }, "httpdrain: WithLogger(nil): pass a logger, or omit the option for slog.Default()"},
 		{"nil exempt func", func() { httpdrain.WithExemptFunc(nil) }, "httpdrain: WithExemptFunc(nil): pass a function that reports exempt requests"},
-		{"negative age", func() { httpdrain.WithMaxConnectionAge(-time.Second) }, "httpdrain: WithMaxConnectionAge(-1s): the age must not be negative; use 0 to never close connections for their age"},
-		{"negative request limit", func() { httpdrain.WithMaxConnectionRequests(-1) }, "httpdrain: WithMaxConnectionRequests(-1): the limit must not be negative; use 0 for no limit"},
-		{"negative window", func() { httpdrain.WithConnectionCloseWindow(-time.Second) }, "httpdrain: WithConnectionCloseWindow(-1s): the window must not be negative; use 0 to tell every connection at once"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,7 +58,7 @@ func TestTriggerAddsConnectionClose(t *testing.T) {
 	assert.False(t, resp.Close, "no Connection: close before the trigger")
 
 	close(b.trigger)
-	waitClosed(t, b.d.LameDuck(), "lame duck")
+	waitClosed(t, httpdrain.LameDuckStarted(b.d), "lame duck")
 	resp, body, err = c.roundTrip("/", "after")
 	require.NoError(t, err)
 	assert.Equal(t, "after", body)
@@ -88,7 +84,7 @@ func TestDrainLetsInFlightRequestsFinish(t *testing.T) {
 	assert.EqualValues(t, 1, b.d.InFlight())
 
 	errc := b.drainAsync(waitLimit)
-	waitClosed(t, b.d.Draining(), "draining")
+	waitClosed(t, b.d.DrainStarted(), "draining")
 	waitRefused(t, b.addr)
 	close(g.release)
 
@@ -162,19 +158,24 @@ func TestDrainWaitsForOnShutdownFuncs(t *testing.T) {
 }
 
 func TestDrainReturnsAtDeadlineDespiteHandlerIgnoringContext(t *testing.T) {
-	g := newGate()
-	defer close(g.release)
-	b := startBackend(t, g)
-	c := dialRaw(t, b.addr)
-	_, err := io.WriteString(c, postHead("/", "x")+"x")
-	require.NoError(t, err)
-	waitClosed(t, g.entered, "request in handler")
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate()
+		defer close(g.release)
+		b := startPipeBackend(t, g)
+		c := b.dialRaw(t)
+		_, err := io.WriteString(c, postHead("/", "x")+"x")
+		require.NoError(t, err)
+		<-g.entered
 
-	err = waitErr(t, b.drainAsync(200*time.Millisecond))
-	require.ErrorIs(t, err, httpdrain.ErrForced)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Contains(t, err.Error(), "1 requests in flight")
-	c.waitEOF(t)
+		const budget = 200 * time.Millisecond
+		start := time.Now()
+		err = <-b.drainAsync(budget)
+		assert.Equal(t, budget, time.Since(start), "the drain returns at its deadline")
+		require.ErrorIs(t, err, httpdrain.ErrForced)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), "1 requests in flight")
+		c.waitEOF(t)
+	})
 }
 
 func TestRejectWhileDraining(t *testing.T) {
@@ -183,14 +184,14 @@ func TestRejectWhileDraining(t *testing.T) {
 	mux.Handle("/slow", g)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "draining") })
 	mux.HandleFunc("/", echo)
-	b := startBackend(t, mux, httpdrain.WithRejectWhileDraining(), httpdrain.WithRetryAfter(1500*time.Millisecond))
+	b := startBackend(t, mux, httpdrain.WithRejectWhileDraining(1500*time.Millisecond))
 	slow := dialRaw(t, b.addr)
 	_, err := io.WriteString(slow, postHead("/slow", "x")+"x")
 	require.NoError(t, err)
 	waitClosed(t, g.entered, "request in handler")
 
 	errc := b.drainAsync(waitLimit)
-	waitClosed(t, b.d.Draining(), "draining")
+	waitClosed(t, b.d.DrainStarted(), "draining")
 	resp, _, err := dialRaw(t, b.addr).roundTrip("/work", "y")
 	require.NoError(t, err, "the listener stays open while requests are in flight")
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
@@ -251,13 +252,13 @@ func TestRejectExemptions(t *testing.T) {
 			mux := http.NewServeMux()
 			mux.Handle("/slow", g)
 			mux.HandleFunc("/", echo)
-			b := startBackend(t, mux, append([]httpdrain.Option{httpdrain.WithRejectWhileDraining()}, tt.opts...)...)
+			b := startBackend(t, mux, append([]httpdrain.Option{httpdrain.WithRejectWhileDraining(time.Second)}, tt.opts...)...)
 			slow := dialRaw(t, b.addr)
 			_, err := io.WriteString(slow, postHead("/slow", "x")+"x")
 			require.NoError(t, err)
 			waitClosed(t, g.entered, "request in handler")
 			errc := b.drainAsync(waitLimit)
-			waitClosed(t, b.d.Draining(), "draining")
+			waitClosed(t, b.d.DrainStarted(), "draining")
 
 			c := dialRaw(t, b.addr)
 			head := postHead(tt.path, "ping")

@@ -49,7 +49,7 @@ type Drainer struct {
 	lameAt    time.Time     // when it did; set before lame
 	lameOnce  sync.Once     // guards lameAt, lame and lameDuck
 	clock     ageClock      // see WithMaxConnectionAge
-	lameDuck  chan struct{} // closed right after lame is set
+	lameDuck  chan struct{} // closed right after lame is set (for tests: export_test.go)
 	draining  chan struct{} // closed when Drain starts
 	drainOnce sync.Once
 	drained   chan struct{} // closed when the first Drain returns
@@ -62,7 +62,9 @@ type Drainer struct {
 // then starts with [Drainer.Drain]). In that phase every HTTP/1 response of
 // srv carries "Connection: close", so keep-alive clients reconnect, through
 // the load balancer, while srv still accepts connections; HTTP/2
-// connections get a GOAWAY at the drain (see the package doc).
+// connections get a GOAWAY at the drain (see the package doc). The
+// Drainer's goroutine sees the channel close within a scheduling delay:
+// responses whose handler started before then do not carry the header.
 //
 // New wraps srv.Handler (http.DefaultServeMux if nil) with
 // [Drainer.Middleware] and chains three hooks: srv.ConnState, calling the
@@ -83,7 +85,10 @@ type Drainer struct {
 // drain, so that requests test an atomic flag rather than a channel: call
 // Drain (or close the trigger channel) to end it.
 //
-// New panics if srv or lc is nil; options panic on invalid values.
+// New panics if srv or lc is nil, as WithLogger and WithExemptFunc do on
+// nil: those are mistakes in the program. Values that may come from
+// configuration (durations, counts) never panic: each option says what it
+// does with 0, negative and out-of-range values.
 func New(srv *http.Server, lc Lifecycle, opts ...Option) *Drainer {
 	if srv == nil {
 		panic("httpdrain: New: nil *http.Server: pass the server to drain")
@@ -143,7 +148,7 @@ func (d *Drainer) bypassed() error {
 // request (a replaced srv.ConnState).
 func (d *Drainer) checkBypass() {
 	if err := d.bypassed(); err != nil && !d.reported.Swap(true) {
-		d.cfg.logger.Error("httpdrain: server bypasses the drainer", "error", err)
+		d.cfg.logger.Error("httpdrain: misconfigured server", "err", err)
 	}
 }
 
@@ -175,17 +180,15 @@ func (d *Drainer) goLame() {
 	})
 }
 
-// LameDuck returns a channel closed once HTTP/1 responses carry
-// "Connection: close": soon after the trigger channel closes, or when
-// [Drainer.Drain] starts. The channel is the same on every call.
-func (d *Drainer) LameDuck() <-chan struct{} { return d.lameDuck }
-
-// Draining returns a channel closed when [Drainer.Drain] starts, after the
-// propagation delay, never at the trigger (see [Drainer.LameDuck]). Owners
-// of hijacked connections (WebSockets) and other long-lived exchanges watch
-// it to say goodbye and close: Drain waits for them until its deadline,
-// then closes their connections. The channel is the same on every call.
-func (d *Drainer) Draining() <-chan struct{} { return d.draining }
+// DrainStarted returns a channel closed when [Drainer.Drain] starts, after
+// the propagation delay, never at the trigger (the lame-duck phase starts
+// at the lifecycle's Triggered channel). Owners of hijacked connections
+// (WebSockets) and other long-lived exchanges watch it to say goodbye and
+// close: Drain waits for them until its deadline, then closes their
+// connections. By the time it is closed, the listeners refuse new
+// connections (unless [WithRejectWhileDraining]). The channel is the same
+// on every call.
+func (d *Drainer) DrainStarted() <-chan struct{} { return d.draining }
 
 // InFlight returns the number of requests being served by handlers
 // wrapped with [Drainer.Middleware], including handlers that hijacked their

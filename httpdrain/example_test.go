@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/lameduck/lameduck/httpdrain"
@@ -17,15 +18,20 @@ type trigger chan struct{}
 
 func (t trigger) Triggered() <-chan struct{} { return t }
 
-// A server is drained after the trigger: in-flight requests finish, the
-// drain step returns nil. With package shutdown, pass the sequence itself,
-// httpdrain.New(srv, seq), and run d.Drain as the server's drain step.
+// A server is drained after the trigger: the request in flight when the
+// drain starts finishes, and the drain step returns nil once it has. With
+// package shutdown, pass the sequence itself, httpdrain.New(srv, seq), and
+// register d.Drain as the server's drain step with seq.Serve.
 func Example() {
 	lc := make(trigger)
+	started := make(chan struct{})
+	var d *httpdrain.Drainer
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, "hello")
+		close(started)
+		<-d.DrainStarted() // still at work when the drain starts
+		io.WriteString(w, "done")
 	})}
-	d := httpdrain.New(srv, lc)
+	d = httpdrain.New(srv, lc)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Println(err)
@@ -34,23 +40,27 @@ func Example() {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
-	close(lc) // SIGTERM: HTTP/1 responses now carry Connection: close
-	<-d.LameDuck()
-	resp, err := http.Post("http://"+ln.Addr().String(), "text/plain", nil)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	resp.Body.Close()
-	fmt.Println(resp.Status, "close:", resp.Close)
+	status := make(chan string, 1)
+	go func() {
+		resp, err := http.Post("http://"+ln.Addr().String(), "text/plain", strings.NewReader("job"))
+		if err != nil {
+			status <- err.Error()
+			return
+		}
+		resp.Body.Close()
+		status <- resp.Status
+	}()
+	<-started
+	close(lc) // SIGTERM: the lame-duck phase starts
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	fmt.Println("drain:", d.Drain(ctx))
+	fmt.Println("response:", <-status)
 	fmt.Println("serve:", <-served)
 	// Output:
-	// 200 OK close: true
 	// drain: <nil>
+	// response: 200 OK
 	// serve: http: Server closed
 }
 

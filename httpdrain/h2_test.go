@@ -87,6 +87,7 @@ func (s *h2Server) postCtx(t *testing.T, ctx context.Context, path string) (*htt
 }
 
 func TestHTTP2(t *testing.T) {
+	t.Parallel() // waits in real time
 	for _, tt := range []struct {
 		name string
 		tls  bool
@@ -102,7 +103,7 @@ func TestHTTP2(t *testing.T) {
 			_, body := s.post(t, "/")
 			assert.Equal(t, "body", body)
 			close(s.trigger)
-			waitClosed(t, s.d.LameDuck(), "lame duck")
+			waitClosed(t, httpdrain.LameDuckStarted(s.d), "lame duck")
 			for i := range 2 {
 				var reused bool
 				ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{

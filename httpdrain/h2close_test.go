@@ -31,6 +31,7 @@ const goAwayTimeout = time.Second
 // An idle h2c connection is not here: the drain closes it before Shutdown,
 // as it closes an idle HTTP/1 connection, which it cannot tell from it.
 func TestHTTP2DrainEndsConnectionsAfterGoAway(t *testing.T) {
+	t.Parallel() // waits in real time
 	for _, tt := range []struct {
 		name     string
 		tls      bool
@@ -195,6 +196,7 @@ func (h *rawH2) get(t *testing.T, id uint32, path string) {
 // frame of the response, then the end of the connection (no reset), well
 // before net/http's second.
 func TestHTTP2DrainEndsConnectionKeptByClient(t *testing.T) {
+	t.Parallel() // waits in real time
 	for _, tt := range []struct {
 		name   string
 		useTLS bool

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lameduck/lameduck/httpdrain"
@@ -44,7 +45,7 @@ func (s *socket) own(c net.Conn) {
 		return
 	}
 	select {
-	case <-s.d.Draining():
+	case <-s.d.DrainStarted():
 	case <-time.After(waitLimit):
 	}
 	<-s.release
@@ -54,7 +55,12 @@ func (s *socket) own(c net.Conn) {
 
 func upgrade(t *testing.T, addr string) *bufio.Reader {
 	t.Helper()
-	c := dialRaw(t, addr)
+	return upgradeConn(t, dialRaw(t, addr))
+}
+
+// upgradeConn asks for the upgrade on c and reads the owner's hello.
+func upgradeConn(t *testing.T, c *rawConn) *bufio.Reader {
+	t.Helper()
 	_, err := io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
 	require.NoError(t, err)
 	resp, err := http.ReadResponse(c.r, nil)
@@ -73,7 +79,7 @@ func TestDrainWaitsForHijackedConns(t *testing.T) {
 	r := upgrade(t, b.addr)
 
 	errc := b.drainAsync(waitLimit)
-	waitClosed(t, b.d.Draining(), "draining")
+	waitClosed(t, b.d.DrainStarted(), "draining")
 	waitRefused(t, b.addr)
 	close(s.release)
 	require.NoError(t, waitErr(t, errc))
@@ -86,15 +92,20 @@ func TestDrainWaitsForHijackedConns(t *testing.T) {
 }
 
 func TestDrainClosesHijackedConnsAtDeadline(t *testing.T) {
-	s := &socket{}
-	b := startBackend(t, s)
-	s.d = b.d
-	r := upgrade(t, b.addr)
+	synctest.Test(t, func(t *testing.T) {
+		s := &socket{}
+		b := startPipeBackend(t, s)
+		s.d = b.d
+		r := upgradeConn(t, b.dialRaw(t))
 
-	err := waitErr(t, b.drainAsync(300*time.Millisecond))
-	require.ErrorIs(t, err, httpdrain.ErrForced)
-	assert.Contains(t, err.Error(), "1 hijacked connections open")
-	_, err = r.ReadByte()
-	assert.ErrorIs(t, err, io.EOF, "the drain closed the hijacked connection")
-	s.owners.Wait()
+		const budget = 300 * time.Millisecond
+		start := time.Now()
+		err := <-b.drainAsync(budget)
+		assert.Equal(t, budget, time.Since(start), "the drain returns at its deadline")
+		require.ErrorIs(t, err, httpdrain.ErrForced)
+		assert.Contains(t, err.Error(), "1 hijacked connections open")
+		_, err = r.ReadByte()
+		assert.ErrorIs(t, err, io.EOF, "the drain closed the hijacked connection")
+		s.owners.Wait()
+	})
 }

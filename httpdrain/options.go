@@ -1,17 +1,12 @@
 package httpdrain
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// DefaultRetryAfter is the Retry-After value, in whole seconds, sent with
-// the 503 answers enabled by [WithRejectWhileDraining].
-const DefaultRetryAfter = 1 * time.Second
 
 // DefaultExemptPaths returns the request paths that [WithRejectWhileDraining]
 // never rejects by default: the probe paths package readiness serves, with
@@ -28,7 +23,7 @@ type Option func(*config)
 type config struct {
 	reject      bool
 	retryAfter  time.Duration
-	retryHeader string                     // retryAfter in whole seconds, rounded up
+	retryHeader string                     // retryAfter in whole seconds, rounded up; "" for none
 	exempt      map[string]bool            // exact paths
 	exemptTrees []string                   // prefixes: paths ending in "/"
 	exemptFuncs []func(*http.Request) bool // see WithExemptFunc
@@ -36,14 +31,14 @@ type config struct {
 
 	maxAge      time.Duration // see WithMaxConnectionAge
 	maxRequests int64         // see WithMaxConnectionRequests
-	closeWindow time.Duration // see WithConnectionCloseWindow
+	lameWindow  time.Duration // see WithLameDuckWindow
 	perConn     bool          // one of the three is set: connections carry a connInfo
 
-	streamEndWindow time.Duration // see WithStreamEndWindow
+	drainWindow time.Duration // see WithDrainWindow
 }
 
 func newConfig(opts []Option) *config {
-	c := &config{retryAfter: DefaultRetryAfter}
+	c := new(config)
 	WithExemptPaths(DefaultExemptPaths()...)(c)
 	for _, o := range opts {
 		o(c)
@@ -51,32 +46,31 @@ func newConfig(opts []Option) *config {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
-	c.perConn = c.maxAge > 0 || c.maxRequests > 0 || c.closeWindow > 0
-	c.retryHeader = strconv.FormatInt(int64((c.retryAfter+time.Second-1)/time.Second), 10)
+	c.perConn = c.maxAge > 0 || c.maxRequests > 0 || c.lameWindow > 0
+	if c.retryAfter > 0 {
+		secs := c.retryAfter / time.Second
+		if c.retryAfter%time.Second != 0 {
+			secs++ // rounded up: whole seconds, as the header takes
+		}
+		c.retryHeader = strconv.FormatInt(int64(secs), 10)
+	}
 	return c
 }
 
 // WithRejectWhileDraining makes the Drainer answer requests that arrive
-// after [Drainer.Drain] has started with 503 Service Unavailable,
-// "Retry-After" and "Connection: close", and keep the listener open until
-// the requests already in flight have finished, instead of refusing new
-// connections at once (the approach k8s.io/apiserver offers with
-// ShutdownSendRetryAfter). Clients that honour Retry-After then retry
-// elsewhere; the exempt requests (see [WithExemptPaths] and
-// [WithExemptFunc]) are still served.
-// Defaults to off: connections are refused once Drain starts.
-func WithRejectWhileDraining() Option {
-	return func(c *config) { c.reject = true }
-}
-
-// WithRetryAfter sets the Retry-After value sent with the 503 answers of
-// [WithRejectWhileDraining], rounded up to whole seconds. It panics if d is
-// not positive. Defaults to [DefaultRetryAfter].
-func WithRetryAfter(d time.Duration) Option {
-	if d <= 0 {
-		panic(fmt.Sprintf("httpdrain: WithRetryAfter(%v): the Retry-After value must be positive", d))
-	}
-	return func(c *config) { c.retryAfter = d }
+// after [Drainer.Drain] has started with 503 Service Unavailable and
+// "Connection: close", and keep the listener open until the requests
+// already in flight have finished, instead of refusing new connections at
+// once (the approach k8s.io/apiserver offers with ShutdownSendRetryAfter).
+// The 503 answers carry "Retry-After: N", retryAfter rounded up to whole
+// seconds, so that clients that honour it retry elsewhere; a retryAfter
+// of 0 or less sends no Retry-After header. The exempt requests (see
+// [WithExemptPaths] and [WithExemptFunc]) are still served.
+//
+// Without this option, the listener refuses new connections once Drain
+// starts. If it is given more than once, the last retryAfter counts.
+func WithRejectWhileDraining(retryAfter time.Duration) Option {
+	return func(c *config) { c.reject, c.retryAfter = true, retryAfter }
 }
 
 // WithLogger sets the logger the Drainer reports misuse to (see [New]). It

@@ -55,6 +55,7 @@ func TestPipelinedRequestDoesNotCutResponse(t *testing.T) {
 				name += " TLS"
 			}
 			t.Run(name, func(t *testing.T) {
+				t.Parallel() // a graceful close waits 500ms in real time
 				closed := make(chan struct{}, 1)
 				srv := &http.Server{Handler: http.HandlerFunc(bigResponse), ConnState: func(_ net.Conn, s http.ConnState) {
 					if s == http.StateClosed {
@@ -69,7 +70,7 @@ func TestPipelinedRequestDoesNotCutResponse(t *testing.T) {
 				}
 				if tt.lame {
 					close(b.trigger)
-					waitClosed(t, b.d.LameDuck(), "lame-duck phase")
+					waitClosed(t, httpdrain.LameDuckStarted(b.d), "lame-duck phase")
 				}
 				var c net.Conn
 				c, err := net.Dial("tcp", b.addr)

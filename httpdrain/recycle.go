@@ -2,7 +2,6 @@ package httpdrain
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -40,17 +39,17 @@ const ageJitter = 0.1
 // client is opening (see the package doc). Pick an age of minutes, not
 // seconds: every new connection costs a handshake, and a TLS one more.
 //
-// It costs a clock read per request and a little state per connection,
+// Ages are told by a coarse clock that the Drainer's goroutine advances
+// in steps of d/64 (1ms at least) until the lame-duck phase, so a request
+// reads no system clock; the option costs a little state per connection,
 // kept in the context value [New] gives each connection through
 // srv.ConnContext; replacing srv.ConnContext after New disables the option.
-// An age too long for the clock to reach (centuries, math.MaxInt64
-// included) never closes a connection. It panics if d is negative.
-// Defaults to 0: connections live as long as their clients keep them.
+//
+// A d of 0 or less turns the option off: connections live as long as their
+// clients keep them. That is the default. An age too long for the clock to
+// reach (centuries, math.MaxInt64 included) never closes a connection.
 func WithMaxConnectionAge(d time.Duration) Option {
-	if d < 0 {
-		panic(fmt.Sprintf("httpdrain: WithMaxConnectionAge(%v): the age must not be negative; use 0 to never close connections for their age", d))
-	}
-	return func(c *config) { c.maxAge = d }
+	return func(c *config) { c.maxAge = max(d, 0) }
 }
 
 // WithMaxConnectionRequests makes the Drainer close every HTTP/1
@@ -59,13 +58,10 @@ func WithMaxConnectionAge(d time.Duration) Option {
 // max_requests_per_connection. It rebalances connections by their use
 // rather than by their age: a busy connection moves sooner, an idle one
 // never (see [WithMaxConnectionAge] for when either matters, and what they
-// do not do). HTTP/2 connections are left alone. It panics if n is
-// negative. Defaults to 0: no limit.
+// do not do). HTTP/2 connections are left alone. An n of 0 or less means
+// no limit. That is the default.
 func WithMaxConnectionRequests(n int) Option {
-	if n < 0 {
-		panic(fmt.Sprintf("httpdrain: WithMaxConnectionRequests(%d): the limit must not be negative; use 0 for no limit", n))
-	}
-	return func(c *config) { c.maxRequests = int64(n) }
+	return func(c *config) { c.maxRequests = int64(max(n, 0)) }
 }
 
 // connKey is the context key of a connection's *connInfo.
@@ -108,7 +104,7 @@ func (c *config) newConnInfo(now int64) *connInfo {
 // initConnInfo sets the state of ci, a connection accepted at now, an
 // ageClock time.
 func (c *config) initConnInfo(ci *connInfo, now int64) {
-	ci.turn = time.Duration(rand.Float64() * float64(c.closeWindow))
+	ci.turn = time.Duration(rand.Float64() * float64(c.lameWindow))
 	if c.maxAge > 0 {
 		jitter := (2*rand.Float64() - 1) * ageJitter
 		ci.expires = expiry(now, float64(c.maxAge)*(1+jitter))
@@ -148,11 +144,12 @@ func connInfoOf(r *http.Request) *connInfo {
 // the age's jitter.
 const ageClockSteps = 64
 
-// ageClock tells connection ages. Reading the system clock costs more
-// than the rest of the Drainer's work on a request (50ns on some virtual
-// machines, against 15ns), so the Drainer's goroutine advances this clock
-// every step (see [Drainer.watch]) until the lame-duck phase, and requests
-// load it. Its zero value stands still at 0.
+// ageClock tells connection ages. Reading the system clock can cost more
+// than the rest of the Drainer's work on a request (on virtual machines
+// whose clock source is not the TSC; BenchmarkMiddleware), so the
+// Drainer's goroutine advances this clock every step (see
+// [Drainer.watch]) until the lame-duck phase, and requests load it. Its
+// zero value stands still at 0.
 type ageClock struct {
 	start time.Time
 	now   atomic.Int64 // nanoseconds from start to the last tick

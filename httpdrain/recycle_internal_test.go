@@ -14,7 +14,7 @@ func TestConnInfoJitterAndTurn(t *testing.T) {
 		window = 10 * time.Second
 		draws  = 1000
 	)
-	c := newConfig([]Option{WithMaxConnectionAge(age), WithConnectionCloseWindow(window)})
+	c := newConfig([]Option{WithMaxConnectionAge(age), WithLameDuckWindow(window)})
 	const now = int64(time.Hour)
 	lo, hi := time.Duration(1<<62), time.Duration(0)
 	var early, late int

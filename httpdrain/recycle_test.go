@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lameduck/lameduck/httpdrain"
@@ -59,32 +60,34 @@ func TestMaxConnectionRequests(t *testing.T) {
 	}
 }
 
+// TestMaxConnectionAge runs in a synctest bubble: ages are told by the
+// Drainer's coarse clock. TestMaxConnectionRequests covers the goodbye
+// over TLS.
 func TestMaxConnectionAge(t *testing.T) {
 	const age = time.Second
-	for _, scheme := range schemes {
-		t.Run(scheme, func(t *testing.T) {
-			t.Parallel()
-			b := startScheme(t, scheme, http.HandlerFunc(echo), httpdrain.WithMaxConnectionAge(age))
-			dialed := time.Now()
-			c := dialScheme(t, scheme, b)
+	synctest.Test(t, func(t *testing.T) {
+		b := startPipeBackend(t, http.HandlerFunc(echo), httpdrain.WithMaxConnectionAge(age))
+		dialed := time.Now()
+		c := b.dialRaw(t)
+		// The youngest the age can be: 10% jitter, and the age clock's
+		// step (1/64 of the age).
+		for _, at := range []time.Duration{0, age / 2, age * 88 / 100} {
+			time.Sleep(time.Until(dialed.Add(at)))
 			resp, _, err := c.roundTrip("/", "young")
 			require.NoError(t, err)
-			// The youngest the age can be: 10% jitter, and the age
-			// clock's step.
-			if time.Since(dialed) < age*88/100 {
-				assert.False(t, resp.Close, "a young connection is kept alive")
-			}
+			assert.False(t, resp.Close, "a connection %v old is kept alive", at)
+		}
 
-			// Idle past its age, the connection stays open: the client may
-			// be sending on it. Its next response says goodbye.
-			time.Sleep(time.Until(dialed.Add(age * 12 / 10)))
-			resp, body, err := c.roundTrip("/", "old")
-			require.NoError(t, err, "an idle connection past its age must still serve")
-			assert.Equal(t, "old", body)
-			assert.True(t, resp.Close, "Connection: close once the connection is past its age")
-			c.waitEOF(t)
-		})
-	}
+		// Idle past its age, the connection stays open: the client may
+		// be sending on it. Its next response says goodbye.
+		time.Sleep(time.Until(dialed.Add(age * 12 / 10)))
+		synctest.Wait()
+		resp, body, err := c.roundTrip("/", "old")
+		require.NoError(t, err, "an idle connection past its age must still serve")
+		assert.Equal(t, "old", body)
+		assert.True(t, resp.Close, "Connection: close once the connection is past its age")
+		c.waitEOF(t)
+	})
 }
 
 // TestRecyclingLeavesHTTP2Alone sends requests past both limits over one
@@ -110,50 +113,53 @@ func TestRecyclingLeavesHTTP2Alone(t *testing.T) {
 	assert.EqualValues(t, 1, conns.Load(), "HTTP/2 connections are not recycled")
 }
 
-// TestConnectionCloseWindow holds keep-alive connections busy through the
+// TestLameDuckWindow holds keep-alive connections busy through the
 // lame-duck phase and records when each is told to close: spread over the
-// window, not all at the first response after the trigger.
-func TestConnectionCloseWindow(t *testing.T) {
-	const (
-		conns  = 20
-		window = 800 * time.Millisecond
-		pause  = 10 * time.Millisecond
-	)
-	b := startBackend(t, http.HandlerFunc(echo), httpdrain.WithConnectionCloseWindow(window))
-	cs := make([]*rawConn, conns)
-	for i := range cs {
-		cs[i] = dialRaw(t, b.addr)
-		resp, _, err := cs[i].roundTrip("/", "before")
-		require.NoError(t, err)
-		require.False(t, resp.Close, "no Connection: close before the trigger")
-	}
+// window, not all at the first response after the trigger, and every one
+// within the window. It runs in a synctest bubble: the turns are clock
+// times.
+func TestLameDuckWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			conns  = 20
+			window = 800 * time.Millisecond
+			pause  = 10 * time.Millisecond
+		)
+		b := startPipeBackend(t, http.HandlerFunc(echo), httpdrain.WithLameDuckWindow(window))
+		cs := make([]*rawConn, conns)
+		for i := range cs {
+			cs[i] = b.dialRaw(t)
+			resp, _, err := cs[i].roundTrip("/", "before")
+			require.NoError(t, err)
+			require.False(t, resp.Close, "no Connection: close before the trigger")
+		}
 
-	close(b.trigger)
-	waitClosed(t, b.d.LameDuck(), "lame duck")
-	start := time.Now()
-	told := make(chan time.Duration, conns)
-	for _, c := range cs {
-		go func() { told <- untilClose(c, pause) }()
-	}
-	var early int
-	var last time.Duration
-	for range conns {
-		var at time.Duration
+		close(b.trigger)
+		synctest.Wait()
 		select {
-		case at = <-told:
-		case <-time.After(waitLimit):
-			t.Fatal("a connection was never told to close")
+		case <-httpdrain.LameDuckStarted(b.d):
+		default:
+			t.Fatal("the lame-duck phase must start at the trigger")
 		}
-		require.Positive(t, at, "the connection failed")
-		if at < 100*time.Millisecond {
-			early++
+		told := make(chan time.Duration, conns)
+		for _, c := range cs {
+			go func() { told <- untilClose(c, pause) }()
 		}
-		last = max(last, at)
-	}
-	t.Logf("%d of %d connections told within 100ms of the trigger, the last after %v (window %v)", early, conns, last, window)
-	assert.LessOrEqual(t, early, conns/2, "the goodbyes must be spread over the window")
-	assert.Less(t, last, window+waitLimit/4, "every connection is told within the window")
-	assert.Less(t, time.Since(start), window+waitLimit/4)
+		var early int
+		var last time.Duration
+		for range conns {
+			at := <-told
+			require.GreaterOrEqual(t, at, time.Duration(0), "the connection failed")
+			if at < 100*time.Millisecond {
+				early++
+			}
+			last = max(last, at)
+		}
+		t.Logf("%d of %d connections told within 100ms of the trigger, the last after %v (window %v)", early, conns, last, window)
+		assert.LessOrEqual(t, early, conns/2, "the goodbyes must be spread over the window")
+		assert.Greater(t, last, window/2, "the goodbyes must be spread over the window")
+		assert.LessOrEqual(t, last, window+pause, "every connection is told within the window")
+	})
 }
 
 // untilClose sends requests on c, pausing between them, until a response
@@ -174,20 +180,20 @@ func untilClose(c *rawConn, pause time.Duration) time.Duration {
 	return -1
 }
 
-// TestConnectionCloseWindowEndsAtDrain checks that the drain does not wait
+// TestLameDuckWindowEndsAtDrain checks that the drain does not wait
 // for turns that have not come: a connection busy when it starts is served
 // and then closed.
-func TestConnectionCloseWindowEndsAtDrain(t *testing.T) {
+func TestLameDuckWindowEndsAtDrain(t *testing.T) {
 	g := newGate()
-	b := startBackend(t, g, httpdrain.WithConnectionCloseWindow(time.Hour))
+	b := startBackend(t, g, httpdrain.WithLameDuckWindow(time.Hour))
 	c := dialRaw(t, b.addr)
 	close(b.trigger)
-	waitClosed(t, b.d.LameDuck(), "lame duck")
+	waitClosed(t, httpdrain.LameDuckStarted(b.d), "lame duck")
 	_, err := c.Write([]byte(postHead("/", "x") + "x"))
 	require.NoError(t, err)
 	waitClosed(t, g.entered, "request entered")
 	drained := b.drainAsync(waitLimit)
-	waitClosed(t, b.d.Draining(), "draining")
+	waitClosed(t, b.d.DrainStarted(), "draining")
 	close(g.release)
 	_, body, err := c.read()
 	require.NoError(t, err)

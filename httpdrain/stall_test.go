@@ -5,12 +5,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lameduck/lameduck/httpdrain"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 )
 
 // stallBudget is the drain budget of the stalled-client tests: far more
@@ -60,6 +62,38 @@ func slowloris(t *testing.T, c net.Conn, stop <-chan struct{}) {
 	}()
 }
 
+// acceptCounter counts the connections a server has accepted, through
+// its ConnState hook, which New chains after its own: once counted, a
+// connection is one the Drainer tracks.
+type acceptCounter struct{ n atomic.Int64 }
+
+func (a *acceptCounter) hook(_ net.Conn, s http.ConnState) {
+	if s == http.StateNew {
+		a.n.Add(1)
+	}
+}
+
+// wait waits until want connections have been accepted.
+func (a *acceptCounter) wait(t *testing.T, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for a.n.Load() < want {
+		require.True(t, time.Now().Before(deadline), "%d connections accepted, want %d", a.n.Load(), want)
+		time.Sleep(time.Millisecond) // a poll: the hook has no channel to wait on
+	}
+}
+
+// startStallBackend serves echo like startBackend, or startTLSBackend,
+// counting accepted connections.
+func startStallBackend(t *testing.T, useTLS bool) (*backend, *acceptCounter) {
+	a := new(acceptCounter)
+	srv := &http.Server{Handler: http.HandlerFunc(echo), ConnState: a.hook}
+	if useTLS {
+		return serveTLSWith(t, srv), a
+	}
+	return serveWith(t, srv), a
+}
+
 // dialStalled connects to b and runs stall on the connection, after a TLS
 // handshake if handshake is set.
 func dialStalled(t *testing.T, b *backend, handshake bool, stall func(*testing.T, net.Conn, <-chan struct{})) net.Conn {
@@ -88,13 +122,10 @@ func dialStalled(t *testing.T, b *backend, handshake bool, stall func(*testing.T
 func TestDrainIsNotHeldByStalledClient(t *testing.T) {
 	for _, tt := range stalledClients {
 		t.Run(tt.name, func(t *testing.T) {
-			var b *backend
-			if tt.tls {
-				b = startTLSBackend(t, http.HandlerFunc(echo))
-			} else {
-				b = startBackend(t, http.HandlerFunc(echo))
-			}
+			t.Parallel() // each waits out the header grace in real time
+			b, accepted := startStallBackend(t, tt.tls)
 			c := dialStalled(t, b, tt.handshake, tt.stall)
+			accepted.wait(t, 1)
 			closed := make(chan struct{})
 			go func() {
 				defer close(closed)
@@ -104,7 +135,7 @@ func TestDrainIsNotHeldByStalledClient(t *testing.T) {
 
 			start := time.Now()
 			errc := b.drainAsync(stallBudget)
-			waitClosed(t, b.d.Draining(), "drain start")
+			waitClosed(t, b.d.DrainStarted(), "drain start")
 			refused := dialRefused(b.addr)
 			select {
 			case <-closed:
@@ -132,9 +163,11 @@ func dialRefused(addr string) bool {
 // TestDrainReportsStalledRequestCutAtDeadline: a request whose header is
 // still arriving when the deadline comes is cut, and Drain says so.
 func TestDrainReportsStalledRequestCutAtDeadline(t *testing.T) {
-	b := startBackend(t, http.HandlerFunc(echo))
+	t.Parallel()
+	b, accepted := startStallBackend(t, false)
 	dialStalled(t, b, false, slowloris)
-	time.Sleep(20 * time.Millisecond)
+	accepted.wait(t, 1)
+	time.Sleep(20 * time.Millisecond)                    // the stall reaches the server (more than a jiffy)
 	err := waitErr(t, b.drainAsync(30*time.Millisecond)) // shorter than the header grace
 	require.ErrorIs(t, err, httpdrain.ErrForced)
 }
@@ -143,16 +176,34 @@ func TestDrainReportsStalledRequestCutAtDeadline(t *testing.T) {
 // closes them all and still counts the request arriving on another: cut at
 // the deadline, it is reported.
 func TestDrainAmongManyIdleConns(t *testing.T) {
-	const n = 1100
-	b := startBackend(t, http.HandlerFunc(echo))
+	t.Parallel()
+	const n, dialers = 1100, 8
+	b, accepted := startStallBackend(t, false)
 	conns := make([]*rawConn, n)
-	for i := range conns {
-		conns[i] = dialRaw(t, b.addr)
-		_, _, err := conns[i].roundTrip("/", "first")
-		require.NoError(t, err)
+	var g errgroup.Group
+	for d := range dialers {
+		g.Go(func() error {
+			for i := d; i < n; i += dialers {
+				c, err := net.Dial("tcp", b.addr)
+				if err != nil {
+					return err
+				}
+				t.Cleanup(func() { c.Close() })
+				if err := c.SetDeadline(time.Now().Add(waitLimit)); err != nil {
+					return err
+				}
+				conns[i] = newRawConn(c)
+				if _, _, err := conns[i].roundTrip("/", "first"); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
+	require.NoError(t, g.Wait())
 	dialStalled(t, b, false, slowloris)
-	time.Sleep(20 * time.Millisecond) // the stall reaches the server
+	accepted.wait(t, n+1)
+	time.Sleep(20 * time.Millisecond) // the stall reaches the server (more than a jiffy)
 
 	err := waitErr(t, b.drainAsync(30*time.Millisecond)) // shorter than the header grace
 	require.ErrorIs(t, err, httpdrain.ErrForced)

@@ -16,7 +16,7 @@ var ErrDraining = errors.New("httpdrain: server is draining")
 
 // StreamContext returns a copy of ctx that is also cancelled, with cause
 // [ErrDraining], when the drain of the server that received the request
-// starts ([Drainer.Draining]), or, with [WithStreamEndWindow], at the
+// starts ([Drainer.DrainStarted]), or, with [WithDrainWindow], at the
 // stream's turn within the window. ctx is a request's context
 // (r.Context()) or one derived from it. Call stop when the stream is over:
 // it cancels the returned context with [context.Canceled] and releases
@@ -52,28 +52,28 @@ func StreamContext(ctx context.Context) (_ context.Context, stop context.CancelF
 	}
 	d := ci.d
 	s := &stream{d: d, cancel: cancel}
-	if w := d.cfg.streamEndWindow; w > 0 {
+	if w := d.cfg.drainWindow; w > 0 {
 		s.turn = time.Duration(rand.Int64N(int64(w)))
 	}
 	s.stopWatch = context.AfterFunc(d.streams.context(), s.end)
 	return sctx, s.stop
 }
 
-// WithStreamEndWindow spreads the end of the streams [StreamContext]
-// serves over d from the start of the drain: each stream's context is
-// cancelled at a turn drawn at random within d, rather than all at once,
-// so that their clients do not all reconnect, and replay what they missed,
-// in the same instant (grpcdrain's WithStreamEndWindow does the same for
-// gRPC streams). A stream that opens after its turn ends at once. Keep d
-// well within the drain's time (grace period less the delay and the close
-// reserve): a stream that has not ended by the drain's deadline is cut. It
-// panics if d is negative. Defaults to 0: every stream is told at the start
-// of the drain.
-func WithStreamEndWindow(d time.Duration) Option {
-	if d < 0 {
-		panic(fmt.Sprintf("httpdrain: WithStreamEndWindow(%v): the window must not be negative; use 0 to end every stream at the start of the drain", d))
-	}
-	return func(c *config) { c.streamEndWindow = d }
+// WithDrainWindow spreads the end of the streams [StreamContext] serves
+// over d from the start of the drain: each stream's context is cancelled
+// at a turn drawn at random within d, rather than all at once, so that
+// their clients do not all reconnect, and replay what they missed, in the
+// same instant (grpcdrain's WithDrainWindow does the same for gRPC
+// streams). A stream that opens after its turn ends at once. Keep d well
+// within the drain's time (the grace period less the propagation delay,
+// the safety margin and the after-drain reserve): the drain does not wait
+// for turns, and a stream that has not ended by the drain's deadline is
+// cut.
+//
+// A d of 0 or less means no window: every stream is told at the start of
+// the drain. That is the default.
+func WithDrainWindow(d time.Duration) Option {
+	return func(c *config) { c.drainWindow = max(d, 0) }
 }
 
 // checkCarried logs, once, that r's context does not lead to the Drainer,
@@ -81,8 +81,8 @@ func WithStreamEndWindow(d time.Duration) Option {
 // was replaced after New. It runs at the first request.
 func (d *Drainer) checkCarried(r *http.Request) {
 	if ci, _ := r.Context().Value(connKey{}).(*connInfo); ci == nil && !d.reported.Swap(true) {
-		d.cfg.logger.Error("httpdrain: server bypasses the drainer",
-			"error", fmt.Errorf("%w: srv.ConnContext was replaced after New: set it before New, which calls it, so that StreamContext sees the drain", ErrBypassed))
+		d.cfg.logger.Error("httpdrain: misconfigured server",
+			"err", fmt.Errorf("%w: srv.ConnContext was replaced after New: set it before New, which calls it, so that StreamContext sees the drain", ErrBypassed))
 	}
 }
 

@@ -158,7 +158,7 @@ func TestDrainServesTLSHandshakeInProgress(t *testing.T) {
 				waitClosed(t, pc.paused, "handshake paused")
 				waitClosed(t, accepted, "connection accepted")
 				errc := b.drainAsync(waitLimit)
-				waitClosed(t, b.d.Draining(), "drain started")
+				waitClosed(t, b.d.DrainStarted(), "drain started")
 				// net/http drops a request read after Shutdown starts:
 				// the drain waits for the handshake before it shuts down,
 				// its header grace at most, but refuses new connections
@@ -262,6 +262,7 @@ func TestRollingRestartUnderTLSLoad(t *testing.T) {
 // at once, rather than wait for a request, or for net/http to close a
 // connection in StateNew after 5s (golang/go#22682).
 func TestDrainClosesTLSConnAfterHandshake(t *testing.T) {
+	t.Parallel() // waits in real time
 	for _, proto := range []string{"http/1.1", "h2"} {
 		t.Run(proto, func(t *testing.T) {
 			b := startTLSBackend(t, http.HandlerFunc(echo))

@@ -62,13 +62,15 @@ func (tl *connTimeline) peak(span time.Duration) int {
 	return best
 }
 
-// TestConnectionCloseWindowSpreadsReconnects measures the burst of new
+// TestLameDuckWindowSpreadsReconnects measures the burst of new
 // connections that the remaining server gets when keep-alive clients leave
 // the triggered one: the most connections accepted within any burstSpan,
 // with and without a close window. The load balancer stops sending new
 // connections to the triggered server at once, so that every reconnect
-// lands on the remaining one.
-func TestConnectionCloseWindowSpreadsReconnects(t *testing.T) {
+// lands on the remaining one. It runs only with LAMEDUCK_STATS=1 (see
+// statsOnly); TestLameDuckWindow tests the turns.
+func TestLameDuckWindowSpreadsReconnects(t *testing.T) {
+	statsOnly(t)
 	tests := []struct {
 		window time.Duration
 		check  func(t *testing.T, peak int)
@@ -82,7 +84,7 @@ func TestConnectionCloseWindowSpreadsReconnects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("window %v", tt.window), func(t *testing.T) {
-			from := startBackend(t, http.HandlerFunc(echo), httpdrain.WithConnectionCloseWindow(tt.window))
+			from := startBackend(t, http.HandlerFunc(echo), httpdrain.WithLameDuckWindow(tt.window))
 			opened := new(connTimeline)
 			to := serveWith(t, &http.Server{Handler: http.HandlerFunc(echo), ConnState: opened.hook})
 			p := startProxy(t, 0, from.addr)

@@ -21,7 +21,7 @@
 // onto copies that started later (httpdrain.WithMaxConnectionAge);
 // -stream-end-window spreads the lame-duck phase's "Connection: close" over
 // the window from the trigger, so that keep-alive clients do not all
-// reconnect at once (httpdrain.WithConnectionCloseWindow). Both are off
+// reconnect at once (httpdrain.WithLameDuckWindow). Both are off
 // (0) by default, and used only with -strategy lameduck.
 //
 // Without -tls-cert and -tls-key the traffic listener serves HTTP/1.1 and
@@ -111,7 +111,7 @@ func runLameduck(svc *service.Service) error {
 	drain := httpdrain.New(srv, seq,
 		httpdrain.WithLogger(svc.Log),
 		httpdrain.WithMaxConnectionAge(svc.Config.MaxConnAge),
-		httpdrain.WithConnectionCloseWindow(svc.Config.StreamEndWindow),
+		httpdrain.WithLameDuckWindow(svc.Config.StreamEndWindow),
 	)
 	m.InFlight("http", drain.InFlight)
 	seq.Serve("http", func() error { return srv.Serve(svc.Listener) }, drain.Drain)

@@ -74,7 +74,7 @@ type Config struct {
 	// StreamEndWindow is -stream-end-window, $STREAM_END_WINDOW: the
 	// window over which long-lived streams (gRPC:
 	// grpcdrain.WithDrainWindow) or keep-alive connections (HTTP:
-	// httpdrain.WithConnectionCloseWindow) are ended one after another
+	// httpdrain.WithLameDuckWindow) are ended one after another
 	// rather than at once; 0 is off.
 	StreamEndWindow time.Duration
 }
