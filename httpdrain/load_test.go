@@ -59,6 +59,7 @@ func work(w http.ResponseWriter, r *http.Request) {
 // the lame-duck sequence (trigger, propagation delay, Drain) fails no
 // request, plain Shutdown at the signal fails some.
 func TestRollingRestartUnderLoad(t *testing.T) {
+	t.Parallel() // real time: waits on the load, not on the CPU
 	const (
 		conns     = 8
 		total     = 1500
@@ -72,6 +73,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		lameduck bool
 	}{{"lameduck", true}, {"plain Shutdown", false}} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			a := startBackend(t, http.HandlerFunc(work))
 			b := startBackend(t, http.HandlerFunc(work))
 			p := startProxy(t, lag, a.addr, b.addr)

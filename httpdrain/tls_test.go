@@ -205,6 +205,7 @@ func postOnce(client *http.Client, url, body string) (*http.Response, string, er
 // trigger asks the client to reconnect, so handshakes are under way at
 // every moment of the delay and the drain.
 func TestRollingRestartUnderTLSLoad(t *testing.T) {
+	t.Parallel() // real time: waits on the load, not on the CPU
 	const (
 		conns     = 4
 		total     = 800
