@@ -42,9 +42,9 @@ func TestInStepWithShutdown(t *testing.T) {
 	src, err := os.ReadFile("../shutdown/config.go")
 	require.NoError(t, err)
 	for name, want := range map[string]string{
-		"EnvGracePeriod":      envGracePeriod,
-		"EnvPropagationDelay": envPropagationDelay,
-		"EnvSafetyMargin":     envSafetyMargin,
+		"envGracePeriod":      envGracePeriod,
+		"envPropagationDelay": envPropagationDelay,
+		"envSafetyMargin":     envSafetyMargin,
 	} {
 		m := regexp.MustCompile(`\b` + name + `\s*=\s*"([^"]+)"`).FindSubmatch(src)
 		require.NotNil(t, m, name)
