@@ -37,7 +37,7 @@
 // calling the embedded GracefulStop or Stop bypasses the drain. It does
 // not log; Drain's error says what happened. Measured costs (the
 // interceptors' overhead, how long drains take) are in the README's
-// Performance section, each with its command.
+// Measurements section, each with its command.
 //
 // # Streams
 //

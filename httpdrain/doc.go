@@ -93,7 +93,7 @@
 // number of requests, with "Connection: close" on a response, so that
 // clients go through the load balancer again.
 //
-// The README's "Performance" and "Known limits" sections give the measured
+// The README's "Measurements" and "Known limits" sections give the measured
 // cost of the middleware and of the drain, with the commands that measure
 // them.
 package httpdrain
