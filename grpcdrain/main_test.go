@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/lameduck/lameduck/grpcdrain"
 	"github.com/lameduck/lameduck/grpcdrain/internal/testpb"
+	"github.com/lameduck/lameduck/internal/testmain"
 )
 
 // waitBound bounds every wait for something that should take milliseconds;
@@ -39,7 +39,7 @@ func statsOnly(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testmain.Run(m)
 }
 
 // service implements testpb.TestServer.

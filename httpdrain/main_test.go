@@ -4,12 +4,12 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/lameduck/lameduck/internal/testmain"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv(idleClientEnv) != "" {
 		os.Exit(runIdleClient())
 	}
-	goleak.VerifyTestMain(m)
+	testmain.Run(m)
 }

@@ -12,12 +12,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/lameduck/lameduck/internal/testmain"
 	"github.com/lameduck/lameduck/readiness"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testmain.Run(m) }
 
 func TestProbeLifecycle(t *testing.T) {
 	var p readiness.Probe

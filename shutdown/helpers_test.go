@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/lameduck/lameduck/internal/testmain"
 	"github.com/lameduck/lameduck/shutdown"
 	"github.com/lameduck/lameduck/shutdown/internal/hook"
 )
@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(childEnv); mode != "" {
 		os.Exit(childMain(mode))
 	}
-	goleak.VerifyTestMain(m)
+	testmain.Run(m)
 }
 
 // newSequence returns a Sequence fed by the returned signal channel, whose

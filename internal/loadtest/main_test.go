@@ -3,7 +3,7 @@ package loadtest
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/lameduck/lameduck/internal/testmain"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testmain.Run(m) }

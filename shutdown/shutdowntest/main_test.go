@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/lameduck/lameduck/internal/testmain"
 )
 
 // The test binary is also the child process that the tests terminate: with
@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SHUTDOWNTEST_CHILD") == "1" {
 		os.Exit(runChild())
 	}
-	goleak.VerifyTestMain(m)
+	testmain.Run(m)
 }
 
 // childLifetime bounds how long a child may live, so that no child outlives
