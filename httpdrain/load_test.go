@@ -62,7 +62,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	t.Parallel() // real time: waits on the load, not on the CPU
 	const (
 		conns     = 8
-		total     = 1500
+		total     = 900
 		interval  = time.Millisecond
 		triggerAt = 300                    // requests: 300 ms into the load
 		lag       = 200 * time.Millisecond // the load balancer's
