@@ -312,24 +312,14 @@ func startPlain(t *testing.T, svc *service) *server {
 // return.
 func startDrained(t *testing.T, svc *service, trig trigger, opts ...grpcdrain.Option) (*server, *grpcdrain.Server) {
 	t.Helper()
-	d := grpcdrain.NewServer(trig, opts...)
-	s := &server{srv: d.Server, health: d.Health(), svc: svc, creds: insecure.NewCredentials()}
-	serve(t, s, func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		_ = d.Drain(ctx)
-	})
-	return s, d
+	return startDrainedOn(t, nil, svc, trig, opts...)
 }
 
 // startDrainedTLS is startDrained for a server of gRPC over TLS, with a
 // certificate made for the test.
 func startDrainedTLS(t *testing.T, svc *service, trig trigger, opts ...grpcdrain.Option) (*server, *grpcdrain.Server) {
 	t.Helper()
-	serverCreds, clientCreds := newTLS(t)
-	s, d := startDrained(t, svc, trig, append(opts, grpcdrain.WithServerOptions(grpc.Creds(serverCreds)))...)
-	s.creds = clientCreds
-	return s, d
+	return withTLS(t, startDrained, svc, trig, opts)
 }
 
 // startDrainedMem is startDrained on an in-memory listener instead of
@@ -338,22 +328,43 @@ func startDrainedTLS(t *testing.T, svc *service, trig trigger, opts ...grpcdrain
 // the bubble can see, which a real socket is not.
 func startDrainedMem(t *testing.T, svc *service, trig trigger, opts ...grpcdrain.Option) (*server, *grpcdrain.Server) {
 	t.Helper()
-	d := grpcdrain.NewServer(trig, opts...)
-	s := &server{srv: d.Server, health: d.Health(), svc: svc, creds: insecure.NewCredentials(), mem: bufconn.Listen(1 << 20)}
-	serveOn(t, s, s.mem, func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		_ = d.Drain(ctx)
-	})
-	return s, d
+	return startDrainedOn(t, bufconn.Listen(1<<20), svc, trig, opts...)
 }
 
 // startDrainedMemTLS is startDrainedMem for gRPC over TLS. Called in a
 // bubble, the certificate is valid on the bubble's clock.
 func startDrainedMemTLS(t *testing.T, svc *service, trig trigger, opts ...grpcdrain.Option) (*server, *grpcdrain.Server) {
 	t.Helper()
+	return withTLS(t, startDrainedMem, svc, trig, opts)
+}
+
+// startDrainedOn is startDrained on mem, or on 127.0.0.1:0 when mem is
+// nil.
+func startDrainedOn(t *testing.T, mem *bufconn.Listener, svc *service, trig trigger, opts ...grpcdrain.Option) (*server, *grpcdrain.Server) {
+	t.Helper()
+	d := grpcdrain.NewServer(trig, opts...)
+	s := &server{srv: d.Server, health: d.Health(), svc: svc, creds: insecure.NewCredentials(), mem: mem}
+	stop := func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = d.Drain(ctx)
+	}
+	if mem == nil {
+		serve(t, s, stop)
+	} else {
+		serveOn(t, s, mem, stop)
+	}
+	return s, d
+}
+
+// withTLS starts a server with start, serving gRPC over TLS with a
+// certificate made for the test, and gives its clients the credentials
+// that trust it.
+func withTLS(t *testing.T, start func(*testing.T, *service, trigger, ...grpcdrain.Option) (*server, *grpcdrain.Server),
+	svc *service, trig trigger, opts []grpcdrain.Option) (*server, *grpcdrain.Server) {
+	t.Helper()
 	serverCreds, clientCreds := newTLS(t)
-	s, d := startDrainedMem(t, svc, trig, append(opts, grpcdrain.WithServerOptions(grpc.Creds(serverCreds)))...)
+	s, d := start(t, svc, trig, append(opts, grpcdrain.WithServerOptions(grpc.Creds(serverCreds)))...)
 	s.creds = clientCreds
 	return s, d
 }
