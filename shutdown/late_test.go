@@ -167,17 +167,7 @@ func deletionChild() int {
 	seq.Serve("http", func() error { return api.Serve(apiLn) }, api.Shutdown)
 	fmt.Printf("admin %s\napi %s\nready\n", adminLn.Addr(), apiLn.Addr())
 	err = seq.Wait()
-	tl := seq.Timeline()
-	rep := childReport{Source: tl.Source, DelayMS: tl.Delay.Milliseconds(), DrainAtMS: tl.DrainStartedAt.Sub(tl.TriggeredAt).Milliseconds()}
-	if err != nil {
-		rep.Err = err.Error()
-	}
-	b, _ := json.Marshal(rep)
-	fmt.Printf("report %s\n", b)
-	if err != nil {
-		return 1
-	}
-	return 0
+	return reportTo(os.Stdout, seq.Timeline(), err)
 }
 
 // TestDeletionShorterThanDelay terminates a real process the way the

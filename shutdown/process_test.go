@@ -74,7 +74,13 @@ func childMain(mode string) int {
 	}
 	fmt.Printf("admin %s\nready\n", ln.Addr())
 	err = seq.Wait()
-	tl := seq.Timeline()
+	return reportTo(os.Stdout, seq.Timeline(), err)
+}
+
+// reportTo prints a child's last line, its report of the sequence's run
+// tl and of Wait's err, and returns the child's exit code: 1 when err is
+// not nil.
+func reportTo(w io.Writer, tl shutdown.Timeline, err error) int {
 	rep := childReport{Source: tl.Source, DelayMS: tl.Delay.Milliseconds(), DrainAtMS: tl.DrainStartedAt.Sub(tl.TriggeredAt).Milliseconds()}
 	for _, st := range tl.Steps {
 		rep.Steps = append(rep.Steps, st.Name)
@@ -84,7 +90,7 @@ func childMain(mode string) int {
 		rep.Err = err.Error()
 	}
 	b, _ := json.Marshal(rep)
-	fmt.Printf("report %s\n", b)
+	fmt.Fprintf(w, "report %s\n", b)
 	if err != nil {
 		return 1
 	}
