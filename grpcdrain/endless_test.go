@@ -2,9 +2,7 @@ package grpcdrain_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -178,25 +176,7 @@ func waitResult(t *testing.T, ch <-chan streamResult) streamResult {
 
 // pageTicksStream receives a Ticks stream of pageTicks ticks to its end.
 func pageTicksStream(cc *grpc.ClientConn, started func()) streamResult {
-	defer started()
-	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
-	defer cancel()
-	stream, err := testpb.NewTestClient(cc).Ticks(ctx, &testpb.TicksRequest{IntervalMs: finiteInterval.Milliseconds()})
-	if err != nil {
-		return streamResult{err: err}
-	}
-	var r streamResult
-	for range pageTicks + 1 {
-		if _, r.err = stream.Recv(); r.err != nil {
-			break
-		}
-		r.got++
-		started()
-	}
-	if errors.Is(r.err, io.EOF) {
-		r.err = nil
-	}
-	return r
+	return recvTicks(cc, started, pageTicks)
 }
 
 // TestEndlessStreamsEndWithoutADeadline checks that a drain whose context

@@ -171,6 +171,12 @@ func drainAll(t *testing.T, cases []drainCase, budget time.Duration) {
 // finiteTicks receives Ticks until it ends; the service sends
 // finiteMessages.
 func finiteTicks(cc *grpc.ClientConn, started func()) streamResult {
+	return recvTicks(cc, started, finiteMessages)
+}
+
+// recvTicks receives a Ticks stream of n ticks to its end, calling started
+// once the stream is open and after each tick; got is the ticks received.
+func recvTicks(cc *grpc.ClientConn, started func(), n int) streamResult {
 	defer started()
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
@@ -179,7 +185,7 @@ func finiteTicks(cc *grpc.ClientConn, started func()) streamResult {
 		return streamResult{err: err}
 	}
 	var r streamResult
-	for range finiteMessages + 1 {
+	for range n + 1 {
 		if _, r.err = stream.Recv(); r.err != nil {
 			break
 		}
