@@ -26,8 +26,9 @@
 //   - a rollout restart (maxSurge 1, maxUnavailable 0, 3 replicas);
 //   - a scale-down from 3 replicas to 1;
 //   - a node drain: cordon, then evictions under a PodDisruptionBudget;
-//   - a StatefulSet of one replica updated, where the only endpoint is
-//     terminating for a while;
+//   - a StatefulSet of one replica updated 3 times, where the only
+//     endpoint is terminating for a while, then gone until its replacement
+//     is ready;
 //   - a LoadBalancer Service with externalTrafficPolicy: Local behind
 //     HAProxy health-checking its healthCheckNodePort on both nodes
 //     (package lb), draining the node with the last local endpoints;
@@ -38,7 +39,9 @@
 // times per strategy, the EndpointSlice timeline of a terminated pod, and
 // the time from the API call to the last new connection kube-proxy sent
 // the old pod (from the nodes' conntrack tables). lameduck must fail no
-// request and lose no write where it promises to, and the anchors must
+// request and lose no write where it promises to; in the StatefulSet,
+// where no strategy avoids the outage, it must serve until its delay is
+// over and be gone within 5 s of it; the anchors must
 // fail where they should, which shows that the rig sees failures. The
 // rollout runs once more with kube-proxy in iptables mode. Other tests
 // time the real kubelet against package shutdown/shutdowntest's simulator
@@ -59,8 +62,9 @@
 // binaries.DefaultK8sVersion). Set LAMEDUCK_E2E_KEEP=1 to keep the rig's
 // directory (logs, data) afterwards. LAMEDUCK_E2E_READYZ=1 adds
 // lameduck with the kubelet probing /readyz to every scenario, the
-// comparison that made the manifests probe /servingz;
-// LAMEDUCK_E2E_BEST_ANCHOR=1 asserts that lameduck fails no more than the
-// best anchor in the StatefulSet and Local scenarios, which the
-// StatefulSet does not meet.
+// comparison that made the manifests probe /servingz.
+// LAMEDUCK_E2E_STS_ROUNDS sets how many times the StatefulSets are updated
+// (default 3), and LAMEDUCK_E2E_BEST_ANCHOR=1 asserts that lameduck's
+// failures over them are no more than the best anchor's: a statistical
+// comparison, for many rounds.
 package e2e

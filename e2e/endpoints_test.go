@@ -124,3 +124,16 @@ func (w *sliceWatcher) notServing(pod string, ref time.Time) time.Time {
 	}
 	return time.Time{}
 }
+
+// readyAt returns when pod's endpoint was first seen ready after ref, or
+// the zero time.
+func (w *sliceWatcher) readyAt(pod string, ref time.Time) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, st := range w.history[pod] {
+		if !st.at.Before(ref) && st.ready {
+			return st.at
+		}
+	}
+	return time.Time{}
+}

@@ -227,6 +227,7 @@ func (s *scenario) waitLoad() map[string]*loadtest.Result {
 				res.Failures[k] += v
 			}
 			res.First = append(res.First, r.First...)
+			res.All = append(res.All, r.All...)
 		}
 		out[st] = res
 		if s.viaLB {

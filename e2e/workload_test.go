@@ -58,8 +58,9 @@ type workload struct {
 	strategy   string
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	dataDir    string // host directory of the pods' data directories
-	path       string // the collection of its controller: Deployments, or StatefulSets
+	dataDir    string        // host directory of the pods' data directories
+	path       string        // the collection of its controller: Deployments, or StatefulSets
+	delay      time.Duration // its SHUTDOWN_PROPAGATION_DELAY
 }
 
 // workload adapts the manifest to this cluster for one strategy:
@@ -137,7 +138,7 @@ func (m *manifest) workload(t *testing.T, r *rig.Rig, tag, strategy, image strin
 			spec.Volumes[i].VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir, Type: &dirType}}
 		}
 	}
-	return &workload{strategy: strategy, deployment: d, service: s, dataDir: dir, path: deploymentsPath}
+	return &workload{strategy: strategy, deployment: d, service: s, dataDir: dir, path: deploymentsPath, delay: delay}
 }
 
 // statefulSet returns the workload as a StatefulSet of one replica with

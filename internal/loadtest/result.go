@@ -19,11 +19,13 @@ type Result struct {
 	Sent, OK  int
 	Failures  map[string]int  // failed requests by [Reason]
 	First     []Failure       // the first MaxFirst failures and the first of each reason, in the order they ended
+	All       []Failure       // every failed request, in the order they ended
 	Latencies []time.Duration // of the requests that succeeded, in the order they ended
 }
 
 // Failure is one failed request.
 type Failure struct {
+	Sent   time.Time // when it was sent
 	At     time.Time // when it ended
 	Reason string
 	Err    error
@@ -83,25 +85,27 @@ func (t *Tally) Do(ctx context.Context, send func(context.Context) error) error 
 	t.mu.Unlock()
 	start := time.Now()
 	err := send(ctx)
-	t.end(err, time.Since(start))
+	t.end(err, start)
 	return err
 }
 
-func (t *Tally) end(err error, d time.Duration) {
+func (t *Tally) end(err error, start time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err == nil {
 		t.res.OK++
-		t.res.Latencies = append(t.res.Latencies, d)
+		t.res.Latencies = append(t.res.Latencies, time.Since(start))
 		return
 	}
 	reason := Reason(err)
 	if t.res.Failures == nil {
 		t.res.Failures = map[string]int{}
 	}
+	f := Failure{Sent: start, At: time.Now(), Reason: reason, Err: err}
 	if len(t.res.First) < MaxFirst || t.res.Failures[reason] == 0 {
-		t.res.First = append(t.res.First, Failure{At: time.Now(), Reason: reason, Err: err})
+		t.res.First = append(t.res.First, f)
 	}
+	t.res.All = append(t.res.All, f)
 	t.res.Failures[reason]++
 }
 
@@ -115,6 +119,7 @@ func (t *Tally) Result() *Result {
 		r.Failures = map[string]int{}
 	}
 	r.First = slices.Clone(r.First)
+	r.All = slices.Clone(r.All)
 	r.Latencies = slices.Clone(r.Latencies)
 	return &r
 }

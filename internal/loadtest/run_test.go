@@ -91,6 +91,7 @@ func TestRunCountsFailuresByReason(t *testing.T) {
 		assert.Equal(t, map[string]int{"timeout": 10, "Unavailable": 10, "truncated": 10}, res.Failures)
 		assert.Len(t, res.First, MaxFirst+1, "the first failures, and the first of each reason")
 		assert.Equal(t, "timeout", res.First[MaxFirst].Reason)
+		assert.Len(t, res.All, 30, "every failure")
 		assert.Equal(t, "stream 3 ended early", res.Example("truncated"))
 		assert.Empty(t, res.Example("EOF"))
 		assert.Equal(t, "sent 40, ok 10, failed 30 [10x Unavailable 10x timeout 10x truncated]", res.String())
