@@ -106,6 +106,20 @@ func (p propagation) String() string {
 	return fmt.Sprintf("n=%d min %.3f s, median %.3f s, p90 %.3f s, max %.3f s", len(s), q(0), q(0.5), q(0.9), q(1))
 }
 
+// propagationOf returns, for each ended pod of outs whose new connections
+// conntrack showed, the time from the API call to the last one.
+func propagationOf(outs []outcome) propagation {
+	var p propagation
+	for _, o := range outs {
+		for _, tm := range o.terminations {
+			if tm.connSeen {
+				p = append(p, tm.lastConn)
+			}
+		}
+	}
+	return p
+}
+
 // propagations gathers every scenario's propagation, for the run's
 // distribution (TestZPropagation logs it).
 var propagations struct {
@@ -116,14 +130,7 @@ var propagations struct {
 // recordPropagation logs the scenario's propagation distribution and adds
 // it to the run's.
 func recordPropagation(t *testing.T, scenario string, outs []outcome) {
-	var p propagation
-	for _, o := range outs {
-		for _, tm := range o.terminations {
-			if tm.connSeen {
-				p = append(p, tm.lastConn)
-			}
-		}
-	}
+	p := propagationOf(outs)
 	t.Logf("%s: API call -> last new connection kube-proxy sent the old pod: %v", scenario, p)
 	propagations.Lock()
 	defer propagations.Unlock()
