@@ -40,8 +40,9 @@
 // the time from the API call to the last new connection kube-proxy sent
 // the old pod (from the nodes' conntrack tables). lameduck must fail no
 // request and lose no write where it promises to; in the StatefulSet,
-// where no strategy avoids the outage, it must serve until its delay is
-// over and be gone within 5 s of it; the anchors must
+// where no strategy avoids the outage, its endpoint must stay serving
+// until its delay is over and the pod be gone within 5 s of it; the
+// anchors must
 // fail where they should, which shows that the rig sees failures. The
 // rollout runs once more with kube-proxy in iptables mode. Other tests
 // time the real kubelet against package shutdown/shutdowntest's simulator
