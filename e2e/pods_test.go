@@ -223,6 +223,62 @@ func kubeletLineIn(path string, since time.Time, pod, msg string) (time.Time, st
 	return time.Time{}, "", errors.New("not found")
 }
 
+// kubeletStop is how the kubelet stopped one pod's container, from its
+// log: how long its preStop hook ran, and the time from the stop call
+// that follows the hook (SIGTERM, through the runtime) to the container's
+// exit. ok is false unless the log has both ends of the stop.
+type kubeletStop struct {
+	hook, stop time.Duration
+	ok         bool
+}
+
+// kubeletStopOf reads pod's stop, by its UID, from the log of the kubelet
+// of node.
+func kubeletStopOf(r *rig.Rig, node, uid string, year int) kubeletStop {
+	var path string
+	for _, n := range r.Nodes {
+		if n.Name == node {
+			path = n.KubeletLog
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return kubeletStop{}
+	}
+	defer f.Close()
+	at := map[string]time.Time{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if uid == "" || !strings.Contains(line, `podUID="`+uid+`"`) {
+			continue
+		}
+		for _, msg := range []string{"Running preStop hook", "PreStop hook completed", "Killing container with a grace period", "Container exited normally"} {
+			if _, seen := at[msg]; seen || !strings.Contains(line, `"`+msg+`"`) {
+				continue
+			}
+			if m := klogHeader.FindStringSubmatch(line); m != nil {
+				if t, err := time.Parse("2006 0102 15:04:05.000000", fmt.Sprint(year)+" "+m[1]); err == nil {
+					at[msg] = t
+				}
+			}
+		}
+	}
+	st := kubeletStop{}
+	kill, killed := at["Killing container with a grace period"]
+	exit, exited := at["Container exited normally"]
+	if killed && exited {
+		st.stop, st.ok = exit.Sub(kill), true
+	}
+	if run, ok := at["Running preStop hook"]; ok {
+		if done, ok := at["PreStop hook completed"]; ok {
+			st.hook = done.Sub(run)
+		}
+	}
+	return st
+}
+
 // events returns the reasons of the API's events about pod.
 func events(ctx context.Context, r *rig.Rig, pod string) ([]string, error) {
 	var list corev1.EventList

@@ -306,6 +306,7 @@ type termination struct {
 	lastConn   time.Duration // API call -> last new connection kube-proxy sent it
 	connSeen   bool          // conntrack showed a new connection reaching it
 	deleting   time.Time
+	kubelet    kubeletStop // the kubelet's view of the stop
 }
 
 func (o outcome) sigkills() int {
@@ -337,7 +338,8 @@ func (s *scenario) outcomes(results map[string]*loadtest.Result, ended func(pod 
 				continue
 			}
 			e := s.pods.end(p)
-			tm := termination{pod: p, exitCode: e.ExitCode, reason: e.Reason, deleting: e.Deleting}
+			tm := termination{pod: p, exitCode: e.ExitCode, reason: e.Reason, deleting: e.Deleting,
+				kubelet: kubeletStopOf(s.r, e.Node, e.UID, e.Deleting.UTC().Year())}
 			if !e.Deleting.IsZero() && !e.Terminated.IsZero() {
 				tm.exitAfter = e.Terminated.Sub(e.Deleting)
 			}
@@ -363,10 +365,10 @@ func (s *scenario) outcomes(results map[string]*loadtest.Result, ended func(pod 
 // table formats the scenario × strategy table.
 func table(name string, outs []outcome) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (per old pod, seconds after its deletion was seen; last conn: after the API call):\n%-9s %14s %5s %8s %20s %20s %20s\n",
-		name, "strategy", "failed/sent", "lost", "SIGKILL", "exit", "not serving", "last new conn")
+	fmt.Fprintf(&b, "%s (per old pod, seconds after its deletion was seen; last conn: after the API call; hook+stop: the kubelet's preStop hook, and its stop call to the exit):\n%-9s %14s %5s %8s %20s %20s %20s %30s\n",
+		name, "strategy", "failed/sent", "lost", "SIGKILL", "exit", "not serving", "last new conn", "hook+stop")
 	for _, o := range outs {
-		var exits, ns, lc []string
+		var exits, ns, lc, ks []string
 		for _, tm := range o.terminations {
 			exits = append(exits, fmt.Sprintf("%.1f", tm.exitAfter.Seconds()))
 			ns = append(ns, fmt.Sprintf("%.1f", tm.notServing.Seconds()))
@@ -375,9 +377,14 @@ func table(name string, outs []outcome) string {
 			} else {
 				lc = append(lc, "-")
 			}
+			if k := tm.kubelet; k.ok {
+				ks = append(ks, fmt.Sprintf("%.2f+%.2f", k.hook.Seconds(), k.stop.Seconds()))
+			} else {
+				ks = append(ks, "-")
+			}
 		}
-		fmt.Fprintf(&b, "%-9s %7d/%-6d %5d %8d %20s %20s %20s\n", o.strategy, o.res.Failed(), o.res.Sent, o.lost(), o.sigkills(),
-			strings.Join(exits, " "), strings.Join(ns, " "), strings.Join(lc, " "))
+		fmt.Fprintf(&b, "%-9s %7d/%-6d %5d %8d %20s %20s %20s %30s\n", o.strategy, o.res.Failed(), o.res.Sent, o.lost(), o.sigkills(),
+			strings.Join(exits, " "), strings.Join(ns, " "), strings.Join(lc, " "), strings.Join(ks, " "))
 	}
 	return b.String()
 }
