@@ -81,7 +81,7 @@ func (s *scenario) logTimelines(outs []outcome) {
 			tm := o.terminations[0]
 			s.t.Logf("%s: endpoint of %s, seconds after its deletionTimestamp was seen:\n%s", o.strategy, tm.pod, s.slices.timeline(tm.key, tm.deleting))
 		}
-		for _, f := range o.res.First {
+		for _, f := range o.res.First() {
 			s.t.Logf("%s failure: %s", o.strategy, f)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -226,9 +227,10 @@ func (s *scenario) waitLoad() map[string]*loadtest.Result {
 			for k, v := range r.Failures {
 				res.Failures[k] += v
 			}
-			res.First = append(res.First, r.First...)
 			res.All = append(res.All, r.All...)
 		}
+		// Both in the order they ended, for First.
+		slices.SortStableFunc(res.All, func(a, b loadtest.Failure) int { return a.At.Compare(b.At) })
 		out[st] = res
 		if s.viaLB {
 			continue // the balancer's own connections reach the nodes

@@ -74,7 +74,7 @@ func idleRaceTrial(b *testing.B, s stopper, spare *backend, offset time.Duration
 	client := &http.Client{Transport: tr, Timeout: waitLimit}
 	res := new(loadtest.Tally)
 	post(client, "http://"+p.Addr()+"/", "warm", res)
-	require.Equal(b, 1, res.Result().OK, "warm-up: %v", res.Result().First)
+	require.Equal(b, 1, res.Result().OK, "warm-up: %v", res.Result().First())
 	p.SetReady(a.addr, false)
 	s.trigger(a)
 	stopped := make(chan error, 1)
@@ -86,7 +86,7 @@ func idleRaceTrial(b *testing.B, s stopper, spare *backend, offset time.Duration
 	require.NoError(b, waitErr(b, stopped))
 	p.Close()
 	if res.Result().Failed() != 0 && testing.Verbose() {
-		b.Logf("%s offset %v: %v", s.name, offset, res.Result().First)
+		b.Logf("%s offset %v: %v", s.name, offset, res.Result().First())
 	}
 	return res.Result().Failed() == 0
 }

@@ -97,7 +97,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 				}()
 			})
 			require.NoError(t, waitErr(t, drained))
-			t.Logf("%v, e.g. %v", res, res.First)
+			t.Logf("%v, e.g. %v", res, res.First())
 			assert.Equal(t, total, res.Sent)
 			if tt.lameduck {
 				assert.Zero(t, res.Failed(), "failed requests")

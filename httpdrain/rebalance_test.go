@@ -119,7 +119,7 @@ func TestMaxConnectionAgeRebalances(t *testing.T) {
 				shares[i] = float64(after[i]-before[i]) / float64(total)
 			}
 			t.Logf("%s: shares of copies 1, 2, 3 (in the order they came up): %s of %d requests; %d ok, %d failed %v",
-				tt.name, percents(shares), total, res.OK, res.Failed(), res.First)
+				tt.name, percents(shares), total, res.OK, res.Failed(), res.First())
 			assert.Zero(t, res.Failed(), "failed requests")
 			tt.check(t, shares)
 		})

@@ -237,7 +237,7 @@ func TestRollingRestartUnderTLSLoad(t *testing.T) {
 				}()
 			})
 			require.NoError(t, waitErr(t, drained))
-			t.Logf("%v, e.g. %v", res, res.First)
+			t.Logf("%v, e.g. %v", res, res.First())
 			assert.Equal(t, total, res.Sent)
 			if proto == "http/1.1" {
 				assert.Zero(t, res.Failed(), "failed requests")
@@ -251,7 +251,7 @@ func TestRollingRestartUnderTLSLoad(t *testing.T) {
 			// RoundTripOpt ("cannot retry err [...GOAWAY]"), or
 			// transport.go, roundTrip, where the pool has no connection
 			// left for it (errCannotRewind). Nothing else may fail.
-			for _, f := range res.First {
+			for _, f := range res.First() {
 				assert.Regexp(t, `graceful shutdown GOAWAY|cannot rewind body after connection loss`, f.Err.Error(), "only refused streams fail")
 			}
 		})

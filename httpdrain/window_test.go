@@ -103,7 +103,7 @@ func TestLameDuckWindowSpreadsReconnects(t *testing.T) {
 
 			peak := opened.peak(burstSpan)
 			t.Logf("window %v: %d clients moved in %v, at most %d within %v; %d requests ok, %d failed %v",
-				tt.window, movingClients, moved.Round(time.Millisecond), peak, burstSpan, res.OK, res.Failed(), res.First)
+				tt.window, movingClients, moved.Round(time.Millisecond), peak, burstSpan, res.OK, res.Failed(), res.First())
 			assert.Zero(t, res.Failed(), "failed requests")
 			assert.Equal(t, movingClients, opened.len(), "each client reconnects once")
 			tt.check(t, peak)

@@ -74,7 +74,7 @@ func testRollout(t *testing.T, lb string) {
 			assert.Positive(t, r.Load.OK, "no request succeeded")
 			switch r.Strategy {
 			case "lameduck":
-				assert.Zero(t, r.Load.Failed(), "failed requests: %v %v", r.Load.Failures, r.Load.First)
+				assert.Zero(t, r.Load.Failed(), "failed requests: %v %v", r.Load.Failures, r.Load.First())
 				assert.Zero(t, r.Load.Truncated, "truncated streams: %v", r.Load.Example(truncated))
 				assert.Zero(t, r.Killed(), "copies SIGKILLed")
 				if !r.Protocol.writes() {

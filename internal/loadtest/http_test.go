@@ -43,7 +43,7 @@ func TestHTTPDoesNotResend(t *testing.T) {
 	ln.Close()
 	<-done
 	assert.Equal(t, 5, res.Failed(), "%v", res)
-	assert.Equal(t, map[string]int{"EOF": 5}, res.Failures, "%v", res.First)
+	assert.Equal(t, map[string]int{"EOF": 5}, res.Failures, "%v", res.First())
 	assert.EqualValues(t, 5, requests.Load(), "each request sent once")
 	assert.Zero(t, h.Resent())
 }

@@ -10,15 +10,14 @@ import (
 	"time"
 )
 
-// MaxFirst is how many failures a [Result] keeps in First, besides the
-// first of each reason.
+// MaxFirst is how many failures [Result.First] returns, besides the first
+// of each reason.
 const MaxFirst = 10
 
 // Result is what the clients of one load saw.
 type Result struct {
 	Sent, OK  int
 	Failures  map[string]int  // failed requests by [Reason]
-	First     []Failure       // the first MaxFirst failures and the first of each reason, in the order they ended
 	All       []Failure       // every failed request, in the order they ended
 	Latencies []time.Duration // of the requests that succeeded, in the order they ended
 }
@@ -39,9 +38,23 @@ func (f Failure) String() string {
 // flight included.
 func (r *Result) Failed() int { return r.Sent - r.OK }
 
+// First returns the first MaxFirst failures and the first of each reason
+// after them, in the order they ended: what a log of the failures needs.
+func (r *Result) First() []Failure {
+	var first []Failure
+	seen := map[string]bool{}
+	for _, f := range r.All {
+		if len(first) < MaxFirst || !seen[f.Reason] {
+			first = append(first, f)
+		}
+		seen[f.Reason] = true
+	}
+	return first
+}
+
 // Example returns the message of the first failure for reason, or "".
 func (r *Result) Example(reason string) string {
-	for _, f := range r.First {
+	for _, f := range r.All {
 		if f.Reason == reason {
 			return f.Err.Error()
 		}
@@ -101,11 +114,7 @@ func (t *Tally) end(err error, start time.Time) {
 	if t.res.Failures == nil {
 		t.res.Failures = map[string]int{}
 	}
-	f := Failure{Sent: start, At: time.Now(), Reason: reason, Err: err}
-	if len(t.res.First) < MaxFirst || t.res.Failures[reason] == 0 {
-		t.res.First = append(t.res.First, f)
-	}
-	t.res.All = append(t.res.All, f)
+	t.res.All = append(t.res.All, Failure{Sent: start, At: time.Now(), Reason: reason, Err: err})
 	t.res.Failures[reason]++
 }
 
@@ -118,7 +127,6 @@ func (t *Tally) Result() *Result {
 	if r.Failures == nil {
 		r.Failures = map[string]int{}
 	}
-	r.First = slices.Clone(r.First)
 	r.All = slices.Clone(r.All)
 	r.Latencies = slices.Clone(r.Latencies)
 	return &r
