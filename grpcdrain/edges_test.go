@@ -3,7 +3,6 @@ package grpcdrain_test
 import (
 	"context"
 	"math"
-	"net"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -50,49 +49,25 @@ func TestMaxConnectionAgeExtremes(t *testing.T) {
 	t.Parallel()
 	// Every age under the floor is clamped alike (TestClampAge): one
 	// shows the clamp reaches the server.
-	for _, age := range []time.Duration{1} {
-		d := grpcdrain.NewServer(trigger(nil), grpcdrain.WithMaxConnectionAge(age))
-		testpb.RegisterTestServer(d, newService("a"))
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		counted := &countingListener{Listener: lis}
-		served := make(chan error, 1)
-		go func() { served <- d.Serve(counted) }()
-		callUntilRecycled(t, lis.Addr().String(), counted)
-		ctx, cancel := context.WithTimeout(context.Background(), waitBound)
-		require.NoError(t, d.Drain(ctx))
-		cancel()
-		require.NoError(t, <-served)
-	}
+	s := serveWithAge(t, 1)
+	callUntilRecycled(t, s.addr, s.counted)
+	s.drain(t)
 
 	// Every age past the jitter's bound is clamped alike (TestClampAge).
-	for _, age := range []time.Duration{math.MaxInt64} {
-		d := grpcdrain.NewServer(trigger(nil), grpcdrain.WithMaxConnectionAge(age))
-		testpb.RegisterTestServer(d, newService("a"))
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		counted := &countingListener{Listener: lis}
-		served := make(chan error, 1)
-		go func() { served <- d.Serve(counted) }()
-
-		// grpc-go adds a jitter of ±10 % to each connection's age: with
-		// an overflow, about half of the connections would be recycled
-		// at once, before their second call.
-		const clients = 12
-		for range clients {
-			client := testpb.NewTestClient(dial(t, lis.Addr().String()))
-			for range 2 {
-				ctx, cancel := context.WithTimeout(context.Background(), waitBound)
-				_, err := client.Call(ctx, &testpb.CallRequest{DelayMs: 1})
-				cancel()
-				require.NoError(t, err)
-			}
+	s = serveWithAge(t, math.MaxInt64)
+	// grpc-go adds a jitter of ±10 % to each connection's age: with an
+	// overflow, about half of the connections would be recycled at once,
+	// before their second call.
+	const clients = 12
+	for range clients {
+		client := testpb.NewTestClient(dial(t, s.addr))
+		for range 2 {
+			ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+			_, err := client.Call(ctx, &testpb.CallRequest{DelayMs: 1})
+			cancel()
+			require.NoError(t, err)
 		}
-		assert.EqualValues(t, clients, counted.accepted.Load(), "age %v: connections were recycled", int64(age))
-
-		ctx, cancel := context.WithTimeout(context.Background(), waitBound)
-		require.NoError(t, d.Drain(ctx))
-		cancel()
-		require.NoError(t, <-served)
 	}
+	assert.EqualValues(t, clients, s.counted.accepted.Load(), "age %v: connections were recycled", int64(math.MaxInt64))
+	s.drain(t)
 }

@@ -108,11 +108,7 @@ func TestEndlessStreamsEndAtTheDrain(t *testing.T) {
 					for range endlessStreams {
 						endless = append(endless, watchEnd(openChat(t, cc, svc)))
 					}
-					started := make(chan struct{})
-					page := make(chan streamResult, 1)
-					go func() { page <- pageTicksStream(cc, sync.OnceFunc(func() { close(started) })) }()
-					waitClosed(t, started, "Page stream under way")
-					pageStart := time.Now()
+					page, pageStart := startPage(t, cc)
 
 					ctx, cancel := context.WithTimeout(context.Background(), endlessBudget)
 					defer cancel()
@@ -177,6 +173,17 @@ func waitResult(t *testing.T, ch <-chan streamResult) streamResult {
 // pageTicksStream receives a Ticks stream of pageTicks ticks to its end.
 func pageTicksStream(cc *grpc.ClientConn, started func()) streamResult {
 	return recvTicks(cc, started, pageTicks)
+}
+
+// startPage opens a Ticks stream of pageTicks ticks and returns, once it is
+// under way, when that was and where its result will come.
+func startPage(t *testing.T, cc *grpc.ClientConn) (<-chan streamResult, time.Time) {
+	t.Helper()
+	started := make(chan struct{})
+	page := make(chan streamResult, 1)
+	go func() { page <- pageTicksStream(cc, sync.OnceFunc(func() { close(started) })) }()
+	waitClosed(t, started, "Page stream under way")
+	return page, time.Now()
 }
 
 // TestEndlessStreamsEndWithoutADeadline checks that a drain whose context

@@ -92,11 +92,7 @@ func TestRollout(t *testing.T) {
 		waitClosed(t, l.movedAway, "client moved away from the triggered server")
 		// A Page opened at the end of the delay, by a client that does not
 		// balance by health (pick_first behind a Service).
-		started := make(chan struct{})
-		page := make(chan streamResult, 1)
-		go func() { page <- pageTicksStream(cc, sync.OnceFunc(func() { close(started) })) }()
-		waitClosed(t, started, "Page stream under way")
-		pageStart := time.Now()
+		page, pageStart := startPage(t, cc)
 
 		ctx, cancel := context.WithTimeout(context.Background(), endlessBudget)
 		defer cancel()

@@ -146,20 +146,38 @@ func TestInFlightCountsHandlers(t *testing.T) {
 // client's connection is replaced while it keeps calling.
 func TestMaxConnectionAge(t *testing.T) {
 	t.Parallel()
-	d := grpcdrain.NewServer(trigger(nil), grpcdrain.WithMaxConnectionAge(100*time.Millisecond))
+	s := serveWithAge(t, 100*time.Millisecond)
+	callUntilRecycled(t, s.addr, s.counted)
+	s.drain(t)
+}
+
+// ageServer is a server with a maximum connection age, on 127.0.0.1:0,
+// that counts the connections it accepts.
+type ageServer struct {
+	d       *grpcdrain.Server
+	addr    string
+	counted *countingListener
+	served  chan error
+}
+
+func serveWithAge(t *testing.T, age time.Duration) *ageServer {
+	t.Helper()
+	d := grpcdrain.NewServer(trigger(nil), grpcdrain.WithMaxConnectionAge(age))
 	testpb.RegisterTestServer(d, newService("a"))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	counted := &countingListener{Listener: lis}
-	served := make(chan error, 1)
-	go func() { served <- d.Serve(counted) }()
+	s := &ageServer{d: d, addr: lis.Addr().String(), counted: &countingListener{Listener: lis}, served: make(chan error, 1)}
+	go func() { s.served <- d.Serve(s.counted) }()
+	return s
+}
 
-	callUntilRecycled(t, lis.Addr().String(), counted)
-
+// drain drains the server and checks that the drain and Serve return nil.
+func (s *ageServer) drain(t *testing.T) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
-	require.NoError(t, d.Drain(ctx))
-	require.NoError(t, <-served)
+	require.NoError(t, s.d.Drain(ctx))
+	require.NoError(t, <-s.served)
 }
 
 // TestListenAndServe checks that ListenAndServe serves the address it is
