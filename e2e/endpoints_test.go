@@ -115,23 +115,22 @@ func (w *sliceWatcher) timeline(pod string, ref time.Time) string {
 // notServing returns when pod's endpoint was first seen not serving (or
 // gone) after ref, or the zero time.
 func (w *sliceWatcher) notServing(pod string, ref time.Time) time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, st := range w.history[pod] {
-		if !st.at.Before(ref) && (st.gone || !st.serving) {
-			return st.at
-		}
-	}
-	return time.Time{}
+	return w.firstAfter(pod, ref, func(st endpointState) bool { return st.gone || !st.serving })
 }
 
 // readyAt returns when pod's endpoint was first seen ready after ref, or
 // the zero time.
 func (w *sliceWatcher) readyAt(pod string, ref time.Time) time.Time {
+	return w.firstAfter(pod, ref, func(st endpointState) bool { return st.ready })
+}
+
+// firstAfter returns when pod's endpoint was first seen in a state that
+// matches, at ref or after, or the zero time.
+func (w *sliceWatcher) firstAfter(pod string, ref time.Time, match func(endpointState) bool) time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, st := range w.history[pod] {
-		if !st.at.Before(ref) && st.ready {
+		if !st.at.Before(ref) && match(st) {
 			return st.at
 		}
 	}

@@ -208,13 +208,9 @@ func kubeletLineIn(path string, since time.Time, pod, msg string) (time.Time, st
 		if !strings.Contains(line, `"`+msg+`"`) || !strings.Contains(line, `pod="default/`+pod+`"`) {
 			continue
 		}
-		m := klogHeader.FindStringSubmatch(line)
-		if m == nil {
+		at, ok := klogTime(line, since.UTC().Year())
+		if !ok {
 			continue
-		}
-		at, err := time.Parse("2006 0102 15:04:05.000000", fmt.Sprint(since.UTC().Year())+" "+m[1])
-		if err != nil {
-			return time.Time{}, "", err
 		}
 		if !at.Before(since.Add(-time.Second)) {
 			return at, line, nil
@@ -232,51 +228,71 @@ type kubeletStop struct {
 	ok         bool
 }
 
-// kubeletStopOf reads pod's stop, by its UID, from the log of the kubelet
-// of node.
-func kubeletStopOf(r *rig.Rig, node, uid string, year int) kubeletStop {
-	var path string
+// kubeletStopMessages are the kubelet's log messages kubeletStops reads.
+var kubeletStopMessages = []string{"Running preStop hook", "PreStop hook completed", "Killing container with a grace period", "Container exited normally"}
+
+var podUIDField = regexp.MustCompile(`podUID="([^"]+)"`)
+
+// kubeletStops reads every node's kubelet log once and returns the stop
+// of each pod it tells of, by UID. klog has no year: the logs are of the
+// rig's run, in year.
+func kubeletStops(r *rig.Rig, year int) map[string]kubeletStop {
+	seen := map[string]map[string]time.Time{} // UID => message => first time
 	for _, n := range r.Nodes {
-		if n.Name == node {
-			path = n.KubeletLog
-		}
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return kubeletStop{}
-	}
-	defer f.Close()
-	at := map[string]time.Time{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if uid == "" || !strings.Contains(line, `podUID="`+uid+`"`) {
+		f, err := os.Open(n.KubeletLog)
+		if err != nil {
 			continue
 		}
-		for _, msg := range []string{"Running preStop hook", "PreStop hook completed", "Killing container with a grace period", "Container exited normally"} {
-			if _, seen := at[msg]; seen || !strings.Contains(line, `"`+msg+`"`) {
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			uid := podUIDField.FindStringSubmatch(line)
+			if uid == nil {
 				continue
 			}
-			if m := klogHeader.FindStringSubmatch(line); m != nil {
-				if t, err := time.Parse("2006 0102 15:04:05.000000", fmt.Sprint(year)+" "+m[1]); err == nil {
-					at[msg] = t
+			for _, msg := range kubeletStopMessages {
+				if !strings.Contains(line, `"`+msg+`"`) {
+					continue
+				}
+				if seen[uid[1]] == nil {
+					seen[uid[1]] = map[string]time.Time{}
+				}
+				if _, ok := seen[uid[1]][msg]; !ok {
+					if at, ok := klogTime(line, year); ok {
+						seen[uid[1]][msg] = at
+					}
 				}
 			}
 		}
+		f.Close()
 	}
-	st := kubeletStop{}
-	kill, killed := at["Killing container with a grace period"]
-	exit, exited := at["Container exited normally"]
-	if killed && exited {
-		st.stop, st.ok = exit.Sub(kill), true
-	}
-	if run, ok := at["Running preStop hook"]; ok {
-		if done, ok := at["PreStop hook completed"]; ok {
+	stops := map[string]kubeletStop{}
+	for uid, at := range seen {
+		var st kubeletStop
+		kill, killed := at["Killing container with a grace period"]
+		exit, exited := at["Container exited normally"]
+		if killed && exited {
+			st.stop, st.ok = exit.Sub(kill), true
+		}
+		run, ran := at["Running preStop hook"]
+		done, completed := at["PreStop hook completed"]
+		if ran && completed {
 			st.hook = done.Sub(run)
 		}
+		stops[uid] = st
 	}
-	return st
+	return stops
+}
+
+// klogTime returns the time in a klog line's header, in year (UTC).
+func klogTime(line string, year int) (time.Time, bool) {
+	m := klogHeader.FindStringSubmatch(line)
+	if m == nil {
+		return time.Time{}, false
+	}
+	at, err := time.Parse("2006 0102 15:04:05.000000", fmt.Sprint(year)+" "+m[1])
+	return at, err == nil
 }
 
 // events returns the reasons of the API's events about pod.

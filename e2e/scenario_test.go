@@ -328,6 +328,7 @@ func (o outcome) lost() int { return o.res.OK - min(o.rows, o.lines) }
 // that ended a pod (nil: when its deletionTimestamp was seen).
 func (s *scenario) outcomes(results map[string]*loadtest.Result, ended func(pod string) bool, called func(pod string) time.Time) []outcome {
 	var out []outcome
+	stops := kubeletStops(s.r, time.Now().UTC().Year())
 	for _, w := range s.workloads {
 		o := outcome{strategy: w.strategy, res: results[w.strategy]}
 		dirs, _ := filepath.Glob(filepath.Join(w.dataDir, "*"))
@@ -340,8 +341,7 @@ func (s *scenario) outcomes(results map[string]*loadtest.Result, ended func(pod 
 				continue
 			}
 			e := s.pods.end(p)
-			tm := termination{pod: p, exitCode: e.ExitCode, reason: e.Reason, deleting: e.Deleting,
-				kubelet: kubeletStopOf(s.r, e.Node, e.UID, e.Deleting.UTC().Year())}
+			tm := termination{pod: p, exitCode: e.ExitCode, reason: e.Reason, deleting: e.Deleting, kubelet: stops[e.UID]}
 			if !e.Deleting.IsZero() && !e.Terminated.IsZero() {
 				tm.exitAfter = e.Terminated.Sub(e.Deleting)
 			}
